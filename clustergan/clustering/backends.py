@@ -1,0 +1,154 @@
+"""Cluster backends: k-means and Ledoit-Wolf covariance on CPU (scikit-learn) or GPU (cuML / CuPy).
+
+A backend is a class registered with ``@register_backend(name)`` that implements
+
+- ``kmeans(features [N, D] float32, k, seed) -> cluster_ids [N] int64`` (10 restarts, fixed seed), and
+- ``ledoit_wolf(x [n, D]) -> (covariance [D, D] float64, shrinkage float)``.
+
+Everything else (means, fallbacks, the precision Cholesky factors, the artifact) is computed once, in
+:mod:`clustergan.clustering.stats`, so both backends produce the same artifact format.
+
+Choosing: ``"sklearn"`` always works; ``"cuml"`` needs a usable CUDA GPU plus cuML and CuPy (they import
+on a CPU-only machine but every operation fails there, so usability is checked, not assumed);
+``"auto"`` picks ``"cuml"`` only when :func:`cuda_usable` says so, otherwise ``"sklearn"``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Callable, Protocol
+
+import numpy as np
+
+from clustergan.errors import ClusterganError, ConfigError
+
+KMEANS_RESTARTS = 10
+
+
+class ClusterBackend(Protocol):
+    name: str
+
+    def kmeans(self, features: np.ndarray, k: int, seed: int) -> np.ndarray: ...
+
+    def ledoit_wolf(self, x: np.ndarray) -> tuple[np.ndarray, float]: ...
+
+
+BACKENDS: dict[str, type] = {}
+
+
+def register_backend(name: str) -> Callable[[type], type]:
+    """Class decorator adding a backend to :data:`BACKENDS` under ``name``."""
+
+    def deco(cls: type) -> type:
+        if name in BACKENDS:
+            raise ValueError(f"cluster backend {name!r} is registered twice")
+        cls.name = name
+        BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def cuda_usable() -> bool:
+    """True only if torch sees a CUDA device, CuPy imports, and CuPy's runtime counts a device."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+
+
+def get_backend(name: str) -> ClusterBackend:
+    """An instance of the backend ``name`` (``"auto"``, ``"sklearn"`` or ``"cuml"``)."""
+    if name == "auto":
+        name = "cuml" if cuda_usable() else "sklearn"
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown cluster backend {name!r}; choose auto or one of: {', '.join(sorted(BACKENDS))}")
+    if name == "cuml" and not cuda_usable():
+        raise ClusterganError(
+            "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
+            "(needs torch.cuda.is_available(), cupy importable and a CUDA device); use backend 'sklearn' "
+            "(CPU) or 'auto'"
+        )
+    return BACKENDS[name]()
+
+
+def ledoit_wolf_xp(x, xp: ModuleType):
+    """Ledoit-Wolf shrunk covariance with any array module ``xp`` (numpy or cupy).
+
+    The same estimator as ``sklearn.covariance.LedoitWolf`` (maximum-likelihood covariance of the
+    centred data, shrunk toward ``mu * I`` with ``mu`` = mean variance, the shrinkage chosen by the
+    Ledoit-Wolf 2004 formula). Used by the cuML backend when cuML has no LedoitWolf of its own.
+
+    Args:
+        x: [n, D] samples.
+
+    Returns:
+        (covariance [D, D] float64 on ``xp``, shrinkage float in [0, 1]).
+    """
+    x = xp.asarray(x, dtype=xp.float64)
+    n, d = x.shape
+    x = x - x.mean(axis=0, keepdims=True)
+    emp_cov = x.T @ x / n
+    x2 = x**2
+    var = x2.sum(axis=0) / n  # diagonal of emp_cov
+    mu = float(var.sum()) / d
+    beta_ = float(((x2.T @ x2)).sum())
+    delta_ = float((emp_cov**2).sum())  # = sum((X^T X)^2) / n^2
+    beta = (beta_ / n - delta_) / (d * n)
+    delta = (delta_ - 2.0 * mu * float(var.sum()) + d * mu**2) / d
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    cov = (1.0 - shrinkage) * emp_cov
+    cov[xp.arange(d), xp.arange(d)] += shrinkage * mu
+    return cov, shrinkage
+
+
+@register_backend("sklearn")
+class SklearnBackend:
+    """CPU: scikit-learn ``KMeans(n_init=10, random_state=seed)`` and ``LedoitWolf``."""
+
+    name = "sklearn"
+
+    def kmeans(self, features: np.ndarray, k: int, seed: int) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters=k, n_init=KMEANS_RESTARTS, random_state=seed)
+        return model.fit_predict(np.asarray(features, dtype=np.float32)).astype(np.int64)
+
+    def ledoit_wolf(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        from sklearn.covariance import LedoitWolf
+
+        est = LedoitWolf(assume_centered=False).fit(np.asarray(x, dtype=np.float64))
+        return np.asarray(est.covariance_, dtype=np.float64), float(est.shrinkage_)
+
+
+@register_backend("cuml")
+class CumlBackend:
+    """GPU: cuML ``KMeans(n_init=10, random_state=seed)``; cuML's ``LedoitWolf`` if present, else CuPy."""
+
+    name = "cuml"
+
+    def kmeans(self, features: np.ndarray, k: int, seed: int) -> np.ndarray:
+        import cupy
+        from cuml.cluster import KMeans
+
+        model = KMeans(n_clusters=k, n_init=KMEANS_RESTARTS, random_state=seed)
+        model.fit(cupy.asarray(features, dtype=cupy.float32))
+        return cupy.asnumpy(cupy.asarray(model.labels_)).astype(np.int64)
+
+    def ledoit_wolf(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        import cupy
+
+        try:
+            from cuml.covariance import LedoitWolf  # cuML >= 26.02
+        except ImportError:
+            cov, shrinkage = ledoit_wolf_xp(x, cupy)
+            return cupy.asnumpy(cov), shrinkage
+        est = LedoitWolf(assume_centered=False).fit(cupy.asarray(x, dtype=cupy.float64))
+        return cupy.asnumpy(cupy.asarray(est.covariance_)).astype(np.float64), float(est.shrinkage_)

@@ -1,0 +1,53 @@
+"""The encoder registry: a plain dict of builders behind ``@register(name)``.
+
+A builder is ``fn(weights: str | None) -> FrozenEncoder`` where ``weights`` is
+``None`` (the encoder's default real weights), ``"random"`` (random init, asked for by name and
+labelled in ``weights_source``) or a path to a local weight file.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from clustergan.encoders.base import FrozenEncoder
+from clustergan.errors import ConfigError
+
+EncoderBuilder = Callable[[str | None], FrozenEncoder]
+
+ENCODERS: dict[str, EncoderBuilder] = {}
+
+RANDOM_WEIGHTS = "random"
+RANDOM_SOURCE = "RANDOM INIT (requested)"
+
+
+def register(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
+    """Decorator adding ``fn`` to :data:`ENCODERS` under ``name``."""
+
+    def deco(fn: EncoderBuilder) -> EncoderBuilder:
+        if name in ENCODERS:
+            raise ValueError(f"encoder {name!r} is registered twice")
+        ENCODERS[name] = fn
+        return fn
+
+    return deco
+
+
+def available_encoders() -> list[str]:
+    return sorted(ENCODERS)
+
+
+def build_encoder(name: str, weights: str | None = None) -> FrozenEncoder:
+    """Build the frozen encoder ``name``.
+
+    Args:
+        name: a key of :data:`ENCODERS`.
+        weights: ``None`` for the encoder's default real weights, ``"random"`` for a random-init network
+            (labelled ``RANDOM INIT (requested)``), or a path to a local weight file.
+
+    Raises:
+        ConfigError: unknown ``name``.
+        WeightsError: the weights cannot be found or loaded (never a silent fallback to random init).
+    """
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown encoder {name!r}; available encoders: {', '.join(available_encoders())}")
+    return ENCODERS[name](weights)
