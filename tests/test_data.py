@@ -27,7 +27,10 @@ from clustergan.errors import ConfigError, DataError
 
 torch.set_num_threads(1)
 
-FACADES = Path(os.environ.get("CLUSTERGAN_FACADES", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "facades"))
+FACADES = Path(
+    os.environ.get("CLUSTERGAN_FACADES")
+    or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "facades"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +224,8 @@ def test_truncated_jpeg_is_caught_on_first_load(tmp_path):
 def test_image_that_is_not_a_pair(tmp_path, width, height):
     noise_pair(tmp_path / "train" / "0.png")
     Image.new("RGB", (width, height)).save(tmp_path / "train" / "odd.png")
-    with pytest.raises(DataError, match=rf"odd\.png is {width}x{height}, not an A\|B pair: expected .*width == 2 \* height"):
+    message = rf"odd\.png is {width}x{height}, not an A\|B pair: expected .*width == 2 \* height"
+    with pytest.raises(DataError, match=message):
         PairedImageDataset(tmp_path, "train", "AtoB", size=8, train=False)
 
 
@@ -256,7 +260,7 @@ def test_synth_layout_and_modes_file(synth_root):
 
 def test_synth_is_deterministic_by_seed(tmp_path, capsys):
     def files(root):
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
     kwargs = dict(num_modes=3, n_train=6, n_test=3, size=32)
     a = files(make_synth(tmp_path / "a", seed=7, **kwargs))
@@ -340,3 +344,17 @@ def test_facades_loads():
     targets, names = load_targets(FACADES, "test", "BtoA", 32)
     assert targets.shape == (106, 3, 32, 32) and names == sorted(names)
     assert len(dataset_fingerprint(FACADES, "test")) == 16
+
+
+def test_augmentation_is_reproducible_through_a_dataloader_worker(tmp_path):
+    for i in range(4):
+        noise_pair(tmp_path / "train" / f"{i}.png", side=20, seed=i)
+    ds = PairedImageDataset(tmp_path, "train", "AtoB", size=16, train=True)
+
+    def epoch(seed):
+        torch.manual_seed(seed)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, shuffle=True, num_workers=1)
+        return torch.cat([batch["source"] for batch in loader])
+
+    assert torch.equal(epoch(3), epoch(3))
+    assert not torch.equal(epoch(3), epoch(4))

@@ -113,7 +113,7 @@ def fetch_dataset(
     expected_counts: Mapping[str, int] | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """Download dataset ``name`` into ``out`` (which then holds ``train/``, ``test/``, ...) and return ``out``.
+    """Download dataset ``name`` into ``out`` (then holding ``train/``, ``test/``, ...); returns ``out``.
 
     Args:
         name: a key of :data:`DATASETS` (``"facades"``).
@@ -154,7 +154,9 @@ def fetch_dataset(
             with tarfile.open(archive, "r:*") as tar:
                 tar.extractall(extracted, filter="data")
         except tarfile.FilterError as err:
-            raise DataError(f"the archive from {url} has an unsafe member ({err}): refusing to extract it") from err
+            raise DataError(
+                f"the archive from {url} has an unsafe member ({err}): refusing to extract it"
+            ) from err
         except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
             raise DataError(
                 f"the archive from {url} is truncated or corrupt ({err}): retry the download"

@@ -17,7 +17,7 @@ import hashlib
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from clustergan.errors import ConfigError, DataError
@@ -60,18 +60,22 @@ def list_images(root: str | Path, split: str) -> list[Path]:
     return paths
 
 
-def check_pair_header(path: Path) -> tuple[int, int]:
-    """Read only the header of ``path`` and check it is an A|B pair; returns (width, height)."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"cannot read image {path} ({err}): replace or remove the file") from err
+def _check_pair_size(path: Path, width: int, height: int) -> None:
     if width % 2 != 0 or width != 2 * height:
         raise DataError(
             f"{path} is {width}x{height}, not an A|B pair: expected A and B side by side with "
             f"width == 2 * height; fix or remove the file"
         )
+
+
+def check_pair_header(path: Path) -> tuple[int, int]:
+    """Read only the header of ``path`` and check it is an A|B pair; returns (width, height)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+        raise DataError(f"cannot read image {path} ({err}): replace or remove the file") from err
+    _check_pair_size(path, width, height)
     return width, height
 
 
@@ -80,13 +84,20 @@ def load_pair(path: Path) -> tuple[Image.Image, Image.Image]:
 
     Grayscale, RGBA and palette images are converted to RGB (alpha is dropped).
     """
-    width, height = check_pair_header(path)
     try:
-        with Image.open(path) as img:
+        img = Image.open(path)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path} ({err}): replace or remove the file") from err
+    with img:
+        width, height = img.size
+        _check_pair_size(path, width, height)
+        try:
             img.load()  # full decode: a truncated JPEG passes the header check but fails here
             rgb = img.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"image {path} is truncated or corrupt ({err}): replace or remove the file") from err
+        except (OSError, SyntaxError, ValueError) as err:
+            raise DataError(
+                f"image {path} is truncated or corrupt ({err}): replace or remove the file"
+            ) from err
     half = width // 2
     return rgb.crop((0, 0, half, height)), rgb.crop((half, 0, width, height))
 
@@ -168,7 +179,9 @@ class PairedImageDataset(torch.utils.data.Dataset):
         return {"source": crops[0], "target": crops[1], "index": index}
 
 
-def _load_side(root: str | Path, split: str, direction: str, size: int, side: str) -> tuple[torch.Tensor, list[str]]:
+def _load_side(
+    root: str | Path, split: str, direction: str, size: int, side: str
+) -> tuple[torch.Tensor, list[str]]:
     dataset = PairedImageDataset(root, split, direction, size, train=False)
     images = torch.stack([dataset[i][side] for i in range(len(dataset))])
     return images, [p.name for p in dataset.paths]

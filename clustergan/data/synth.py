@@ -189,12 +189,13 @@ def make_synth(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         record: dict = {"num_modes": num_modes, "seed": seed, "size": size}
+        digits = max(4, len(str(max(n_train, n_test) - 1)))  # zero-padded so names sort numerically
         for split_id, (split, n) in enumerate(counts.items()):
             modes = np.random.default_rng([seed, split_id, 2**31]).permutation(np.arange(n) % num_modes)
             (tmp / split).mkdir(parents=True)
             record[split] = {}
             for index in range(n):
-                name = f"{index:04d}.png"
+                name = f"{index:0{digits}d}.png"
                 pair = make_pair(seed, split, index, int(modes[index]), num_modes, size)
                 Image.fromarray(pair).save(tmp / split / name)
                 record[split][name] = int(modes[index])
@@ -204,19 +205,32 @@ def make_synth(
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"synthetic dataset: {n_train} train + {n_test} test pairs, {num_modes} modes, {size}px, seed {seed} -> {out}")
+    print(
+        f"synthetic dataset: {n_train} train + {n_test} test pairs, {num_modes} modes, {size}px, "
+        f"seed {seed} -> {out}"
+    )
     return out
+
+
+def _read_record(root: str | Path) -> dict:
+    path = Path(root) / "modes.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(
+            f"{path} not found: {root} is not a synthetic dataset made by `clustergan data synth`"
+        ) from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read {path} ({err}): regenerate it with `clustergan data synth`") from err
+    if not isinstance(record, dict) or not isinstance(record.get("num_modes"), int):
+        raise DataError(f"{path} has no integer num_modes: regenerate it with `clustergan data synth`")
+    return record
 
 
 def read_modes(root: str | Path, split: str) -> dict[str, int]:
     """The true mode of every file of a synthetic split, from ``root/modes.json``: {file name: mode}."""
     path = Path(root) / "modes.json"
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path} not found: {root} is not a synthetic dataset made by `clustergan data synth`") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read {path} ({err}): regenerate it with `clustergan data synth`") from err
+    record = _read_record(root)
     if split not in record:
         raise DataError(f"{path} has no split {split!r} (has {', '.join(s for s in SPLITS if s in record)})")
     return {name: int(mode) for name, mode in record[split].items()}
@@ -224,13 +238,7 @@ def read_modes(root: str | Path, split: str) -> dict[str, int]:
 
 def read_num_modes(root: str | Path) -> int:
     """The number of modes recorded in ``root/modes.json``."""
-    path = Path(root) / "modes.json"
-    try:
-        return int(json.loads(path.read_text())["num_modes"])
-    except FileNotFoundError:
-        raise DataError(f"{path} not found: {root} is not a synthetic dataset made by `clustergan data synth`") from None
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise DataError(f"cannot read num_modes from {path} ({err}): regenerate it with `clustergan data synth`") from err
+    return _read_record(root)["num_modes"]
 
 
 def mean_hue_vector(images: torch.Tensor) -> torch.Tensor:
