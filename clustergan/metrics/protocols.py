@@ -1,0 +1,105 @@
+"""Evaluation protocols: everything that changes the numbers, named and recorded with every result.
+
+``paper`` follows the protocols the compared papers used (REFERENCE.md section 3): LPIPS diversity over 50
+random pairs among 50 samples per input (MSGAN), NDB/JSD with K=20 bins on standardised 64x64 pixels, FID on
+10 samples per input against the training targets.
+
+``sweep`` is the cheap protocol used inside hyper-parameter sweeps: 10 samples per input give 45 possible
+pairs, 10 of them are scored; NDB keeps the paper's bins (K=20, 64x64 pixels, 10 queries per input, so the
+same number of generated samples as ``paper``); FID is off because 1,000 Inception forwards cost about a
+minute on CPU. These counts are a first guess, to be tuned by the metric-noise study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clustergan.errors import ConfigError
+
+NDB_SPACES = ("pixels", "features")
+CLUSTER_CHOICES = ("frequency", "fixed", "target")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How many samples to draw and how each metric is computed.
+
+    ``samples_per_input`` (S) samples are generated once per test input; LPIPS scores ``lpips_pairs``
+    distinct random pairs among them, NDB takes the first ``ndb_queries_per_input`` and FID the first
+    ``fid_samples_per_input``. ``cluster_choice`` is recorded only: the caller's sampling code decides the
+    cluster indices. ``ndb_seed`` seeds the k-means bins, which belong to the data set and the protocol and
+    so stay fixed when the evaluation seed changes (methods are compared on the same bins).
+    """
+
+    name: str
+    samples_per_input: int
+    lpips_pairs: int
+    ndb_bins: int
+    ndb_resolution: int
+    ndb_standardize: bool
+    ndb_space: str
+    ndb_queries_per_input: int
+    fid: bool
+    fid_samples_per_input: int
+    cluster_choice: str
+    ndb_seed: int = 0
+    lpips_version: str = "0.1"
+    lpips_net: str = "alex"
+    lpips_range: str = "[-1,1]"
+
+    def __post_init__(self) -> None:
+        where = f"protocol {self.name!r}"
+        for key in ("samples_per_input", "lpips_pairs", "ndb_bins", "ndb_resolution", "ndb_queries_per_input",
+                    "fid_samples_per_input"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+        if self.samples_per_input < 2:
+            raise ConfigError(f"{where}: samples_per_input must be at least 2 to form LPIPS pairs, "
+                              f"got {self.samples_per_input}")
+        possible = self.samples_per_input * (self.samples_per_input - 1) // 2
+        if self.lpips_pairs > possible:
+            raise ConfigError(
+                f"{where}: lpips_pairs={self.lpips_pairs} but {self.samples_per_input} samples per input give "
+                f"only {possible} distinct pairs; lower lpips_pairs or raise samples_per_input"
+            )
+        for key in ("ndb_queries_per_input", "fid_samples_per_input"):
+            if getattr(self, key) > self.samples_per_input:
+                raise ConfigError(
+                    f"{where}: {key}={getattr(self, key)} exceeds samples_per_input={self.samples_per_input}; "
+                    f"samples are generated once, so raise samples_per_input"
+                )
+        if self.ndb_space not in NDB_SPACES:
+            raise ConfigError(f"{where}: ndb_space must be one of {list(NDB_SPACES)}, got {self.ndb_space!r}")
+        if self.cluster_choice not in CLUSTER_CHOICES:
+            raise ConfigError(
+                f"{where}: cluster_choice must be one of {list(CLUSTER_CHOICES)}, got {self.cluster_choice!r}"
+            )
+        # Only the configuration whose weights we load is implemented; other values would be mislabelled.
+        fixed = {"lpips_version": "0.1", "lpips_net": "alex", "lpips_range": "[-1,1]"}
+        for key, value in fixed.items():
+            if getattr(self, key) != value:
+                raise ConfigError(f"{where}: {key} must be {value!r} (the only LPIPS set-up available), "
+                                  f"got {getattr(self, key)!r}")
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "paper": Protocol(
+        name="paper", samples_per_input=50, lpips_pairs=50, ndb_bins=20, ndb_resolution=64,
+        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10, fid=True,
+        fid_samples_per_input=10, cluster_choice="frequency",
+    ),
+    "sweep": Protocol(
+        name="sweep", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
+        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10, fid=False,
+        fid_samples_per_input=10, cluster_choice="frequency",
+    ),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    """The registered protocol ``name``; unknown names list the known ones."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ConfigError(f"unknown evaluation protocol {name!r}; choose one of {sorted(PROTOCOLS)}") from None

@@ -1,0 +1,73 @@
+"""The metric registry.
+
+A metric is an accumulator: :func:`clustergan.metrics.evaluate.evaluate` generates the samples once, in
+batches, hands each batch to every metric's ``update`` and finally asks each for ``compute()``. So the
+samples of a whole test set never have to sit in memory at once (106 inputs x 50 samples at 256 px would be
+4 GB).
+
+To add a metric: write a module with a class that has ``update`` and ``compute``, and a builder decorated
+with ``@register_metric("name")`` that turns a :class:`MetricContext` into an instance (pull out of the
+context exactly the arguments the class needs). Import the module in ``clustergan/metrics/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol as TypingProtocol
+
+import torch
+from torch import Tensor
+
+from clustergan.metrics.protocols import Protocol
+
+
+@dataclass
+class MetricResult:
+    """Named floats (the headline numbers) plus JSON-friendly details (per-bin counts, sample counts...)."""
+
+    values: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Metric(TypingProtocol):
+    def update(self, samples: Tensor) -> None:
+        """Consume generated samples [B, S, 3, H, W] in [-1, 1] for B test inputs."""
+
+    def compute(self) -> MetricResult:
+        """The metric over everything seen so far."""
+
+
+@dataclass
+class MetricContext:
+    """What a builder may draw on; builders pass explicit arguments on to the metric classes.
+
+    ``train_targets`` [M, 3, H, W] in [-1, 1]; ``device`` is where the metric networks run.
+    """
+
+    protocol: Protocol
+    train_targets: Tensor
+    seed: int
+    device: torch.device
+    fid_real_cache_key: str | None = None
+    mode_classifier: Callable[[Tensor], Tensor] | None = None
+    num_modes: int | None = None
+    feature_fn: Callable[[Tensor], Tensor] | None = None
+    feature_name: str | None = None
+
+
+MetricBuilder = Callable[[MetricContext], Metric]
+
+METRICS: dict[str, MetricBuilder] = {}
+
+
+def register_metric(name: str) -> Callable[[MetricBuilder], MetricBuilder]:
+    """Decorator that registers a metric builder under ``name``."""
+
+    def decorate(builder: MetricBuilder) -> MetricBuilder:
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        METRICS[name] = builder
+        return builder
+
+    return decorate
