@@ -15,8 +15,9 @@ Edge cases (all defined, none silent):
 - ``k < 1`` or ``k > N`` -> :class:`ClusterganError` naming k and N.
 - A cluster with fewer than 2 members has no covariance: it gets the Ledoit-Wolf covariance of ALL
   features (its mean is still its own member's feature); recorded in ``notes`` and printed as a warning.
-  The same fallback applies to a cluster whose members are all identical (zero spread, the shrunk
-  covariance is singular).
+  The same fallback applies whenever a cluster's own shrunk covariance is singular: with exactly 2
+  members the Ledoit-Wolf formula always gives shrinkage 0 (so the covariance has rank 1), and members
+  that are all identical have zero spread.
 - k-means returning an empty cluster (fewer distinct feature vectors than k) -> ClusterganError.
 - Silhouette is undefined for k = 1 or k = N: stored as NaN (null in JSON) with a note.
 
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from clustergan.cache import atomic_write_bytes
 from clustergan.clustering.backends import ClusterBackend
@@ -166,6 +168,15 @@ class ClusterStats:
         return stats
 
 
+def _try_precision_cholesky(cov: np.ndarray) -> np.ndarray | None:
+    """:func:`_precision_cholesky`, or None if ``cov`` is not positive definite."""
+    try:
+        chol = _precision_cholesky(cov)
+    except np.linalg.LinAlgError:
+        return None
+    return chol if np.isfinite(chol).all() else None
+
+
 def _precision_cholesky(cov: np.ndarray) -> np.ndarray:
     """[D, D] SPD covariance -> lower L (float64) with inv(cov) = L L^T. Raises LinAlgError if not SPD."""
     d = cov.shape[0]
@@ -213,6 +224,23 @@ def fit_cluster_stats(
             f"than {k} distinct values, e.g. duplicate images); choose a smaller k"
         )
 
+    with threadpool_limits(limits=1, user_api="blas"):
+        # One BLAS thread: these are many small (D x D) factorisations, where multi-threaded OpenBLAS
+        # gains little and, on a busy machine, was measured 25x slower (spin-waiting threads).
+        return _fit_covariances(features, k, cluster_ids, sizes, backend, notes, encoder, weights_source)
+
+
+def _fit_covariances(
+    features: np.ndarray,
+    k: int,
+    cluster_ids: np.ndarray,
+    sizes: np.ndarray,
+    backend: ClusterBackend,
+    notes: list[str],
+    encoder: str,
+    weights_source: str,
+) -> ClusterStats:
+    n, d = features.shape
     global_cov: tuple[np.ndarray, float] | None = None
 
     def fallback(i: int, why: str) -> tuple[np.ndarray, float]:
@@ -221,36 +249,33 @@ def fit_cluster_stats(
             global_cov = backend.ledoit_wolf(features)
         note = f"cluster {i}: {why}; using the Ledoit-Wolf covariance of all {n} features"
         notes.append(note)
-        warnings.warn(note, stacklevel=3)
+        warnings.warn(note, stacklevel=4)
         return global_cov
 
-    d = features.shape[1]
     means = np.zeros((k, d), dtype=np.float64)
     chols = np.zeros((k, d, d), dtype=np.float32)
     shrinkage = np.zeros(k, dtype=np.float64)
     for i in range(k):
         members = features[cluster_ids == i].astype(np.float64)
         means[i] = members.mean(axis=0)
-        if sizes[i] < 2:
-            cov, shrink = fallback(i, f"{sizes[i]} member (a covariance needs >= 2)")
-        else:
+        chol = None
+        if sizes[i] >= 2:
             cov, shrink = backend.ledoit_wolf(members)
-        try:
-            chol = _precision_cholesky(cov)
-        except np.linalg.LinAlgError:
-            if sizes[i] < 2:
-                raise ClusterganError(
-                    "the Ledoit-Wolf covariance of all features is singular (all training features "
-                    "identical?); check the dataset and the encoder"
-                ) from None
-            cov, shrink = fallback(i, f"{sizes[i]} members with zero spread (singular covariance)")
-            try:
-                chol = _precision_cholesky(cov)
-            except np.linalg.LinAlgError:
-                raise ClusterganError(
-                    "the Ledoit-Wolf covariance of all features is singular (all training features "
-                    "identical?); check the dataset and the encoder"
-                ) from None
+            chol = _try_precision_cholesky(cov)
+            if chol is None:
+                cov, shrink = fallback(
+                    i, f"the Ledoit-Wolf covariance of its {sizes[i]} members is singular "
+                    f"(shrinkage {shrink:.3g}; 2 members or identical members)"
+                )
+        else:
+            cov, shrink = fallback(i, f"{sizes[i]} member (a covariance needs >= 2)")
+        if chol is None:
+            chol = _try_precision_cholesky(cov)
+        if chol is None:
+            raise ClusterganError(
+                "the Ledoit-Wolf covariance of all features is singular (all training features "
+                "identical?); check the dataset and the encoder"
+            )
         chols[i] = chol.astype(np.float32)
         shrinkage[i] = shrink
 

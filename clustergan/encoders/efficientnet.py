@@ -217,12 +217,24 @@ def _hub_offline() -> Iterator[None]:
 
 
 B0_HOWTO = (
-    "provide the weights with encoder.weights=PATH (a timm efficientnet_b0 .pth or .safetensors file), or "
+    "provide the weights with encoder.weights=PATH (a full 1000-class timm efficientnet_b0 .pth or "
+    ".safetensors file), or "
     "pre-populate the Hugging Face hub cache on a machine with network access "
     "(python -c \"import timm; timm.create_model('efficientnet_b0', pretrained=True)\", then copy "
     "$HF_HOME/hub), or set HF_HUB_OFFLINE=0 to allow a download; encoder efficientnet_lite0 has real "
     "weights offline"
 )
+
+
+def _create_b0_pretrained(**kwargs) -> nn.Module:
+    """timm efficientnet_b0 with its pretrained weights loaded STRICTLY, then the classifier removed.
+
+    Asking timm for ``num_classes=0`` directly would make it load non-strictly (it drops the head and
+    then tolerates missing keys), so a wrong or partial file would silently leave random layers.
+    """
+    net = timm.create_model(B0_TIMM_NAME, pretrained=True, **kwargs)
+    net.reset_classifier(0)  # pooled 1280-d features
+    return net
 
 
 @register("efficientnet_b0")
@@ -236,8 +248,7 @@ def build_efficientnet_b0(weights: str | None = None) -> FrozenEncoder:
         if not path.is_file():
             raise WeightsError(f"efficientnet_b0 weight file {path} does not exist; {B0_HOWTO}")
         try:
-            net = timm.create_model(B0_TIMM_NAME, pretrained=True, num_classes=0,
-                                    pretrained_cfg_overlay=dict(file=str(path)))
+            net = _create_b0_pretrained(pretrained_cfg_overlay=dict(file=str(path)))
         except Exception as e:  # noqa: BLE001 - wrong/corrupt file is the user's to fix
             raise WeightsError(
                 f"cannot load efficientnet_b0 weights from {path}: {type(e).__name__}: {e}"
@@ -247,7 +258,7 @@ def build_efficientnet_b0(weights: str | None = None) -> FrozenEncoder:
         context = contextlib.nullcontext() if _download_allowed() else _hub_offline()
         try:
             with context:
-                net = timm.create_model(B0_TIMM_NAME, pretrained=True, num_classes=0)
+                net = _create_b0_pretrained()
         except Exception as e:  # noqa: BLE001 - every failure here means "weights not available"
             raise WeightsError(
                 f"efficientnet_b0 ImageNet weights are not available offline "
