@@ -137,7 +137,9 @@ class ClusterStats:
             with np.load(npz_path, allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
         except (OSError, ValueError, json.JSONDecodeError) as e:
-            raise ClusterganError(f"cannot read cluster statistics in {directory}: {e}; re-run `clustergan cluster`") from e
+            raise ClusterganError(
+                f"cannot read cluster statistics in {directory}: {e}; re-run `clustergan cluster`"
+            ) from e
         if meta.get("format_version") != FORMAT_VERSION:
             raise ClusterganError(
                 f"{json_path} has format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}; "
