@@ -14,11 +14,11 @@ from clustergan.metrics.protocols import PROTOCOLS, Protocol, get_protocol
 from clustergan.metrics.registry import METRICS, MetricContext, MetricResult, register_metric
 
 # Importing the metric modules registers them.
-from clustergan.metrics.fid import converted_weights_path, fid, inception_features, real_statistics
+from clustergan.metrics.frechet import converted_weights_path, fid, inception_features, real_statistics
 from clustergan.metrics.lpips_diversity import lpips_distance
-from clustergan.metrics.mode_coverage import mode_coverage
+from clustergan.metrics.modes import mode_coverage
 from clustergan.metrics.ndb import NDBBins, ndb_jsd, pixel_space
-from clustergan.metrics.evaluate import evaluate, write_metrics_json
+from clustergan.metrics.runner import evaluate, write_metrics_json
 from clustergan.metrics.prepare import prepare_metric_weights
 
 __all__ = [

@@ -5,7 +5,7 @@ Missing weight packages raise :class:`~clustergan.errors.WeightsError` telling h
 
 from __future__ import annotations
 
-from clustergan.metrics.fid import converted_weights_path, torchscript_path
+from clustergan.metrics.frechet import converted_weights_path, torchscript_path
 from clustergan.metrics.lpips_diversity import lpips_network
 from clustergan.metrics.weights import package_file
 

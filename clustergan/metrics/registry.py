@@ -1,6 +1,6 @@
 """The metric registry.
 
-A metric is an accumulator: :func:`clustergan.metrics.evaluate.evaluate` generates the samples once, in
+A metric is an accumulator: :func:`clustergan.metrics.runner.evaluate` generates the samples once, in
 batches, hands each batch to every metric's ``update`` and finally asks each for ``compute()``. So the
 samples of a whole test set never have to sit in memory at once (106 inputs x 50 samples at 256 px would be
 4 GB).
