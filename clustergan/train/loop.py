@@ -1,0 +1,319 @@
+"""The one training function: a local debug run, N Ray Train workers, or one trial of a sweep.
+
+``train_func(config_dict, context)`` rebuilds the typed config from a plain dict (what Ray hands workers),
+and talks to the outside world only through ``context`` (:mod:`clustergan.train.dist`). Everything that
+must exist before training (the dataset folder, the cluster statistics) is prepared by the driver with
+:func:`prepare_run`, so workers only read.
+
+One step, for a batch of (source x, target y, cluster i):
+- fakes: ``G(x, z1, i)``, and ``G(x, z2, i)`` when the mode-seeking loss is on (MSGAN);
+- D: real pair once (MSGAN scores it twice; once is the same gradient up to a factor), each fake detached;
+- G: GAN loss on every fake, ``lambda_l1`` * L1(fake1, y), ``lambda_ms`` * L_MS, and, through the frozen
+  encoder E on both fakes, ``lambda_kl1`` * L_kL1 + ``lambda_km`` * L_km toward cluster i's statistics.
+A weight of 0 skips its computation (no second fake without L_MS, no encoder pass without feature losses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.config import TrainConfig
+from clustergan.errors import ClusterganError, TrainingDiverged
+from clustergan.provenance import provenance
+from clustergan.train import checkpoint as ckpt
+from clustergan.train.builders import build_discriminator, build_generator, load_cluster_stats
+from clustergan.train.dist import Context, LocalContext
+from clustergan.train.grids import sample_grid
+
+
+def set_threads(config: TrainConfig) -> None:
+    """Ray sets OMP_NUM_THREADS=1 per worker, which makes torch 1.5-1.9x slower here: set threads on purpose."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    if config.train.amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _lr_lambda(config: TrainConfig):
+    keep, decay = config.train.epochs, config.train.epochs_decay
+
+    def factor(epoch: int) -> float:  # pix2pix's linear decay to 0 over `epochs_decay` epochs
+        return 1.0 - max(0, epoch + 1 - keep) / float(decay + 1)
+
+    return factor
+
+
+def _check_finite(losses: dict[str, torch.Tensor], epoch: int, step: int) -> None:
+    bad = [name for name, v in losses.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise TrainingDiverged(
+            f"loss {', '.join(bad)} became NaN/Inf at epoch {epoch}, step {step}; the last good checkpoint is "
+            "kept. Lower train.lr or the lambdas, or try train.amp=none."
+        )
+
+
+class Trainer:
+    """State of one training run. Built identically on every rank."""
+
+    def __init__(self, config: TrainConfig, context: Context):
+        from clustergan.data import PairedImageDataset
+        from clustergan.losses import GANLoss, mode_seeking_loss
+
+        self.config, self.ctx = config, context
+        self.device = context.device
+        self.run_dir = config.run_dir
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+
+        d = config.data
+        self.dataset = PairedImageDataset(d.root, "train", d.direction, d.size, train=True, load_size=d.load_size)
+        self.loader = context.data_loader(self.dataset, config.train.batch_size, config.seed, d.num_workers)
+
+        self.stats = load_cluster_stats(config) if config.cluster.k else None
+        if self.stats is not None and len(self.stats.cluster_ids) != len(self.dataset):
+            raise ClusterganError(
+                f"{config.cluster.stats_dir}: cluster statistics cover {len(self.stats.cluster_ids)} images but "
+                f"the training split has {len(self.dataset)}; recompute them with `clustergan cluster`"
+            )
+        self.cluster_ids = (
+            torch.as_tensor(self.stats.cluster_ids, dtype=torch.long) if self.stats is not None else None
+        )
+
+        self.G = context.prepare_model(build_generator(config))
+        self.D = context.prepare_model(build_discriminator(config))
+        t = config.train
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, _lr_lambda(config))
+        self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, _lr_lambda(config))
+        self.gan_loss = GANLoss(config.loss.gan_mode)
+        self.mode_seeking_loss = mode_seeking_loss
+
+        self.encoder = self.targets = None
+        if config.uses_encoder:
+            from clustergan.encoders import build_encoder
+            from clustergan.losses import ClusterTargets
+
+            self.encoder = build_encoder(config.encoder.name, config.encoder.weights).to(self.device)
+            if self.encoder.weights_source != self.stats.weights_source:
+                raise ClusterganError(
+                    f"the encoder's weights ({self.encoder.weights_source}) differ from those the cluster "
+                    f"statistics were computed with ({self.stats.weights_source}); recompute the clusters"
+                )
+            self.targets = ClusterTargets(self.stats.means, self.stats.precision_cholesky).to(self.device)
+        self.start_epoch = 0
+        self.global_step = 0
+
+    # ------------------------------------------------------------------------------------------- state
+    def state_dict(self, epoch: int) -> dict[str, Any]:
+        def plain(m):
+            return getattr(m, "module", m).state_dict()
+
+        return {
+            "format": "clustergan-checkpoint/1",
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "G": plain(self.G),
+            "D": plain(self.D),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "sched_G": self.sched_G.state_dict(),
+            "sched_D": self.sched_D.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "config": self.config.to_dict(),
+            "cluster_frequencies": self.cluster_frequencies(),
+            "provenance": provenance(self.device),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        getattr(self.G, "module", self.G).load_state_dict(state["G"])
+        getattr(self.D, "module", self.D).load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.sched_G.load_state_dict(state["sched_G"])
+        self.sched_D.load_state_dict(state["sched_D"])
+        torch.set_rng_state(state["rng_torch"])
+        self.start_epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+
+    def cluster_frequencies(self) -> list[float]:
+        if self.stats is None:
+            return []
+        sizes = np.asarray(self.stats.sizes, dtype=np.float64)
+        return (sizes / sizes.sum()).tolist()
+
+    # -------------------------------------------------------------------------------------------- step
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg, lam = self.config, self.config.loss
+        x = batch["source"].to(self.device, non_blocking=True)
+        y = batch["target"].to(self.device, non_blocking=True)
+        ids = self.cluster_ids[batch["index"]].to(self.device) if self.cluster_ids is not None else None
+        nz = cfg.model.nz
+        z1 = torch.randn(x.shape[0], nz, device=self.device) if nz else None
+        two_fakes = lam.lambda_ms > 0
+        z2 = torch.randn(x.shape[0], nz, device=self.device) if two_fakes else None
+
+        with _autocast(cfg, self.device):
+            fakes = [self.G(x, z1, ids)]
+            if two_fakes:
+                fakes.append(self.G(x, z2, ids))
+
+        # ---- D: real pair once, each fake detached
+        self.opt_D.zero_grad(set_to_none=True)
+        with _autocast(cfg, self.device):
+            loss_real = self.gan_loss(self.D(x, y, ids), True)
+            loss_fake = sum(self.gan_loss(self.D(x, f.detach(), ids), False) for f in fakes) / len(fakes)
+            loss_D = loss_real + loss_fake
+        loss_D.backward()
+        self.opt_D.step()
+
+        # ---- G
+        self.opt_G.zero_grad(set_to_none=True)
+        losses: dict[str, torch.Tensor] = {}
+        with _autocast(cfg, self.device):
+            losses["G_gan"] = sum(self.gan_loss(self.D(x, f, ids), True) for f in fakes)
+            losses["G_l1"] = (fakes[0].float() - y).abs().mean()
+            loss_G = losses["G_gan"] + lam.lambda_l1 * losses["G_l1"]
+            if two_fakes:
+                losses["G_ms"] = self.mode_seeking_loss(fakes[0].float(), fakes[1].float(), z1, z2)
+                loss_G = loss_G + lam.lambda_ms * losses["G_ms"]
+        if self.encoder is not None:
+            # the encoder runs in fp32: its features are compared with fp32 cluster statistics
+            feats = self.encoder(torch.cat([f.float() for f in fakes]))
+            feat_ids = ids.repeat(len(fakes))
+            if lam.lambda_kl1 > 0:
+                losses["G_kl1"] = self.targets.kl1(feats, feat_ids)
+                loss_G = loss_G + lam.lambda_kl1 * losses["G_kl1"]
+            if lam.lambda_km > 0:
+                losses["G_km"] = self.targets.mahalanobis(feats, feat_ids)
+                loss_G = loss_G + lam.lambda_km * losses["G_km"]
+        losses["G_total"] = loss_G
+        losses["D"] = loss_D
+        _check_finite(losses, self.epoch, self.global_step)
+        loss_G.backward()
+        self.opt_G.step()
+        self.global_step += 1
+        return {k: v.detach() for k, v in losses.items()}
+
+    # -------------------------------------------------------------------------------------------- loop
+    def fit(self) -> dict[str, float]:
+        cfg = self.config
+        total_epochs = cfg.train.epochs + cfg.train.epochs_decay
+        writer = self._writer() if self.ctx.is_main else None
+        fixed = self._fixed_inputs() if self.ctx.is_main else None
+        last: dict[str, float] = {}
+        steps_done = 0
+        for epoch in range(self.start_epoch, total_epochs):
+            self.epoch = epoch
+            self.loader.sampler.set_epoch(epoch)
+            self.G.train()
+            self.D.train()
+            sums: dict[str, float] = {}
+            n = 0
+            start = time.perf_counter()
+            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not self.ctx.is_main,
+                       leave=False, dynamic_ncols=True)
+            for batch in bar:
+                losses = self.step(batch)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                n += 1
+                steps_done += 1
+                bar.set_postfix(G=f"{float(losses['G_total']):.3f}", D=f"{float(losses['D']):.3f}")
+                if cfg.train.max_steps and steps_done >= cfg.train.max_steps:
+                    break
+            self.sched_G.step()
+            self.sched_D.step()
+            metrics = self.ctx.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
+            metrics.update(epoch=epoch + 1, step=self.global_step, epoch_seconds=time.perf_counter() - start,
+                           lr=self.opt_G.param_groups[0]["lr"])
+            last = metrics
+            done = epoch + 1 == total_epochs or bool(cfg.train.max_steps and steps_done >= cfg.train.max_steps)
+            path = None
+            if self.ctx.is_main:
+                self._log(writer, metrics, epoch)
+                if (epoch + 1) % cfg.train.sample_every == 0 or done:
+                    self._write_grid(writer, fixed, epoch + 1)
+                if (epoch + 1) % cfg.train.checkpoint_every == 0 or done:
+                    path = ckpt.save_checkpoint(
+                        self.run_dir / "checkpoints" / ckpt.checkpoint_name(epoch + 1), self.state_dict(epoch + 1)
+                    )
+                print(f"epoch {epoch + 1}/{total_epochs} " + " ".join(
+                    f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith(("G_", "D"))
+                ) + f" ({metrics['epoch_seconds']:.1f} s)" + (f" -> {path}" if path else ""), flush=True)
+            self.ctx.report(metrics, path)
+            if done:
+                break
+        if writer is not None:
+            writer.close()
+        return last
+
+    # ------------------------------------------------------------------------------------------- output
+    def _writer(self):
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _log(self, writer, metrics: dict[str, float], epoch: int) -> None:
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                writer.add_scalar(f"train/{k}", v, epoch + 1)
+        writer.flush()
+
+    def _fixed_inputs(self) -> torch.Tensor:
+        from clustergan.data import load_sources
+
+        sources, _ = load_sources(self.config.data.root, "test", self.config.data.direction, self.config.data.size)
+        return sources[:4]
+
+    def _write_grid(self, writer, sources: torch.Tensor, epoch: int) -> None:
+        G = getattr(self.G, "module", self.G)
+        was_training = G.training
+        G.eval()
+        grid = sample_grid(G, sources.to(self.device), nz=self.config.model.nz, k=self.config.cluster.k,
+                           seed=self.config.seed)
+        G.train(was_training)
+        from torchvision.utils import save_image
+
+        out = self.run_dir / "samples" / f"epoch_{epoch:04d}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, out)
+        writer.add_image("samples", grid, epoch)
+
+
+def write_run_config(config: TrainConfig) -> None:
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"config": config.to_dict(), "provenance": provenance()}
+    atomic_write_bytes(run_dir / "config.json", json.dumps(payload, indent=2, default=str).encode())
+    import yaml
+
+    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+
+
+def train_func(config_dict: dict[str, Any], context: Context | None = None) -> dict[str, float]:
+    """Train one model. ``config_dict`` is ``TrainConfig.to_dict()`` after :func:`prepare_run`."""
+    config = TrainConfig.model_validate(config_dict)
+    set_threads(config)
+    context = context or LocalContext()
+    trainer = Trainer(config, context)
+    resume = context.resume_checkpoint()
+    if resume is not None:
+        trainer.load_state_dict(ckpt.load_checkpoint(resume))
+        if context.is_main:
+            print(f"resumed from {resume} (epoch {trainer.start_epoch})", flush=True)
+    return trainer.fit()
