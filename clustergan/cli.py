@@ -129,7 +129,7 @@ def cmd_eval(args) -> None:
     from clustergan.train.evaluate import evaluate_run
 
     result = evaluate_run(args.checkpoint or args.run, protocol=args.protocol, seed=args.seed,
-                          cluster_choice=args.cluster_choice, out=args.out)
+                          cluster_choice=args.cluster_choice, out=args.out, ndb_bins=args.ndb_bins)
     keys = [k for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--protocol", default="paper", choices=["paper", "sweep"])
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--cluster-choice", default=None, choices=["frequency", "fixed", "target"])
+    e.add_argument("--ndb-bins", type=int, default=None, help="override the protocol's NDB bins (small data)")
     e.add_argument("--out", default=None, help="default: <run dir>/metrics.json")
     e.set_defaults(func=cmd_eval)
 

@@ -24,7 +24,8 @@ def _target_clusters(model, targets: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: int = 0,
-                 cluster_choice: str | None = None, out: str | Path | None = None) -> dict:
+                 cluster_choice: str | None = None, out: str | Path | None = None,
+                 ndb_bins: int | None = None) -> dict:
     from clustergan.data import load_sources, load_targets
     from clustergan.metrics import evaluate, get_protocol, write_metrics_json
     from clustergan.provenance import provenance
@@ -35,6 +36,8 @@ def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: i
     d = cfg.data
     choice = cluster_choice or cfg.cluster.test_choice
     proto = dataclasses.replace(get_protocol(protocol), cluster_choice=choice)
+    if ndb_bins is not None:  # small datasets cannot fill the protocol's bins; recorded in metrics.json
+        proto = dataclasses.replace(proto, ndb_bins=ndb_bins)
     sources, _ = load_sources(d.root, "test", d.direction, d.size)
     test_targets, _ = load_targets(d.root, "test", d.direction, d.size)
     train_targets, _ = load_targets(d.root, "train", d.direction, d.size)

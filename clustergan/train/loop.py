@@ -149,6 +149,11 @@ class Trainer:
         torch.set_rng_state(state["rng_torch"])
         self.start_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
+        # the learning rate follows *this* config's schedule, so a run can be resumed with more epochs
+        factor = _lr_lambda(self.config)(self.start_epoch)  # LR of the epoch about to run
+        for opt, sched in ((self.opt_G, self.sched_G), (self.opt_D, self.sched_D)):
+            for group, base in zip(opt.param_groups, sched.base_lrs):
+                group["lr"] = base * factor
 
     def cluster_frequencies(self) -> list[float]:
         if self.stats is None:

@@ -1,0 +1,166 @@
+"""The training function under Ray Train: ``clustergan train --workers N`` and every trial of a sweep.
+
+:class:`RayContext` implements :class:`clustergan.train.dist.Context` for one Ray Train worker: G and D are
+wrapped in DDP (gloo on CPU, NCCL on GPU) by ``ray.train.torch.prepare_model``; the data loader keeps the
+base class's ``DistributedSampler`` with the real rank / world size (not ``prepare_data_loader``'s), so the
+shards are exactly those of the local mode and ``N`` workers x batch ``b`` see the same samples per step as
+one worker with batch ``N * b``; epoch losses are all-reduced (mean) before reporting; rank 0 writes grids and
+checkpoints and hands each checkpoint to ``ray.train.report``, which copies it into the run's storage.
+
+How the batch-coupled mode-seeking loss behaves across workers: L_MS compares two fakes of the *same*
+inputs (``G(x, z1)`` vs ``G(x, z2)``), so each worker computes it on its local batch only, and DDP averages
+the gradients. L_MS is a per-sample ratio averaged over the batch, so the average over workers equals the
+loss of the concatenated batch; it differs from one big batch only in the noise draws (each rank draws its
+own z from the same seed). The cluster losses (kL1, Mahalanobis) are per-sample too and behave the same way.
+Random augmentation (crop / flip) also draws from each rank's own generator, so runs with augmentation are
+not bit-identical across worker counts; without it (or with the same draws) they are.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clustergan.config import TrainConfig
+from clustergan.errors import ClusterganError
+from clustergan.train.dist import Context
+
+#: How many times a Ray Train run restarts from its last checkpoint after a worker dies.
+DEFAULT_MAX_FAILURES = 2
+
+
+class RayContext(Context):
+    """One Ray Train worker. Build it inside the worker function (after Ray set up the process group)."""
+
+    def __init__(self, resume_from: Path | None = None):
+        import ray.train
+        import ray.train.torch
+
+        ctx = ray.train.get_context()
+        self.rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+        self._resume_from = Path(resume_from) if resume_from else None
+        self._restored_dir: Path | None = None
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        import ray.train.torch
+
+        # move_to_device + DistributedDataParallel; parameters are broadcast from rank 0 at wrap time
+        return ray.train.torch.prepare_model(model)
+
+    def all_reduce_mean(self, values: dict[str, float]) -> dict[str, float]:
+        if self.world_size == 1 or not values:
+            return dict(values)
+        import torch.distributed as dist
+
+        keys = sorted(values)  # the same order on every rank
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+                         device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t /= self.world_size
+        return dict(zip(keys, t.cpu().tolist()))
+
+    def report(self, metrics: dict[str, Any], checkpoint_path: Path | None = None) -> None:
+        """Every rank calls this once per epoch (``ray.train.report`` is a barrier); rank 0 attaches its
+        checkpoint. Only the one file is handed over (a hard link in a temporary folder), so the upload does
+        not grow with the number of epochs kept under ``<run>/checkpoints``."""
+        import ray.train
+
+        if checkpoint_path is None or not self.is_main:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="clustergan-ckpt-") as tmp:
+            dest = Path(tmp) / Path(checkpoint_path).name
+            try:
+                os.link(checkpoint_path, dest)
+            except OSError:  # another filesystem: copy
+                shutil.copy2(checkpoint_path, dest)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+    def resume_checkpoint(self) -> Path | None:
+        """Ray's latest checkpoint of this run (after a worker failure or a restart with the same name),
+        else the file given at construction (``--resume`` on a run folder), else None."""
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is not None:
+            self._restored_dir = Path(tempfile.mkdtemp(prefix="clustergan-restore-"))
+            checkpoint.to_directory(str(self._restored_dir))
+            files = sorted(self._restored_dir.glob("epoch_*.pt"))
+            if not files:
+                raise ClusterganError(f"Ray checkpoint {checkpoint.path} holds no epoch_*.pt file")
+            return files[-1]
+        return self._resume_from
+
+
+def worker_loop(loop_config: dict[str, Any]) -> None:
+    """What each Ray Train worker runs: ``{"config": TrainConfig dict, "threads": int, "resume_from": str}``."""
+    from clustergan.train.loop import train_func
+
+    torch.set_num_threads(max(1, int(loop_config.get("threads") or 1)))  # train.threads, if set, wins later
+    ctx = RayContext(resume_from=loop_config.get("resume_from"))
+    train_func(loop_config["config"], ctx)
+
+
+def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
+                 storage_path: str | None = None, cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None,
+                 max_failures: int = DEFAULT_MAX_FAILURES, name: str | None = None, callbacks: list | None = None,
+                 loop=worker_loop):
+    """A ``TorchTrainer`` running :func:`clustergan.train.loop.train_func` on ``workers`` workers.
+
+    ``config`` must already be prepared (:func:`clustergan.train.builders.prepare_run`). The Ray run is named
+    ``name`` (default ``config.name``), without a timestamp, so a restart with the same storage restores it.
+    ``storage_path`` (a folder or a URI Ray's storage supports) defaults to ``<run dir>/ray``.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from clustergan.train.checkpoint import latest_checkpoint
+
+    if workers < 1:
+        raise ClusterganError(f"--workers {workers}: Ray Train needs at least one worker (0 = the local mode)")
+    resume_from = latest_checkpoint(config.run_dir / "checkpoints") if resume else None
+    resources: dict[str, float] = {"CPU": float(cpus_per_worker)}
+    if use_gpu:
+        resources["GPU"] = float(gpus_per_worker or 1.0)
+    threads = config.train.threads or max(1, int(cpus_per_worker))
+    return TorchTrainer(
+        loop,
+        train_loop_config={"config": config.to_dict(), "threads": threads,
+                           "resume_from": str(resume_from) if resume_from else None},
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=name or config.name,
+            storage_path=storage_path or str(Path(config.run_dir).resolve() / "ray"),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks,
+        ),
+    )
+
+
+def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
+                   storage_path: str | None = None, cpus_per_worker: float = 1.0,
+                   max_failures: int = DEFAULT_MAX_FAILURES):
+    """Train ``config`` (already prepared) on ``workers`` Ray Train workers; returns the ``ray.train.Result``.
+
+    Connects to a running cluster (``RAY_ADDRESS``) or starts a local one. A worker that dies restarts the
+    run from its last reported checkpoint, up to ``max_failures`` times.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    trainer = make_trainer(config, workers, use_gpu=use_gpu, resume=resume, storage_path=storage_path,
+                           cpus_per_worker=cpus_per_worker, max_failures=max_failures)
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return result
