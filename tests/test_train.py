@@ -57,6 +57,19 @@ def test_train_sample_eval_cluster_end_to_end(tmp_path, capsys):
     assert (tmp_path / "k2" / "montage_cluster_1.png").is_file()
 
 
+def test_periodic_evaluation_in_training(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    assert _train(run, *MSGAN_TINY[4:], "train.epochs=1", "train.eval_every=1", "train.eval_ndb_bins=4",
+                  "loss.lambda_l1=0") == 0
+    result = json.loads((run / "eval" / "metrics_epoch_0001.json").read_text())
+    assert result["protocol"]["name"] == "sweep" and result["protocol"]["ndb_bins"] == 4
+    out = capsys.readouterr().out
+    assert "G_ms=" in out and "G_l1=" not in out  # lambda_l1=0 skips the L1 term entirely
+    assert 0 <= result["ndb"] <= 4 and result["lpips"] > 0
+
+
 def test_resume_matches_uninterrupted(tmp_path):
     assert _train(tmp_path / "full", *MSGAN_TINY[4:], "train.epochs=2") == 0
     assert _train(tmp_path / "cut", *MSGAN_TINY[4:], "train.epochs=1") == 0
