@@ -1,0 +1,166 @@
+"""Seconds per training step and peak memory of pix2pix, MSGAN and clustergan, measured in one run.
+
+Each (method, size, amp) configuration runs in a fresh subprocess, so its peak resident memory
+(``ru_maxrss``) is its own. The subprocess builds the product's real :class:`~clustergan.train.loop.Trainer`
+through :func:`~clustergan.train.builders.prepare_run` from the presets ``sweeps/{pix2pix,msgan,clustergan}.yaml``
+(ngf = ndf = 64, two-scale D, batch 1) on a small procedural dataset at the benchmarked size, then times
+``Trainer.step`` alone: data loading is excluded (batches are fetched before timing). clustergan runs with
+k = 4 and its frozen encoder at 224 px (the encoder resizes internally).
+
+    python benchmarks/step_time.py                       # 64, 128, 256 px, fp32, 2 threads
+    python benchmarks/step_time.py --amp none bf16 --steps 10 --sizes 128 256
+
+Prints one table row per configuration (median seconds per step over ``--steps`` after ``--warmup``
+steps, min / max, peak RSS and its growth after the trainer was built) and the ratio clustergan / MSGAN.
+``--json FILE`` also writes the raw results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ("pix2pix", "msgan", "clustergan")
+# MSGAN's public reference code on this machine (REFERENCE.md section 7): seconds per iteration, 2 threads.
+REFERENCE_MSGAN = {128: 0.302, 256: 0.657}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+# ------------------------------------------------------------------------------------------ one configuration
+def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str]) -> dict:
+    """Runs in the subprocess: build the real Trainer and time its step."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from clustergan.config import load_config
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.dist import LocalContext
+    from clustergan.train.loop import Trainer
+
+    out = tempfile.mkdtemp(prefix=f"step_time_{method}_{size}_")
+    overrides = [
+        "data.root=null", f"data.synth.size={size}", "data.synth.n_train=16", "data.synth.n_test=4",
+        f"data.size={size}", "train.batch_size=1", f"train.amp={amp}", f"train.threads={threads}",
+        "model.ngf=64", "model.ndf=64", "model.d_scales=2", f"out={out}",
+    ]
+    if method == "clustergan":
+        overrides.append("cluster.k=4")
+    config = prepare_run(load_config(REPO / "sweeps" / f"{method}.yaml", overrides))
+    rss_before_build = _rss_mb()
+    trainer = Trainer(config, LocalContext(device="cpu"))
+    trainer.epoch = 0
+    _apply_levers(trainer, levers)
+    torch.set_num_threads(threads)  # building the encoder must not have changed it
+    trainer.loader.sampler.set_epoch(0)
+    batches = list(trainer.loader)
+    rss_built = _rss_mb()
+
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        trainer.step(batches[i % len(batches)])
+        elapsed = time.perf_counter() - start
+        if i >= warmup:
+            times.append(elapsed)
+    peak = _rss_mb()
+    return {
+        "method": method, "size": size, "amp": amp, "threads": torch.get_num_threads(), "levers": levers,
+        "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
+        "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
+    }
+
+
+def _apply_levers(trainer, levers: list[str]) -> None:
+    """Experimental switches applied to the built Trainer (to measure a lever before putting it in the product)."""
+    import torch
+
+    for lever in levers:
+        if lever == "channels_last":
+            trainer.G.to(memory_format=torch.channels_last)
+            trainer.D.to(memory_format=torch.channels_last)
+        elif lever == "fused_adam":
+            t = trainer.config.train
+            trainer.opt_G = torch.optim.Adam(trainer.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=True)
+            trainer.opt_D = torch.optim.Adam(trainer.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=True)
+        else:
+            raise SystemExit(f"unknown --lever {lever!r}: use channels_last or fused_adam")
+
+
+# ------------------------------------------------------------------------------------------------ driver
+def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
+    cmd = [sys.executable, __file__, "--_worker", method, "--sizes", str(size), "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--amp", amp, "--threads", str(args.threads)]
+    for lever in args.lever:
+        cmd += ["--lever", lever]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"{method} at {size} px ({amp}) failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per configuration (median reported)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lever", action="append", default=[], help="experimental: channels_last, fused_adam")
+    p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument("--_worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args._worker:
+        print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
+                                 args.lever)))
+        return
+
+    load = os.getloadavg()
+    print(f"# torch threads {args.threads}, batch 1, {args.steps} timed steps after {args.warmup} warm-up; "
+          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+          + (f"; levers {args.lever}" if args.lever else ""), flush=True)
+    header = f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'peak MB':>9}{'grow MB':>9}"
+    print(header)
+    results = []
+    for amp in args.amp:
+        for size in args.sizes:
+            for method in args.methods:
+                r = run_one(method, size, args, amp)
+                results.append(r)
+                print(f"{method:<11}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
+                      f"{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
+
+    print("\n# ratios (median s/step)")
+    by = {(r["method"], r["size"], r["amp"]): r["median_s"] for r in results}
+    for amp in args.amp:
+        for size in args.sizes:
+            msgan = by.get(("msgan", size, amp))
+            line = f"{size:>4} px {amp:>5}:"
+            if msgan and ("clustergan", size, amp) in by:
+                line += f" clustergan/MSGAN {by[('clustergan', size, amp)] / msgan:.2f}x"
+            if msgan and size in REFERENCE_MSGAN:
+                line += f"; MSGAN reference code {REFERENCE_MSGAN[size]:.3f} s -> ours {msgan:.3f} s " \
+                        f"({REFERENCE_MSGAN[size] / msgan:.2f}x faster)"
+            print(line)
+    load = os.getloadavg()
+    print(f"# load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
