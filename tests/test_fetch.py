@@ -203,3 +203,23 @@ def test_existing_incomplete_folder_is_not_touched(server, tmp_path):
     with pytest.raises(DataError, match=message):
         fetch_dataset("facades", out, url=f"{server}/ok.tar.gz", expected_counts=COUNTS)
     assert [p.name for p in out.rglob("*")] == ["train", "1.jpg"]
+
+
+def test_cli_fetch_reports_truncated_download_without_traceback(server, tmp_path, capsys):
+    from clustergan.cli import main
+
+    code = main(["data", "fetch", "facades", "--out", str(tmp_path / "facades"), "--url", f"{server}/truncated.tar.gz"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "clustergan: error: download of " in err and "was truncated: received 478 of 1956 bytes" in err
+    assert_nothing_left(tmp_path)
+
+
+def test_cli_fetch_wrong_counts_names_the_split(server, tmp_path, capsys):
+    from clustergan.cli import main
+
+    # the small fixture archive does not have facades' official 400/100/106 images
+    code = main(["data", "fetch", "facades", "--out", str(tmp_path / "facades"), "--url", f"{server}/ok.tar.gz"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train" in err
+    assert_nothing_left(tmp_path)
