@@ -134,6 +134,19 @@ def cmd_eval(args) -> None:
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
 
+def cmd_sweep(args) -> None:
+    from clustergan.tune.sweep import run_sweep
+
+    exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test)
+    print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
+
+
+def cmd_report(args) -> None:
+    from clustergan.tune.report import write_report
+
+    print(write_report(args.experiment))
+
+
 def cmd_metrics(args) -> None:
     from clustergan.metrics import prepare_metric_weights
 
@@ -194,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ndb-bins", type=int, default=None, help="override the protocol's NDB bins (small data)")
     e.add_argument("--out", default=None, help="default: <run dir>/metrics.json")
     e.set_defaults(func=cmd_eval)
+
+    sw = sub.add_parser("sweep", help="multi-objective hyper-parameter sweep on Ray Tune + Optuna")
+    sw.add_argument("--config", required=True, help="sweep YAML, e.g. sweeps/debug_sweep.yaml")
+    sw.add_argument("--storage", default=None, help="experiment folder or URI (default runs/sweeps/<name>)")
+    sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    sw.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds (2 steps, 2 trials)")
+    sw.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("report", help="(re)write a sweep's ranking, Pareto plot and best config")
+    r.add_argument("experiment", help="experiment folder written by `clustergan sweep`")
+    r.set_defaults(func=cmd_report)
 
     m = sub.add_parser("metrics", help="metric utilities")
     msub = m.add_subparsers(dest="metrics_command", required=True)

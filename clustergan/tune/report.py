@@ -1,0 +1,236 @@
+"""The ranking of a sweep: ``ranking.csv``, ``ranking.md``, ``pareto.png``, ``best_config.yaml``.
+
+Reads only our own files (``sweep_state.json``, ``trials/*/trial.json``, JSON), so it works on a finished
+or a running sweep (``clustergan report EXPERIMENT_DIR``).
+
+Ranking: finished trials get a ``pareto_rank`` by non-dominated sorting on (NDB min, JSD min, LPIPS max):
+rank 1 is the Pareto front, rank 2 the front once rank 1 is removed, and so on. Within a rank the tie-break
+is lower NDB, then lower JSD, then higher LPIPS. Then, ranked apart and in this order: finished trials above
+the FID ceiling (infeasible), trials stopped early (by the scheduler or a time limit: no final metrics),
+trials still running, and failed trials (with their error).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.errors import ClusterganError
+
+OBJECTIVES = (("ndb", "min"), ("jsd", "min"), ("lpips", "max"))
+PARAM_KEYS = ("cluster.k", "loss.lambda_ms", "loss.lambda_kl1", "loss.lambda_km", "model.nz", "model.dropout")
+GROUP_ORDER = {"finished": 0, "infeasible": 1, "stopped early": 2, "running": 3, "failed": 4}
+
+
+def dominates(a: dict[str, float], b: dict[str, float]) -> bool:
+    """True when ``a`` is at least as good as ``b`` on every objective and better on one."""
+    better = False
+    for key, mode in OBJECTIVES:
+        x, y = (a[key], b[key]) if mode == "min" else (-a[key], -b[key])
+        if x > y:
+            return False
+        better = better or x < y
+    return better
+
+
+def pareto_ranks(points: list[dict[str, float]]) -> list[int]:
+    """Non-dominated sorting: 1 = not dominated by any point, 2 = not dominated once rank 1 is removed..."""
+    ranks = [0] * len(points)
+    remaining = set(range(len(points)))
+    rank = 1
+    while remaining:
+        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def _load_trials(exp: Path, sweep_finished: bool) -> list[dict[str, Any]]:
+    trials = []
+    for path in sorted((exp / "trials").glob("*/trial.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ClusterganError(f"{path}: unreadable trial record ({e})") from None
+        if record.get("status") == "running" and sweep_finished:
+            record["status"] = "stopped early"  # the sweep ended without this trial's final report
+        trials.append(record)
+    return trials
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None) -> list[dict[str, Any]]:
+    """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``."""
+    rows = []
+    for t in trials:
+        m = t.get("metrics") or {}
+        status = t.get("status", "running")
+        group = status
+        if status == "finished":
+            if not all(isinstance(m.get(k), (int, float)) and math.isfinite(m[k]) for k, _ in OBJECTIVES):
+                group = "failed"
+            elif fid_ceiling is not None and "fid" in m and m["fid"] > fid_ceiling:
+                group = "infeasible"
+        rows.append({"trial": t.get("trial_id"), "kind": t.get("kind", "search"), "group": group,
+                     "params": t.get("params", {}), "metrics": m, "error": t.get("error"),
+                     "sample_grid": t.get("sample_grid"), "train_config": t.get("train_config"),
+                     "seeds": t.get("seeds")})
+    finished = [r for r in rows if r["group"] == "finished"]
+    for r, pr in zip(finished, pareto_ranks([r["metrics"] for r in finished])):
+        r["pareto_rank"] = pr
+
+    def key(r):
+        m = r["metrics"]
+        if r["group"] in ("finished", "infeasible"):
+            return (GROUP_ORDER[r["group"]], r.get("pareto_rank", 0), m["ndb"], m["jsd"], -m["lpips"], r["trial"])
+        return (GROUP_ORDER.get(r["group"], 9), 0, 0.0, 0.0, 0.0, r["trial"] or "")
+
+    rows.sort(key=key)
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i if r["group"] == "finished" else None
+    return rows
+
+
+def _protocol_header(state: dict[str, Any], trials: list[dict[str, Any]]) -> str:
+    from clustergan.metrics import get_protocol
+
+    name = state.get("protocol", "sweep")
+    p = get_protocol(name)
+    inputs = next((t.get("test_inputs") for t in trials if t.get("test_inputs")), None)
+    fid = f"FID on {p.fid_samples_per_input} samples/input" if p.fid else "FID off"
+    return (f"protocol `{name}`: {p.samples_per_input} samples per test input"
+            f"{f' x {inputs} inputs' if inputs else ''}; LPIPS on {p.lpips_pairs} random pairs per input; "
+            f"NDB/JSD with K={p.ndb_bins} bins on {p.ndb_resolution}x{p.ndb_resolution} {p.ndb_space}, "
+            f"{p.ndb_queries_per_input} queries per input; {fid}")
+
+
+COLUMNS = ("rank", "pareto_rank", "trial", "kind", "status", "ndb", "jsd", "lpips", "fid", "mode_coverage",
+           *PARAM_KEYS, "sample_grid", "error")
+
+
+def _row_values(r: dict[str, Any]) -> dict[str, Any]:
+    m, p = r["metrics"], r["params"]
+    cfg = r.get("train_config") or {}
+    values = {"rank": r["rank"], "pareto_rank": r.get("pareto_rank"), "trial": r["trial"], "kind": r["kind"],
+              "status": r["group"], "sample_grid": r["sample_grid"], "error": r["error"]}
+    for k in ("ndb", "jsd", "lpips", "fid", "mode_coverage"):
+        values[k] = m.get(k)
+    for k in PARAM_KEYS:
+        section, _, leaf = k.partition(".")
+        values[k] = p.get(k, (cfg.get(section) or {}).get(leaf))
+    return values
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    done = [r for r in rows if r["group"] in ("finished", "infeasible")]
+    if not done:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ndb = [r["metrics"]["ndb"] for r in done]
+    lp = [r["metrics"]["lpips"] for r in done]
+    jsd = [r["metrics"]["jsd"] for r in done]
+    sc = ax.scatter(ndb, lp, c=jsd, cmap="viridis_r", s=40, zorder=2)
+    fig.colorbar(sc, ax=ax, label="JSD (lower is better)")
+    front = sorted((r for r in done if r.get("pareto_rank") == 1), key=lambda r: r["metrics"]["ndb"])
+    if front:
+        ax.plot([r["metrics"]["ndb"] for r in front], [r["metrics"]["lpips"] for r in front], "r--", lw=1,
+                label="Pareto front (rank 1)", zorder=1)
+    for r in done:
+        if r["kind"].startswith("baseline"):
+            ax.annotate(r["kind"].split(":", 1)[1], (r["metrics"]["ndb"], r["metrics"]["lpips"]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("NDB (lower is better)")
+    ax.set_ylabel("LPIPS diversity (higher is better)")
+    ax.set_title("sweep trials: NDB vs LPIPS, colour = JSD")
+    if front:
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | None:
+    best = next((r for r in rows if r["group"] == "finished" and r.get("train_config")), None)
+    if best is None:
+        return None
+    cfg = dict(best["train_config"])
+    cfg["name"] = f"{name}-best"
+    cfg["out"] = None
+    cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
+    header = (f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
+              f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
+              f"lpips={best['metrics']['lpips']:.4g}\n# Train it: clustergan train --config {exp / 'best_config.yaml'}\n")
+    path = exp / "best_config.yaml"
+    atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
+    return path
+
+
+def write_report(experiment_dir: str | Path) -> str:
+    """(Re)write the ranking files of an experiment folder; returns the Markdown table."""
+    exp = Path(experiment_dir)
+    state_path = exp / "sweep_state.json"
+    if not state_path.is_file():
+        raise ClusterganError(f"{exp}: not a sweep experiment folder (no sweep_state.json); give the folder "
+                              "`clustergan sweep` wrote (default runs/sweeps/<name>)")
+    state = json.loads(state_path.read_text())
+    trials = _load_trials(exp, sweep_finished=state.get("status") == "finished")
+    rows = rank_trials(trials, state.get("fid_ceiling"))
+    values = [_row_values(r) for r in rows]
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    for v in values:
+        writer.writerow({k: ("" if v[k] is None else v[k]) for k in COLUMNS})
+    atomic_write_bytes(exp / "ranking.csv", buffer.getvalue().encode())
+
+    name = state.get("name", exp.name)
+    shown = [c for c in COLUMNS if c not in ("error", "sample_grid") and any(v[c] is not None for v in values)]
+    lines = [f"# Sweep `{name}` ({state.get('status', 'running')}): {len(rows)} trials", "",
+             _protocol_header(state, trials), "",
+             "Ranking: pareto_rank by non-dominated sorting on (NDB min, JSD min, LPIPS max); within a rank, "
+             "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling, stopped early, "
+             "running or failed are listed after the ranked ones, unranked.", "",
+             "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    for v in values:
+        lines.append("| " + " | ".join(_fmt(v[c]) for c in shown) + " |")
+    errors = [v for v in values if v["error"]]
+    if errors:
+        lines += ["", "Errors:"] + [f"- {v['trial']}: {v['error']}" for v in errors]
+    grids = [v for v in values if v["sample_grid"]]
+    if grids:
+        lines += ["", "Sample grids:"] + [f"- {v['trial']} ({v['kind']}): {v['sample_grid']}" for v in grids]
+    plot = _plot(rows, exp / "pareto.png")
+    best = _best_config(rows, exp, name)
+    lines += [""]
+    if plot:
+        lines.append(f"Pareto plot: {plot}")
+    if best:
+        lines.append(f"Best configuration (ready to train): {best}")
+    table = "\n".join(lines) + "\n"
+    atomic_write_bytes(exp / "ranking.md", table.encode())
+    return table

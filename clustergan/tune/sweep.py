@@ -1,0 +1,371 @@
+"""Multi-objective sweeps: Ray Tune trials, each training with Ray Train (or in-process), searched by Optuna.
+
+Layout of an experiment folder (``--storage``, default ``runs/sweeps/<name>``)::
+
+    sweep.yaml            the sweep config as run (plus the resolved base training config)
+    sweep_state.json      {"status": "running" | "finished", protocol, objectives}
+    clusters/k{K}/        cluster statistics for every k the space allows, computed by the driver up front
+    optuna.db             the Optuna study (SQLite; ``optuna-dashboard sqlite:///optuna.db``)
+    baselines/, search/   the two Ray Tune experiments (Ray's own state; ``Tuner.restore`` resumes them)
+    trials/<trial_id>/    trial.json (params, status, metrics, error) and seed<S>/ run folders
+                          (checkpoints/, samples/, tensorboard/, metrics.json)
+    ranking.csv, ranking.md, pareto.png, best_config.yaml    written by :mod:`clustergan.tune.report`
+
+The baselines (pix2pix: no noise, no clusters, all lambdas 0, dropout; MSGAN: noise + L_MS, no clusters) run
+as their own small Tune experiment before the search, under the same protocol, so every ranking has them.
+Optuna gets the three objectives (NDB min, JSD min, LPIPS max) through ``OptunaSearch`` only; Tune's own
+``metric``/``mode`` stay unset (a list there raises). The optional FID ceiling is applied in the ranking:
+a trial above it is reported but ranked apart as infeasible (Optuna itself does not see the constraint).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.config import apply_overrides, validate
+from clustergan.errors import ClusterganError, TrainingDiverged
+from clustergan.tune.sweep_config import MODES, OBJECTIVES, ParamSpace, SweepConfig, dotted_overrides, load_sweep
+
+#: The baseline points, as overrides of the base config (noise dimension filled in at run time).
+BASELINES: dict[str, dict[str, Any]] = {
+    "pix2pix": {"cluster.k": 0, "model.nz": 0, "model.dropout": 0.5, "loss.lambda_ms": 0.0,
+                "loss.lambda_kl1": 0.0, "loss.lambda_km": 0.0},
+    "msgan": {"cluster.k": 0, "model.dropout": 0.0, "loss.lambda_ms": 1.0, "loss.lambda_kl1": 0.0,
+              "loss.lambda_km": 0.0},
+}
+
+SMOKE_OVERRIDES = {"train.epochs": 1, "train.epochs_decay": 0, "train.max_steps": 2, "train.checkpoint_every": 1,
+                   "train.sample_every": 1}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+# ------------------------------------------------------------------------------------------ the space
+
+
+class SpaceSampler:
+    """Optuna define-by-run space (a class, so that Tune can pickle the searcher): a parameter with
+    ``zero_allowed`` p is 0 ("off") when an auxiliary uniform draw ``<key>:off`` falls below p, else drawn
+    from its range."""
+
+    def __init__(self, space: dict[str, ParamSpace]):
+        self.space = space
+
+    def __call__(self, trial) -> None:
+        for key, s in self.space.items():
+            if s.zero_allowed > 0 and trial.suggest_float(f"{key}:off", 0.0, 1.0) < s.zero_allowed:
+                continue  # off: the value is set to 0 in trial_params
+            if s.type == "int":
+                trial.suggest_int(key, int(s.low), int(s.high))
+            else:
+                trial.suggest_float(key, s.low, s.high, log=s.type == "loguniform")
+        return None
+
+
+def trial_params(space: dict[str, ParamSpace], sampled: dict[str, Any]) -> dict[str, Any]:
+    """Tune's config of a search trial -> ``{dotted key: value}`` with "off" parameters at 0."""
+    flat = dict(sampled)  # Optuna's names are flat ("cluster.k"); Tune unflattens only on "/"
+    params = {}
+    for key, s in space.items():
+        if key in flat:
+            params[key] = int(flat[key]) if s.type == "int" else float(flat[key])
+        else:
+            params[key] = 0 if s.type == "int" else 0.0
+    return params
+
+
+def build_trial_config(base: dict[str, Any], params: dict[str, Any], seed: int, out: Path):
+    """Base + sampled params -> a validated TrainConfig for one seed. Without clusters the cluster losses
+    are off (they need cluster statistics); with L_MS on, the generator needs noise."""
+    data = apply_overrides(base, dotted_overrides(params))
+    k = int(_get(data, "cluster.k") or 0)
+    if k == 0:
+        data = apply_overrides(data, ["loss.lambda_kl1=0.0", "loss.lambda_km=0.0"])
+    if float(_get(data, "loss.lambda_ms") or 0) > 0 and not _get(data, "model.nz"):
+        data = apply_overrides(data, ["model.nz=8"])
+    data = apply_overrides(data, [f"seed={seed}", f"out={out}"])
+    return validate(data, source=f"trial config ({params})")
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# --------------------------------------------------------------------------------- driver preparation
+
+
+def cluster_ks(sweep: SweepConfig, base: dict[str, Any]) -> list[int]:
+    """Every k >= 1 a trial can use."""
+    space = sweep.space.get("cluster.k")
+    if space is not None:
+        return list(range(max(1, int(space.low)), int(space.high) + 1))
+    k = int(_get(base, "cluster.k") or 0)
+    return [k] if k else []
+
+
+def prepare_clusters(base: dict[str, Any], ks: list[int], storage: Path) -> dict[int, str]:
+    """Driver side, before any trial: the procedural dataset, the training-set features (once; cached) and
+    the cluster statistics for every k under ``<storage>/clusters/k{K}``. Trials only read them."""
+    from clustergan.clustering import ClusterStats
+    from clustergan.train.builders import compute_clusters, synth_root
+
+    config = validate(base, source="sweep base")
+    if config.data.root is None:
+        config.data.root = str(synth_root(config))
+    dirs = {}
+    for k in ks:
+        out = storage / "clusters" / f"k{k}"
+        try:
+            ok = ClusterStats.load(out).k == k
+        except Exception:  # noqa: BLE001 - absent or partial: compute
+            ok = False
+        if not ok:
+            cfg = config.model_copy(deep=True)
+            cfg.cluster.k = k
+            compute_clusters(cfg, out)
+        dirs[k] = str(out.resolve())
+    return dirs
+
+
+# ----------------------------------------------------------------------------------------- the trial
+
+
+def _tune_local_context(resume_from):
+    """In-process training inside a trial (workers: 0): per-epoch losses go to Tune (for ASHA)."""
+    from ray import tune
+
+    from clustergan.train.dist import LocalContext
+
+    class TuneLocalContext(LocalContext):
+        def report(self, metrics, checkpoint_path=None):
+            tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+
+    return TuneLocalContext(resume_from=resume_from, device="cpu")
+
+
+def _train_one(config, spec: dict[str, Any], run_name: str) -> None:
+    from clustergan.train.checkpoint import latest_checkpoint
+    from clustergan.train.loop import train_func, write_run_config
+
+    write_run_config(config)
+    if spec["workers"] == 0:
+        resume = latest_checkpoint(config.run_dir / "checkpoints")  # a resumed sweep continues the run
+        train_func(config.to_dict(), _tune_local_context(resume))
+        return
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from clustergan.tune.train_ray import make_trainer
+
+    trainer = make_trainer(config, spec["workers"], use_gpu=spec["gpus_per_worker"] > 0,
+                           cpus_per_worker=spec["cpus_per_worker"], gpus_per_worker=spec["gpus_per_worker"] or None,
+                           storage_path=str(Path(spec["storage"]) / "ray_train"), name=run_name,
+                           callbacks=[TuneReportCallback()], max_failures=1)
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+
+
+def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
+    """One Tune trial: train the configuration once per seed, evaluate each, report the seed means."""
+    from ray import tune
+
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.evaluate import evaluate_run
+
+    import torch
+
+    torch.set_num_threads(max(1, int(spec["cpus_per_worker"])))
+    ctx = tune.get_context()
+    trial_id = ctx.get_trial_id()
+    trial_dir = Path(spec["storage"]) / "trials" / trial_id
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    if "baseline" in tune_config:
+        kind = f"baseline:{tune_config['baseline']}"
+        params = dict(BASELINES[tune_config["baseline"]])
+        if params["loss.lambda_ms"] > 0 and not _get(spec["base"], "model.nz"):
+            params["model.nz"] = 8
+    else:
+        kind = "search"
+        params = trial_params(spec["space"], tune_config)
+    record: dict[str, Any] = {"trial_id": trial_id, "trial_name": ctx.get_trial_name(), "kind": kind,
+                              "params": params, "status": "running", "seeds": spec["seeds"],
+                              "started": time.time(), "per_seed": {}}
+    info_path = trial_dir / "trial.json"
+    if info_path.is_file():  # a resumed trial keeps the seeds it already finished
+        try:
+            old = json.loads(info_path.read_text())
+            record["per_seed"] = {k: v for k, v in old.get("per_seed", {}).items() if isinstance(v, dict)}
+        except (OSError, ValueError):
+            pass
+    _write_json(info_path, record)
+    try:
+        for seed in spec["seeds"]:
+            if str(seed) in record["per_seed"]:
+                continue
+            config = build_trial_config(spec["base"], params, seed, trial_dir / f"seed{seed}")
+            if seed == spec["seeds"][0]:
+                record["train_config"] = config.to_dict()
+            if config.cluster.k:
+                config.cluster.stats_dir = spec["cluster_dirs"][str(config.cluster.k)]
+            config = prepare_run(config)
+            _train_one(config, spec, run_name=f"{trial_id}-seed{seed}")
+            result = evaluate_run(config.run_dir, protocol=spec["protocol"], seed=seed,
+                                  out=config.run_dir / "metrics.json")
+            values = {m: float(result[m]) for m in (*OBJECTIVES, "fid", "mode_coverage") if m in result}
+            bad = [m for m, v in values.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(f"trial {trial_id} seed {seed}: metric(s) {', '.join(bad)} are NaN/Inf")
+            grids = sorted((config.run_dir / "samples").glob("*.png"))
+            record["per_seed"][str(seed)] = {**values, "sample_grid": str(grids[-1]) if grids else None,
+                                             "run_dir": str(config.run_dir)}
+            record.setdefault("test_inputs", result.get("details", {}).get("lpips", {}).get("inputs"))
+            _write_json(info_path, record)
+        per_seed = [record["per_seed"][str(s)] for s in spec["seeds"]]
+        metrics = {m: sum(p[m] for p in per_seed) / len(per_seed) for m in per_seed[0]
+                   if isinstance(per_seed[0][m], (int, float))}
+        record.update(status="finished", metrics=metrics, finished=time.time(),
+                      sample_grid=per_seed[0]["sample_grid"])
+        _write_json(info_path, record)
+        final = {**metrics, "trial_finished": 1}
+        run_dir = Path(per_seed[0]["run_dir"])
+        with tempfile.TemporaryDirectory(prefix="clustergan-trial-") as tmp:
+            from clustergan.train.checkpoint import latest_checkpoint
+
+            last = latest_checkpoint(run_dir / "checkpoints")
+            if last is not None:
+                shutil.copy2(last, Path(tmp) / last.name)
+            shutil.copy2(info_path, Path(tmp) / "trial.json")
+            tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
+    except Exception as e:
+        record.update(status="failed", error=f"{type(e).__name__}: {e}", finished=time.time(),
+                      traceback=traceback.format_exc(limit=20))
+        _write_json(info_path, record)
+        raise
+
+
+# ----------------------------------------------------------------------------------------- the driver
+
+
+def default_storage(name: str) -> Path:
+    return Path("runs") / "sweeps" / name
+
+
+def _tuner(trainable, storage: Path, exp_name: str, resume: bool, param_space, tune_config, time_limit):
+    from ray import tune
+
+    path = storage / exp_name
+    if path.exists() and tune.Tuner.can_restore(str(path)):
+        if not resume:
+            raise ClusterganError(f"{path}: this sweep already ran here; pass --resume to continue it (finished "
+                                  "trials are kept) or choose another --storage")
+        return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=False, restart_errored=False)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune_config,
+        run_config=tune.RunConfig(name=exp_name, storage_path=str(storage), stop=time_limit,
+                                  failure_config=tune.FailureConfig(max_failures=0), verbose=0),
+    )
+
+
+def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume: bool = False,
+              smoke_test: bool = False) -> Path:
+    """Run (or with ``resume`` continue) a sweep; returns the experiment folder with the ranking written.
+
+    Connects to a running Ray cluster (``RAY_ADDRESS``) or starts a local one.
+    """
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from clustergan.tune.report import write_report
+
+    sweep, base = load_sweep(sweep_yaml)
+    if smoke_test:
+        base = apply_overrides(base, dotted_overrides(SMOKE_OVERRIDES))
+        sweep = sweep.model_copy(update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1],
+                                         "scheduler": None})
+    name = sweep.name + ("-smoke" if smoke_test else "")
+    storage = Path(storage or default_storage(name)).expanduser().resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    cluster_dirs = prepare_clusters(base, cluster_ks(sweep, base), storage)
+    atomic_write_bytes(storage / "sweep.yaml", yaml.safe_dump(
+        {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False).encode())
+    _write_json(storage / "sweep_state.json", {"status": "running", "name": name, "protocol": sweep.protocol,
+                                               "objectives": dict(zip(OBJECTIVES, MODES)),
+                                               "fid_ceiling": sweep.fid_ceiling, "started": started})
+    spec = {"base": base, "space": sweep.space, "seeds": sweep.seeds, "workers": sweep.workers,
+            "cpus_per_worker": sweep.cpus_per_worker, "gpus_per_worker": sweep.gpus_per_worker,
+            "protocol": sweep.protocol, "storage": str(storage),
+            "cluster_dirs": {str(k): v for k, v in cluster_dirs.items()}}
+    if sweep.workers == 0:  # the trial process trains: give it a worker's resources
+        resources = {"cpu": sweep.cpus_per_worker, "gpu": sweep.gpus_per_worker}
+    else:  # the trial only drives a TorchTrainer; its workers ask for their own resources
+        resources = {"cpu": 0.01}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), resources)
+    stop = {"time_total_s": sweep.trial_time_limit_s} if sweep.trial_time_limit_s else None
+
+    if not ray.is_initialized():
+        ray.init()
+    # per-epoch reports carry training losses only; the objectives come with each trial's final report
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+
+    def remaining() -> float | None:
+        if sweep.time_limit_s is None:
+            return None
+        return max(1.0, sweep.time_limit_s - (time.time() - started))
+
+    if sweep.baselines:
+        tuner = _tuner(trainable, storage, "baselines", resume,
+                       {"baseline": tune.grid_search(list(BASELINES))},
+                       tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining()), stop)
+        tuner.fit()
+    if sweep.num_trials:
+        searcher = OptunaSearch(
+            space=SpaceSampler(sweep.space), metric=list(OBJECTIVES), mode=list(MODES), study_name=name,
+            storage=optuna.storages.RDBStorage(f"sqlite:///{storage / 'optuna.db'}"),
+            sampler=optuna.samplers.TPESampler(seed=sweep.optuna_seed, n_startup_trials=max(4, sweep.num_trials // 4)),
+        )
+        scheduler = None
+        if sweep.scheduler is not None:
+            from ray.tune.schedulers import ASHAScheduler
+
+            s = sweep.scheduler
+            scheduler = ASHAScheduler(metric=s.metric, mode=s.mode, grace_period=s.grace_period,
+                                      reduction_factor=s.reduction_factor,
+                                      max_t=10_000)
+        tuner = _tuner(trainable, storage, "search", resume, None,
+                       tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
+                                       scheduler=scheduler, num_samples=sweep.num_trials,
+                                       time_budget_s=remaining()), stop)
+        tuner.fit()
+
+    state = json.loads((storage / "sweep_state.json").read_text())
+    state.update(status="finished", finished=time.time(), seconds=time.time() - started)
+    _write_json(storage / "sweep_state.json", state)
+    table = write_report(storage)
+    print(table)
+    return storage
+

@@ -1,0 +1,148 @@
+"""The sweep YAML: its own strict schema, like the training configs.
+
+Example (``sweeps/debug_sweep.yaml``)::
+
+    base: debug.yaml                 # training config, relative to this file
+    overrides: {train.epochs: 1}     # dotted keys applied to the base for every trial
+    space:
+      cluster.k: {type: int, low: 2, high: 4, zero_allowed: 0.2}     # 0 = no clusters, with probability 0.2
+      loss.lambda_ms: {type: loguniform, low: 0.1, high: 10}
+    num_trials: 2                    # search trials (the baselines come on top)
+    seeds: [0]                       # each configuration is trained once per seed; metrics are averaged
+    workers: 0                       # Ray Train workers per trial; 0 = train inside the trial process
+
+``zero_allowed`` is the prior probability that a parameter is exactly 0, which means "off" (no clusters, no
+mode-seeking loss). Optuna samples it through an auxiliary uniform ``<key>:off`` in [0, 1): the parameter is
+0 when that draw is below ``zero_allowed``, so TPE can learn whether "off" pays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from clustergan.config import _resolve_extends, apply_overrides, validate
+from clustergan.errors import ConfigError
+
+OBJECTIVES = ("ndb", "jsd", "lpips")
+MODES = ("min", "min", "max")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ParamSpace(_Strict):
+    type: Literal["int", "float", "loguniform"]
+    low: float
+    high: float
+    zero_allowed: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _range(self) -> "ParamSpace":
+        if self.high < self.low:
+            raise ValueError(f"high={self.high} must be >= low={self.low}")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError(f"a loguniform range needs low > 0 (got {self.low}); use zero_allowed for 'off'")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"an int range needs integer bounds (got {self.low}, {self.high})")
+        return self
+
+
+class SchedulerConfig(_Strict):
+    type: Literal["asha"] = "asha"
+    metric: str = "G_l1"  # must be reported every epoch (a training loss), ASHA needs intermediate values
+    mode: Literal["min", "max"] = "min"
+    grace_period: int = Field(1, ge=1)  # epochs before a trial may be stopped
+    reduction_factor: float = Field(2.0, gt=1.0)
+
+
+class SweepConfig(_Strict):
+    name: str = "sweep"
+    base: str  # training config YAML; relative paths are relative to the sweep file
+    overrides: dict[str, Any] = {}
+    space: dict[str, ParamSpace] = {}
+    num_trials: int = Field(8, ge=0)
+    seeds: list[int] = [0]
+    workers: int = Field(0, ge=0)  # Ray Train workers per trial; 0 = in the trial's own process
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+    gpus_per_worker: float = Field(0.0, ge=0.0)
+    max_concurrent: int = Field(1, ge=1)
+    time_limit_s: float | None = Field(None, gt=0.0)
+    trial_time_limit_s: float | None = Field(None, gt=0.0)
+    protocol: str = "sweep"
+    fid_ceiling: float | None = Field(None, gt=0.0)
+    scheduler: SchedulerConfig | None = None
+    baselines: bool = True
+    optuna_seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "SweepConfig":
+        if not self.seeds:
+            raise ValueError("seeds must list at least one seed, e.g. [0]")
+        if "seed" in self.space:
+            raise ValueError("`seed` cannot be searched: list the seeds under `seeds`")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key `{key}` (allowed: see clustergan/tune/sweep_config.py)"
+    if error["type"] == "value_error":
+        return f"`{key}`: " + str(error["msg"]).removeprefix("Value error, ") if key != "(top level)" else \
+            str(error["msg"]).removeprefix("Value error, ")
+    return f"`{key}` = {error.get('input')!r}: {error['msg']}"
+
+
+def dotted_overrides(values: dict[str, Any]) -> list[str]:
+    """``{"loss.lambda_ms": 1.0}`` -> ``["loss.lambda_ms=1.0"]`` (YAML scalars, as the CLI parses them)."""
+    return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for k, v in values.items()]
+
+
+def representative(space: ParamSpace) -> float | int:
+    """A value inside the range (used to check that a key exists in the training config)."""
+    return int(space.low) if space.type == "int" else float(space.low)
+
+
+def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
+    """Read and check a sweep YAML. Returns the sweep config and the base training config as a plain dict
+    (``extends`` resolved, the sweep's ``overrides`` applied, not yet validated: trials add their values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep file not found (e.g. sweeps/debug_sweep.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    data.setdefault("name", path.stem)
+    try:
+        sweep = SweepConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "\n  ".join(_describe(err) for err in e.errors())
+        raise ConfigError(f"{path}: invalid sweep config:\n  {problems}") from None
+    base_path = (path.parent / sweep.base).resolve()
+    base = _resolve_extends(base_path)
+    base.setdefault("name", base_path.stem)
+    base = apply_overrides(base, dotted_overrides(sweep.overrides))
+    # every searched key must exist in the training config, and the base must be valid on its own
+    validate(base, source=f"{path}: base {sweep.base} with overrides")
+    for key, space in sweep.space.items():
+        probe = apply_overrides(base, dotted_overrides({key: representative(space)}))
+        try:
+            validate(probe, source=f"{path}: space key `{key}`")
+        except ConfigError as e:
+            if "unknown key" in str(e) or "is not a section" in str(e):
+                raise ConfigError(f"{path}: space key `{key}` is not a training config key "
+                                  "(dotted, e.g. loss.lambda_ms)") from None
+            # other failures (e.g. lambda_kl1 > 0 needs clusters) depend on the other sampled values
+    from clustergan.metrics import get_protocol
+
+    get_protocol(sweep.protocol)  # raises ConfigError naming the allowed protocols
+    return sweep, base

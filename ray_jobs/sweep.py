@@ -1,0 +1,35 @@
+"""Ray job entrypoint for a sweep.
+
+    ray job submit --working-dir . -- python ray_jobs/sweep.py --config sweeps/debug_sweep.yaml --smoke-test
+
+Same as ``clustergan sweep``; connects to the cluster the job runs on (``RAY_ADDRESS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from clustergan.errors import ClusterganError
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="sweep YAML, e.g. sweeps/debug_sweep.yaml")
+    p.add_argument("--storage", default=None, help="experiment folder or URI (default runs/sweeps/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    p.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds")
+    args = p.parse_args(argv)
+    try:
+        from clustergan.tune.sweep import run_sweep
+
+        exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test)
+    except ClusterganError as e:
+        print(f"ray_jobs/sweep.py: error: {e}", file=sys.stderr)
+        return 2
+    print(f"experiment folder: {exp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
