@@ -128,3 +128,153 @@ def test_two_workers_match_one_worker_with_double_batch(ray_session, tmp_path, m
     # and training did move the weights (the comparison is not trivially between two initialisations)
     moved = max(float((g_one[k].float() - g0[k].float()).abs().max()) for k in g0 if g0[k].is_floating_point())
     assert moved > 1e-4
+
+
+# ------------------------------------------------------------------------------------- sweep config
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_sweep_config_rejects_unknown_keys_and_bad_spaces(tmp_path):
+    from clustergan.errors import ConfigError
+    from clustergan.tune.sweep_config import load_sweep
+
+    base = f"base: {REPO / 'sweeps' / 'debug.yaml'}\n"
+    with pytest.raises(ConfigError, match=r"unknown key `num_trial`"):
+        load_sweep(_write(tmp_path / "a.yaml", base + "num_trial: 3\n"))
+    with pytest.raises(ConfigError, match=r"space key `loss.lambda_typo` is not a training config key"):
+        load_sweep(_write(tmp_path / "b.yaml", base + "space: {loss.lambda_typo: {type: float, low: 0, high: 1}}\n"))
+    with pytest.raises(ConfigError, match=r"a loguniform range needs low > 0 \(got 0.0\)"):
+        load_sweep(_write(tmp_path / "c.yaml", base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n"))
+    with pytest.raises(ConfigError, match=r"`cpus_per_worker` = '1': Input should be a valid number"):
+        load_sweep(_write(tmp_path / "d.yaml", base + "cpus_per_worker: '1'\n"))
+    sweep, cfg = load_sweep(_write(tmp_path / "e.yaml", base + "cpus_per_worker: 0.5\noverrides: {train.epochs: 3}\n"))
+    assert sweep.cpus_per_worker == 0.5 and cfg["train"]["epochs"] == 3 and sweep.name == "e"
+
+
+def test_zero_allowed_switches_a_parameter_off_with_its_probability():
+    import optuna
+
+    from clustergan.tune.sweep import SpaceSampler, trial_params
+    from clustergan.tune.sweep_config import ParamSpace
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = {"cluster.k": ParamSpace(type="int", low=2, high=8, zero_allowed=0.3),
+             "loss.lambda_ms": ParamSpace(type="loguniform", low=0.1, high=10.0)}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sampler = SpaceSampler(space)
+    ks = []
+    for _ in range(400):
+        trial = study.ask()
+        sampler(trial)
+        params = trial_params(space, trial.params)
+        assert 0.1 <= params["loss.lambda_ms"] <= 10.0
+        ks.append(params["cluster.k"])
+        study.tell(trial, 0.0)
+    off = sum(k == 0 for k in ks) / len(ks)
+    assert 0.22 < off < 0.38 and set(ks) - {0} <= set(range(2, 9))
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _trial(root: Path, tid: str, status: str, metrics=None, kind="search", **extra):
+    import json
+
+    d = root / "trials" / tid
+    d.mkdir(parents=True)
+    record = {"trial_id": tid, "kind": kind, "status": status, "params": {"cluster.k": 2},
+              "train_config": {"name": tid, "cluster": {"k": 2, "stats_dir": "/somewhere"}}, **extra}
+    if metrics is not None:
+        record["metrics"] = metrics
+    (d / "trial.json").write_text(json.dumps(record))
+
+
+def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
+    import csv
+    import json
+
+    from clustergan.tune.report import write_report
+
+    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep",
+                                                           "fid_ceiling": 100.0}))
+    _trial(tmp_path, "a", "finished", {"ndb": 2, "jsd": 0.1, "lpips": 0.30})  # front
+    _trial(tmp_path, "b", "finished", {"ndb": 1, "jsd": 0.2, "lpips": 0.10})  # front, lower ndb -> first
+    _trial(tmp_path, "c", "finished", {"ndb": 3, "jsd": 0.3, "lpips": 0.05})  # dominated by a and b
+    _trial(tmp_path, "d", "finished", {"ndb": 0, "jsd": 0.0, "lpips": 0.9, "fid": 150.0})  # above the ceiling
+    _trial(tmp_path, "e", "running")  # the sweep finished without its final report: stopped early
+    _trial(tmp_path, "f", "failed", error="TrainingDiverged: loss G_total became NaN/Inf")
+    table = write_report(tmp_path)
+    rows = list(csv.DictReader((tmp_path / "ranking.csv").open()))
+    assert [r["trial"] for r in rows] == ["b", "a", "c", "d", "e", "f"]
+    assert [r["pareto_rank"] for r in rows] == ["1", "1", "2", "", "", ""]
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "", "", ""]
+    assert [r["status"] for r in rows] == ["finished"] * 3 + ["infeasible", "stopped early", "failed"]
+    assert "- f: TrainingDiverged: loss G_total became NaN/Inf" in table
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+    assert "trial b" in (tmp_path / "best_config.yaml").read_text().splitlines()[0]
+
+
+# -------------------------------------------------------------------------------------- smoke sweep
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(ray_session, tmp_path_factory):
+    import time
+
+    from clustergan.tune.sweep import run_sweep
+
+    storage = tmp_path_factory.mktemp("sweep") / "exp"
+    start = time.perf_counter()
+    exp = run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=storage, smoke_test=True)
+    print(f"smoke sweep: {time.perf_counter() - start:.1f} s")
+    return exp
+
+
+def test_smoke_sweep_ranks_baselines_and_search_trials(smoke_sweep):
+    import csv
+
+    from clustergan.config import load_config
+
+    rows = list(csv.DictReader((smoke_sweep / "ranking.csv").open()))
+    kinds = sorted(r["kind"] for r in rows)
+    assert kinds == ["baseline:msgan", "baseline:pix2pix", "search", "search"]
+    assert all(r["status"] == "finished" and r["pareto_rank"] for r in rows)
+    assert all(Path(r["sample_grid"]).is_file() for r in rows)
+    md = (smoke_sweep / "ranking.md").read_text()
+    assert "protocol `sweep`: 10 samples per test input x 24 inputs" in md
+    assert (smoke_sweep / "optuna.db").is_file() and (smoke_sweep / "pareto.png").is_file()
+    # clusters were computed by the driver for every k of the space, before the trials
+    assert sorted(p.name for p in (smoke_sweep / "clusters").iterdir()) == ["k2", "k3", "k4"]
+    best = load_config(smoke_sweep / "best_config.yaml")
+    assert best.name == "debug_sweep-smoke-best" and best.cluster.stats_dir is None
+    import optuna
+
+    study = optuna.load_study(study_name="debug_sweep-smoke", storage=f"sqlite:///{smoke_sweep / 'optuna.db'}")
+    assert len(study.directions) == 3 and len(study.trials) == 2
+
+
+def test_report_regenerates_the_same_ranking(smoke_sweep):
+    from clustergan.cli import main
+
+    before = (smoke_sweep / "ranking.csv").read_text()
+    for name in ("ranking.csv", "ranking.md", "best_config.yaml", "pareto.png"):
+        (smoke_sweep / name).unlink()
+    assert main(["report", str(smoke_sweep)]) == 0
+    assert (smoke_sweep / "ranking.csv").read_text() == before
+    assert (smoke_sweep / "best_config.yaml").is_file() and (smoke_sweep / "pareto.png").is_file()
+
+
+def test_resume_of_a_finished_sweep_reruns_nothing(smoke_sweep):
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.sweep import run_sweep
+
+    records = {p: p.read_text() for p in (smoke_sweep / "trials").glob("*/trial.json")}
+    with pytest.raises(ClusterganError, match=r"this sweep already ran here; pass --resume"):
+        run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True)
+    run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, resume=True)
+    after = {p: p.read_text() for p in (smoke_sweep / "trials").glob("*/trial.json")}
+    assert after == records
