@@ -278,3 +278,39 @@ def test_resume_of_a_finished_sweep_reruns_nothing(smoke_sweep):
     run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, resume=True)
     after = {p: p.read_text() for p in (smoke_sweep / "trials").glob("*/trial.json")}
     assert after == records
+
+
+def _dataset_with_truncated_training_images(root: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("test", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            path = root / split / f"{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(path, quality=90)
+            if split == "train":  # keep the header, cut the data: passes the header check, fails to decode
+                path.write_bytes(path.read_bytes()[: 300])
+    return root
+
+
+def test_failed_trials_are_marked_and_the_sweep_continues(ray_session, tmp_path):
+    import csv
+
+    from clustergan.tune.sweep import run_sweep
+
+    data = _dataset_with_truncated_training_images(tmp_path / "bad")
+    sweep = _write(tmp_path / "bad_sweep.yaml", f"""
+base: {REPO / 'sweeps' / 'debug.yaml'}
+overrides: {{data.root: {data}, cluster.k: 0, loss.lambda_kl1: 0.0, loss.lambda_km: 0.0, train.max_steps: 2}}
+space: {{loss.lambda_ms: {{type: float, low: 0.5, high: 1.0}}}}
+num_trials: 2
+baselines: false
+""")
+    exp = run_sweep(sweep, storage=tmp_path / "exp")
+    rows = list(csv.DictReader((exp / "ranking.csv").open()))
+    assert [r["status"] for r in rows] == ["failed", "failed"]  # both ran: the first failure did not stop it
+    assert all(r["error"].startswith("DataError: cannot read image ") and "replace or remove the file" in r["error"]
+               for r in rows)
+    assert not (exp / "best_config.yaml").exists()
