@@ -1,6 +1,6 @@
 """Ray Train and Ray Tune: distributed equivalence, sweeps, ranking report, resume.
 
-One Ray session (``ray.init(num_cpus=4)``: 2 workers x 1 CPU + a trial driver never schedule on 2 CPUs
+One Ray session per module (``ray.init(num_cpus=4)``: 2 workers x 1 CPU + a trial driver never schedule on 2 CPUs
 otherwise) is shared by every test in this file; the sweep experiment is built once and reused.
 """
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_session(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     saved = {k: os.environ.get(k) for k in ("CLUSTERGAN_CACHE", "RAY_AUTH_MODE")}
@@ -221,7 +221,7 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
 # -------------------------------------------------------------------------------------- smoke sweep
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def smoke_sweep(ray_session, tmp_path_factory):
     import time
 

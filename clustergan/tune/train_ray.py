@@ -111,12 +111,13 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
 def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
                  storage_path: str | None = None, cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None,
                  max_failures: int = DEFAULT_MAX_FAILURES, name: str | None = None, callbacks: list | None = None,
-                 loop=worker_loop):
+                 placement_strategy: str = "PACK", loop=worker_loop):
     """A ``TorchTrainer`` running :func:`clustergan.train.loop.train_func` on ``workers`` workers.
 
     ``config`` must already be prepared (:func:`clustergan.train.builders.prepare_run`). The Ray run is named
     ``name`` (default ``config.name``), without a timestamp, so a restart with the same storage restores it.
     ``storage_path`` (a folder or a URI Ray's storage supports) defaults to ``<run dir>/ray``.
+    ``placement_strategy`` "SPREAD" puts the workers on different nodes where it can ("PACK": fill one first).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -135,7 +136,8 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
         train_loop_config={"config": config.to_dict(), "threads": threads,
                            "resume_from": str(resume_from) if resume_from else None},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources,
+                                     placement_strategy=placement_strategy),
         run_config=RunConfig(
             name=name or config.name,
             storage_path=storage_path or str(Path(config.run_dir).resolve() / "ray"),
