@@ -11,7 +11,10 @@ k = 4 and its frozen encoder at 224 px (the encoder resizes internally).
     python benchmarks/step_time.py --amp none bf16 --steps 10 --sizes 128 256
 
 Prints one table row per configuration (median seconds per step over ``--steps`` after ``--warmup``
-steps, min / max, peak RSS and its growth after the trainer was built) and the ratio clustergan / MSGAN.
+steps, min / max, median process CPU seconds, peak RSS and its growth after the trainer was built) and the
+ratio clustergan / MSGAN. On a machine shared with other jobs the wall-clock times suffer from the other
+load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is close to the
+step time of an idle machine, which makes ratios between configurations robust to that load.
 ``--json FILE`` also writes the raw results.
 """
 
@@ -67,17 +70,19 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
     batches = list(trainer.loader)
     rss_built = _rss_mb()
 
-    times = []
+    times, cpu_times = [], []
     for i in range(warmup + steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.step(batches[i % len(batches)])
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if i >= warmup:
             times.append(elapsed)
+            cpu_times.append(cpu)
     peak = _rss_mb()
     return {
         "method": method, "size": size, "amp": amp, "threads": torch.get_num_threads(), "levers": levers,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
+        "median_cpu_s": statistics.median(cpu_times),
         "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
     }
 
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# torch threads {args.threads}, batch 1, {args.steps} timed steps after {args.warmup} warm-up; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
           + (f"; levers {args.lever}" if args.lever else ""), flush=True)
-    header = f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'peak MB':>9}{'grow MB':>9}"
+    header = (f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
+              f"{'grow MB':>9}")
     print(header)
     results = []
     for amp in args.amp:
@@ -142,19 +148,21 @@ def main(argv: list[str] | None = None) -> None:
                 r = run_one(method, size, args, amp)
                 results.append(r)
                 print(f"{method:<11}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
-                      f"{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
+                      f"{r['median_cpu_s']:>8.3f}{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
 
     print("\n# ratios (median s/step)")
     by = {(r["method"], r["size"], r["amp"]): r["median_s"] for r in results}
+    cpu = {(r["method"], r["size"], r["amp"]): r["median_cpu_s"] for r in results}
     for amp in args.amp:
         for size in args.sizes:
             msgan = by.get(("msgan", size, amp))
             line = f"{size:>4} px {amp:>5}:"
             if msgan and ("clustergan", size, amp) in by:
                 line += f" clustergan/MSGAN {by[('clustergan', size, amp)] / msgan:.2f}x"
-            if msgan and size in REFERENCE_MSGAN:
-                line += f"; MSGAN reference code {REFERENCE_MSGAN[size]:.3f} s -> ours {msgan:.3f} s " \
-                        f"({REFERENCE_MSGAN[size] / msgan:.2f}x faster)"
+                line += f" (CPU time {cpu[('clustergan', size, amp)] / cpu[('msgan', size, amp)]:.2f}x)"
+            if msgan and size in REFERENCE_MSGAN and args.threads == 2:  # the reference was timed with 2 threads
+                line += f"; MSGAN reference code {REFERENCE_MSGAN[size]:.3f} s/step, ours {msgan:.3f} s " \
+                        f"(speed-up {REFERENCE_MSGAN[size] / msgan:.2f}x)"
             print(line)
     load = os.getloadavg()
     print(f"# load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
