@@ -144,19 +144,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="facades folder (default: the presets' data.root)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", default=None, help="also write every row to this file")
+    parser.add_argument("--report-only", default=None, metavar="JSON",
+                        help="print the tables from a --json file written earlier (partial runs too)")
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 to measure a spread")
 
     import torch
 
-    from clustergan.metrics import get_protocol
-
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = {m: Path(args.runs_dir) / m for m in METHODS}
     for method, run_dir in runs.items():
-        train_if_missing(method, run_dir, args.epochs, args.data_root)
+        if not args.report_only:
+            train_if_missing(method, run_dir, args.epochs, args.data_root)
+
+    if args.report_only:
+        saved = json.loads(Path(args.report_only).read_text())
+        rows, cold = saved["rows"], saved.get("cold", {})
+    else:
+        rows, cold = run_evaluations(runs, args)
+    summary = report(runs, rows, cold)
+    if args.json and not args.report_only:
+        _write_json(args.json, {"rows": rows, **summary})
+    return 0
+
+
+def run_evaluations(runs: dict[str, Path], args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Every timed evaluation, in order; returns the rows and the one-off (cold) costs."""
+    from clustergan.metrics import get_protocol
 
     rows: list[dict] = []
     protocols = list(dict.fromkeys(args.spread_protocols + args.protocols))  # cold first eval: a cheap one
@@ -184,23 +200,35 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{method}] {protocol} seed {seed}: {row['wall_seconds']:.1f} s  ndb={row['ndb']} "
                       f"jsd={row['jsd']:.4f} lpips={row['lpips']:.4f}" + (" (cold)" if row["cold"] else ""),
                       flush=True)
+    return rows, cold
 
-    # --------------------------------------------------------------------------------------------- report
+
+def report(runs: dict[str, Path], rows: list[dict], cold: dict) -> dict:
+    """Print the cost and spread tables and the two targets; returns the summary."""
+    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+    spread_protocols = [p for p in protocols
+                        if all(sum(r["protocol"] == p and r["method"] == m for r in rows) > 1 for m in METHODS)]
     train = {}
     for method, run_dir in runs.items():
         secs = epoch_seconds(run_dir)
         epochs = preset_epochs(method)
         mean = statistics.mean(secs) if secs else float("nan")
         train[method] = {"epoch_seconds": secs, "preset_epochs": epochs, "trial_seconds": mean * epochs}
+        print(f"[{method}] measured epoch seconds {[round(x, 1) for x in secs]}; the preset trains {epochs} epochs "
+              f"-> one trial ~ {mean * epochs:.0f} s")
+    if cold:
+        print(f"one-off costs (cached afterwards): {json.dumps(cold, default=str)}")
 
     print("\nEvaluation seconds (median over the timed evaluations; facades test, 106 inputs)")
     print(f"{'method':8s} {'protocol':8s} {'n':>2s} {'wall s':>8s} {'gen s':>7s} {'lpips s':>8s} {'ndb s':>6s} "
           f"{'fid s':>6s} {'trial s':>8s} {'eval/trial':>10s}")
     summary: dict = {"train": train, "cold": cold, "cost": {}, "spread": {}}
     for method in METHODS:
-        for protocol in dict.fromkeys(args.protocols + args.spread_protocols):
+        for protocol in protocols:
             sel = [r for r in rows if r["method"] == method and r["protocol"] == protocol and not r["cold"]]
             sel = sel or [r for r in rows if r["method"] == method and r["protocol"] == protocol]
+            if not sel:
+                continue
             wall = statistics.median(r["wall_seconds"] for r in sel)
             part = {k: statistics.median(r["parts"].get(k, 0.0) for r in sel)
                     for k in ("generation", "lpips", "ndb", "fid")}
@@ -210,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{part['lpips']:8.1f} {part['ndb']:6.1f} {part['fid']:6.1f} {trial:8.0f} {wall / trial:9.1%}")
     print("(trial s = mean measured epoch seconds x the preset's epochs + epochs_decay)")
 
-    print(f"\nSpread over evaluation seeds (mean +- sample std)")
+    print("\nSpread over evaluation seeds (mean +- sample std)")
     print(f"{'method':8s} {'protocol':8s} {'n':>2s} {'NDB':>16s} {'JSD':>18s} {'LPIPS':>18s}")
-    for protocol in args.spread_protocols:
+    for protocol in spread_protocols:
         for method in METHODS:
             sel = [r for r in rows if r["method"] == method and r["protocol"] == protocol]
             stats = {k: (statistics.mean(r[k] for r in sel), _std([r[k] for r in sel])) for k in SPREAD_KEYS}
@@ -225,16 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         gap = m["mean"] - p["mean"]
         worst = max(p["std"], m["std"])
         summary["spread"][f"gap/{protocol}"] = {"lpips_gap": gap, "max_lpips_std": worst}
-        print(f"{protocol}: LPIPS gap (msgan - pix2pix) {gap:+.4f}; largest LPIPS std {worst:.4f} "
-              f"-> gap / std = {abs(gap) / worst:.1f}  [target std < |gap|: {'met' if worst < abs(gap) else 'NOT met'}]")
+        ratio = abs(gap) / worst if worst > 0 else float("inf")
+        print(f"{protocol}: LPIPS gap (msgan - pix2pix) {gap:+.4f}; largest LPIPS std {worst:.4f} -> |gap| / std = "
+              f"{ratio:.1f}  [target std < |gap|: {'met' if worst < abs(gap) else 'NOT met'}]")
 
-    if "sweep" in args.protocols:
+    if all(f"{m}/sweep" in summary["cost"] for m in METHODS):
         shares = [summary["cost"][f"{m}/sweep"]["share_of_trial"] for m in METHODS]
         print(f"sweep evaluation / trial training time: {', '.join(f'{s:.1%}' for s in shares)} "
               f"[target < 10%: {'met' if max(shares) < 0.10 else 'NOT met'}]")
-    if args.json:
-        _write_json(args.json, {"rows": rows, **summary})
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
