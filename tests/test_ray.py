@@ -221,16 +221,31 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
 # -------------------------------------------------------------------------------------- smoke sweep
 
 
+ENCODER_PASSES: list[int] = []
+
+
 @pytest.fixture(scope="module")
 def smoke_sweep(ray_session, tmp_path_factory):
     import time
 
     from clustergan.tune.sweep import run_sweep
 
+    from clustergan.clustering import features
+
     storage = tmp_path_factory.mktemp("sweep") / "exp"
+    passes = []
+    original = features.extract_features
+
+    def counting(encoder, images, *args, **kwargs):
+        passes.append(len(images))
+        return original(encoder, images, *args, **kwargs)
+
     start = time.perf_counter()
-    exp = run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=storage, smoke_test=True)
+    with pytest.MonkeyPatch.context() as mp:  # the driver computes the clusters in this process
+        mp.setattr(features, "extract_features", counting)
+        exp = run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=storage, smoke_test=True)
     print(f"smoke sweep: {time.perf_counter() - start:.1f} s")
+    ENCODER_PASSES[:] = passes
     return exp
 
 
@@ -249,6 +264,7 @@ def test_smoke_sweep_ranks_baselines_and_search_trials(smoke_sweep):
     assert (smoke_sweep / "optuna.db").is_file() and (smoke_sweep / "pareto.png").is_file()
     # clusters were computed by the driver for every k of the space, before the trials
     assert sorted(p.name for p in (smoke_sweep / "clusters").iterdir()) == ["k2", "k3", "k4"]
+    assert ENCODER_PASSES == [96]  # one pass of the encoder over the 96 training images
     best = load_config(smoke_sweep / "best_config.yaml")
     assert best.name == "debug_sweep-smoke-best" and best.cluster.stats_dir is None
     import optuna

@@ -3,7 +3,7 @@ through the job API with the token succeeds and writes its ranking; a request wi
 
 The head runs as ``ray start --head --block`` in its own process group bound to 127.0.0.1 on free ports, with
 its own token file, and is stopped by signalling that group (never ``ray stop``, which would stop every Ray
-on the machine).
+on the machine); its files go to a private --temp-dir.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +63,10 @@ def auth_head(tmp_path_factory):
            "--num-cpus", "4", "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
            "--dashboard-port", str(dashboard), "--ray-client-server-port", str(_free_port()),
            "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats"]
+    # a private temp dir (short: Ray's socket paths are limited to ~107 characters) so that this head's
+    # address file does not outlive it in /tmp/ray, where a later plain `ray.init()` would try to join it
+    ray_tmp = Path(tempfile.mkdtemp(prefix="cg-ray-", dir="/tmp"))
+    cmd += ["--temp-dir", str(ray_tmp)]
     log = (tmp / "head.log").open("w")
     head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard}"
@@ -75,6 +81,7 @@ def auth_head(tmp_path_factory):
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(timeout=10)
         log.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_request_without_token_is_refused(auth_head):

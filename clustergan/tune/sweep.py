@@ -183,6 +183,21 @@ def _train_one(config, spec: dict[str, Any], run_name: str) -> None:
         raise result.error
 
 
+def _report_final(record: dict[str, Any], info_path: Path) -> None:
+    """The trial's one report with the objectives (seed means), with its last checkpoint and record."""
+    from ray import tune
+
+    from clustergan.train.checkpoint import latest_checkpoint
+
+    run_dir = Path(record["per_seed"][str(record["seeds"][0])]["run_dir"])
+    with tempfile.TemporaryDirectory(prefix="clustergan-trial-") as tmp:
+        last = latest_checkpoint(run_dir / "checkpoints")
+        if last is not None:
+            shutil.copy2(last, Path(tmp) / last.name)
+        shutil.copy2(info_path, Path(tmp) / "trial.json")
+        tune.report({**record["metrics"], "trial_finished": 1}, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
 def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
     """One Tune trial: train the configuration once per seed, evaluate each, report the seed means."""
     from ray import tune
@@ -212,9 +227,14 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
     if info_path.is_file():  # a resumed trial keeps the seeds it already finished
         try:
             old = json.loads(info_path.read_text())
-            record["per_seed"] = {k: v for k, v in old.get("per_seed", {}).items() if isinstance(v, dict)}
         except (OSError, ValueError):
-            pass
+            old = {}
+        if old.get("status") == "finished" and old.get("metrics"):
+            # finished before the driver died, but Tune had not recorded it: report it again, train nothing
+            _report_final(old, info_path)
+            return
+        record["per_seed"] = {k: v for k, v in old.get("per_seed", {}).items() if isinstance(v, dict)}
+        record["started"] = old.get("started", record["started"])
     _write_json(info_path, record)
     try:
         for seed in spec["seeds"]:
@@ -244,16 +264,7 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
         record.update(status="finished", metrics=metrics, finished=time.time(),
                       sample_grid=per_seed[0]["sample_grid"])
         _write_json(info_path, record)
-        final = {**metrics, "trial_finished": 1}
-        run_dir = Path(per_seed[0]["run_dir"])
-        with tempfile.TemporaryDirectory(prefix="clustergan-trial-") as tmp:
-            from clustergan.train.checkpoint import latest_checkpoint
-
-            last = latest_checkpoint(run_dir / "checkpoints")
-            if last is not None:
-                shutil.copy2(last, Path(tmp) / last.name)
-            shutil.copy2(info_path, Path(tmp) / "trial.json")
-            tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
+        _report_final(record, info_path)
     except Exception as e:
         record.update(status="failed", error=f"{type(e).__name__}: {e}", finished=time.time(),
                       traceback=traceback.format_exc(limit=20))
@@ -306,6 +317,10 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         sweep = sweep.model_copy(update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1],
                                          "scheduler": None})
     name = sweep.name + ("-smoke" if smoke_test else "")
+    if storage is not None and "://" in str(storage):
+        raise ClusterganError(f"--storage {storage}: a sweep's experiment folder must be a local or shared "
+                              "filesystem path (mount the bucket, e.g. with s3fs/gcsfuse); URIs are supported "
+                              "for single runs (`train_with_ray(storage_path=...)`)")
     storage = Path(storage or default_storage(name)).expanduser().resolve()
     storage.mkdir(parents=True, exist_ok=True)
     started = time.time()

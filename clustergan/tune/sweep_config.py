@@ -131,6 +131,13 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
     base = _resolve_extends(base_path)
     base.setdefault("name", base_path.stem)
     base = apply_overrides(base, dotted_overrides(sweep.overrides))
+    # trials run in Tune's own working folders (and perhaps on other nodes): resolve relative paths here,
+    # against the directory the sweep was started from, as `clustergan train` does
+    for dotted in ("data.root", "cluster.stats_dir", "encoder.weights"):
+        section, leaf = dotted.split(".")
+        value = (base.get(section) or {}).get(leaf)
+        if isinstance(value, str) and value != "random" and "://" not in value:
+            base[section][leaf] = str(Path(value).expanduser().resolve())
     # every searched key must exist in the training config, and the base must be valid on its own
     validate(base, source=f"{path}: base {sweep.base} with overrides")
     for key, space in sweep.space.items():

@@ -1,0 +1,101 @@
+"""Overhead of the sweep machinery: N trials through ``run_sweep`` vs the same N runs called directly.
+
+Both sides train the same configuration (``--config``, ``train.max_steps=--steps``) and evaluate it with the
+sweep protocol, with the same number of torch threads (``--threads``; the sweep trial gets that many CPUs).
+Cluster statistics are computed once before either side is timed. Ray's start-up is timed separately.
+
+    python benchmarks/sweep_overhead.py --trials 3 --steps 60 --threads 2
+
+Prints both wall times and their ratio (target: under 1.15) and writes --out (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(REPO / "sweeps" / "debug.yaml"))
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workdir", default=None, help="default: a temporary folder, removed afterwards")
+    p.add_argument("--out", default=None, help="JSON result file")
+    args = p.parse_args()
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import torch
+
+    from clustergan.config import load_config
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.dist import LocalContext
+    from clustergan.train.evaluate import evaluate_run
+    from clustergan.train.loop import train_func, write_run_config
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="sweep-overhead-"))
+    overrides = [f"train.max_steps={args.steps}", "train.epochs=1000", "train.epochs_decay=0",
+                 f"train.threads={args.threads}", "train.checkpoint_every=1000", "train.sample_every=1000"]
+    base = load_config(args.config, overrides)
+    storage = work / "sweep"
+    stats = None
+    if base.cluster.k:  # once, for both sides, outside the timings
+        from clustergan.train.builders import compute_clusters, synth_root
+
+        if base.data.root is None:
+            base.data.root = str(synth_root(base))
+        stats = storage / "clusters" / f"k{base.cluster.k}"
+        compute_clusters(base, stats)
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    for i in range(args.trials):
+        cfg = base.model_copy(deep=True)
+        cfg.out = str(work / "direct" / f"run{i}")
+        if stats is not None:
+            cfg.cluster.stats_dir = str(stats)
+        cfg = prepare_run(cfg)
+        write_run_config(cfg)
+        train_func(cfg.to_dict(), LocalContext(device="cpu"))
+        evaluate_run(cfg.run_dir, protocol="sweep", seed=0, out=cfg.run_dir / "metrics.json")
+    direct = time.perf_counter() - start
+
+    import ray
+
+    from clustergan.tune.sweep import run_sweep
+
+    t0 = time.perf_counter()
+    ray.init(num_cpus=args.threads, configure_logging=False)
+    ray_start = time.perf_counter() - t0
+    sweep_yaml = work / "overhead_sweep.yaml"
+    sweep_yaml.write_text(json.dumps({
+        "name": "overhead", "base": str(Path(args.config).resolve()),
+        "overrides": {o.split("=", 1)[0]: json.loads(o.split("=", 1)[1]) for o in overrides},
+        "num_trials": args.trials, "seeds": [0], "workers": 0, "cpus_per_worker": args.threads,
+        "max_concurrent": 1, "protocol": "sweep", "baselines": False}))
+    start = time.perf_counter()
+    run_sweep(sweep_yaml, storage=storage)
+    swept = time.perf_counter() - start
+    ray.shutdown()
+
+    result = {"trials": args.trials, "steps": args.steps, "threads": args.threads, "direct_s": round(direct, 2),
+              "sweep_s": round(swept, 2), "ray_init_s": round(ray_start, 2), "ratio": round(swept / direct, 3),
+              "config": args.config}
+    print(json.dumps(result, indent=2))
+    print(f"sweep / direct = {swept:.1f} s / {direct:.1f} s = {swept / direct:.3f} (target < 1.15)")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
