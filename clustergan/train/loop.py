@@ -6,8 +6,8 @@ must exist before training (the dataset folder, the cluster statistics) is prepa
 :func:`prepare_run`, so workers only read.
 
 One step, for a batch of (source x, target y, cluster i):
-- fakes: ``G(x, z1, i)``, and ``G(x, z2, i)`` when the mode-seeking loss is on (MSGAN);
-- D: real pair once (MSGAN scores it twice; once is the same gradient up to a factor), each fake detached;
+- fakes: ``G(x, z1, i)``, and ``G(x, z2, i)`` when the mode-seeking loss is on (MSGAN), as one batch;
+- D: real pair once (MSGAN scores it twice; once is the same gradient up to a factor), the fakes detached;
 - G: GAN loss on every fake, ``lambda_l1`` * L1(fake1, y), ``lambda_ms`` * L_MS, and, through the frozen
   encoder E on both fakes, ``lambda_kl1`` * L_kL1 + ``lambda_km`` * L_km toward cluster i's statistics.
 A weight of 0 skips its computation (no second fake without L_MS, no encoder pass without feature losses).
@@ -173,16 +173,21 @@ class Trainer:
         two_fakes = lam.lambda_ms > 0
         z2 = torch.randn(x.shape[0], nz, device=self.device) if two_fakes else None
 
+        # Both MSGAN fakes go through G, and later D, as one batch of 2B: instance norm is per sample, so this
+        # is the same computation as two passes, in one call (with norm=batch both fakes share statistics).
+        n_fakes = 2 if two_fakes else 1
+        xf = x.repeat(n_fakes, 1, 1, 1)
+        idsf = ids.repeat(n_fakes) if ids is not None else None
+        zf = torch.cat([z1, z2]) if two_fakes else z1
         with _autocast(cfg, self.device):
-            fakes = [self.G(x, z1, ids)]
-            if two_fakes:
-                fakes.append(self.G(x, z2, ids))
+            fake = self.G(xf, zf, idsf)  # [n_fakes * B, 3, H, W]
+        fakes = fake.chunk(n_fakes)
 
-        # ---- D: real pair once, each fake detached
+        # ---- D: real pair once (MSGAN scores it once per fake: the same gradient up to a factor), fakes detached
         self.opt_D.zero_grad(set_to_none=True)
         with _autocast(cfg, self.device):
             loss_real = self.gan_loss(self.D(x, y, ids), True)
-            loss_fake = sum(self.gan_loss(self.D(x, f.detach(), ids), False) for f in fakes) / len(fakes)
+            loss_fake = self.gan_loss(self.D(xf, fake.detach(), idsf), False)  # mean over all fakes
             loss_D = loss_real + loss_fake
         loss_D.backward()
         self.opt_D.step()
@@ -195,7 +200,8 @@ class Trainer:
         D = getattr(self.D, "module", self.D)
         D.requires_grad_(False)
         with _autocast(cfg, self.device):
-            losses["G_gan"] = sum(self.gan_loss(D(x, f, ids), True) for f in fakes)
+            # the GAN loss of each fake, summed over fakes (as MSGAN): n_fakes x the mean over the 2B batch
+            losses["G_gan"] = n_fakes * self.gan_loss(D(xf, fake, idsf), True)
             loss_G = losses["G_gan"]
             if lam.lambda_l1 > 0:  # L1 reconstruction on the first fake only (MSGAN)
                 losses["G_l1"] = l1_reconstruction(fakes[0].float(), y)
@@ -205,13 +211,12 @@ class Trainer:
                 loss_G = loss_G + lam.lambda_ms * losses["G_ms"]
         if self.encoder is not None:
             # the encoder runs in fp32: its features are compared with fp32 cluster statistics
-            feats = self.encoder(torch.cat([f.float() for f in fakes]))
-            feat_ids = ids.repeat(len(fakes))
+            feats = self.encoder(fake.float())
             if lam.lambda_kl1 > 0:
-                losses["G_kl1"] = self.targets.kl1(feats, feat_ids)
+                losses["G_kl1"] = self.targets.kl1(feats, idsf)
                 loss_G = loss_G + lam.lambda_kl1 * losses["G_kl1"]
             if lam.lambda_km > 0:
-                losses["G_km"] = self.targets.mahalanobis(feats, feat_ids)
+                losses["G_km"] = self.targets.mahalanobis(feats, idsf)
                 loss_G = loss_G + lam.lambda_km * losses["G_km"]
         losses["G_total"] = loss_G
         losses["D"] = loss_D
