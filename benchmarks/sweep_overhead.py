@@ -4,7 +4,8 @@ Both sides train the same configuration (``--config``, ``train.max_steps=--steps
 sweep protocol, with the same number of torch threads (``--threads``; the sweep trial gets that many CPUs).
 Cluster statistics are computed once before either side is timed. Ray's start-up is timed separately.
 
-    python benchmarks/sweep_overhead.py --trials 3 --steps 60 --threads 2
+    python benchmarks/sweep_overhead.py --trials 2 --steps 300 --threads 2 \
+        cluster.k=0 loss.lambda_kl1=0 loss.lambda_km=0
 
 Prints both wall times and their ratio (target: under 1.15) and writes --out (JSON).
 """
@@ -19,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,6 +31,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the config, e.g. cluster.k=0")
     p.add_argument("--workdir", default=None, help="default: a temporary folder, removed afterwards")
     p.add_argument("--out", default=None, help="JSON result file")
     args = p.parse_args()
@@ -43,7 +47,8 @@ def main() -> None:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sweep-overhead-"))
     overrides = [f"train.max_steps={args.steps}", "train.epochs=1000", "train.epochs_decay=0",
-                 f"train.threads={args.threads}", "train.checkpoint_every=1000", "train.sample_every=1000"]
+                 f"train.threads={args.threads}", "train.checkpoint_every=1000", "train.sample_every=1000",
+                 *args.overrides]
     base = load_config(args.config, overrides)
     storage = work / "sweep"
     stats = None
@@ -78,7 +83,7 @@ def main() -> None:
     sweep_yaml = work / "overhead_sweep.yaml"
     sweep_yaml.write_text(json.dumps({
         "name": "overhead", "base": str(Path(args.config).resolve()),
-        "overrides": {o.split("=", 1)[0]: json.loads(o.split("=", 1)[1]) for o in overrides},
+        "overrides": {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides},
         "num_trials": args.trials, "seeds": [0], "workers": 0, "cpus_per_worker": args.threads,
         "max_concurrent": 1, "protocol": "sweep", "baselines": False}))
     start = time.perf_counter()

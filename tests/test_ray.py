@@ -148,7 +148,8 @@ def test_sweep_config_rejects_unknown_keys_and_bad_spaces(tmp_path):
     with pytest.raises(ConfigError, match=r"space key `loss.lambda_typo` is not a training config key"):
         load_sweep(_write(tmp_path / "b.yaml", base + "space: {loss.lambda_typo: {type: float, low: 0, high: 1}}\n"))
     with pytest.raises(ConfigError, match=r"a loguniform range needs low > 0 \(got 0.0\)"):
-        load_sweep(_write(tmp_path / "c.yaml", base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n"))
+        load_sweep(_write(tmp_path / "c.yaml",
+                          base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n"))
     with pytest.raises(ConfigError, match=r"`cpus_per_worker` = '1': Input should be a valid number"):
         load_sweep(_write(tmp_path / "d.yaml", base + "cpus_per_worker: '1'\n"))
     sweep, cfg = load_sweep(_write(tmp_path / "e.yaml", base + "cpus_per_worker: 0.5\noverrides: {train.epochs: 3}\n"))

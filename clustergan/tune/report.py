@@ -183,7 +183,8 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | Non
     cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
     header = (f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
               f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
-              f"lpips={best['metrics']['lpips']:.4g}\n# Train it: clustergan train --config {exp / 'best_config.yaml'}\n")
+              f"lpips={best['metrics']['lpips']:.4g}\n"
+              f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n")
     path = exp / "best_config.yaml"
     atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
     return path

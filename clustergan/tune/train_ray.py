@@ -160,6 +160,11 @@ def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, res
 
     if not ray.is_initialized():
         ray.init()
+    previous = Path(config.run_dir).resolve() / "ray" / config.name
+    if not resume and storage_path is None and previous.is_dir():
+        # Ray Train restores a run from its storage when the name repeats: a fresh start must not
+        print(f"starting from scratch: removing the previous Ray run state {previous} (use --resume to continue)")
+        shutil.rmtree(previous)
     trainer = make_trainer(config, workers, use_gpu=use_gpu, resume=resume, storage_path=storage_path,
                            cpus_per_worker=cpus_per_worker, max_failures=max_failures)
     result = trainer.fit()
