@@ -16,10 +16,12 @@ Trains (or reuses, from ``--runs-dir``) a short pix2pix and a short MSGAN facade
         --spread-protocols sweep --epochs 1 --json runs/eval_cost/results.json
 
 A run folder that already holds a checkpoint is reused; its epoch seconds come from the run's TensorBoard
-scalar ``train/epoch_seconds``. The first evaluation also fits the NDB bins and the FID real statistics, which
-are cached under CLUSTERGAN_CACHE; the timings below are of evaluations after that (the cold cost is printed
-separately). Run from the repository root so the presets' ``../shared/datasets/facades`` resolves, or pass
-``--data-root``.
+scalar ``train/epoch_seconds``. The FID real statistics are computed once up front (timed on their own) and
+the first evaluation, which also loads LPIPS and fits the NDB bins, is marked cold and left out of the timing
+medians: both are cached under CLUSTERGAN_CACHE and every later trial reuses them. Evaluations run
+protocol by protocol (spread protocols first) and ``--json`` is rewritten after each one, so an interrupted
+run keeps its rows; ``--report-only FILE`` prints the tables from such a file. Run from the repository root
+so the presets' ``../shared/datasets/facades`` resolves, or pass ``--data-root``.
 """
 
 from __future__ import annotations
