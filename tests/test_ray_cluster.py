@@ -99,9 +99,15 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
     config = _config(tmp_path / "run", epochs=4)
     killed: list[int] = []
 
+    # kill once Ray's controller has registered a checkpoint (its snapshot file), not merely once rank 0
+    # wrote one: the controller takes the reports in its ~2 s poll
+    snapshot = tmp_path / "ray" / "fault" / "checkpoint_manager_snapshot.json"
+
     def kill_rank1_after_epoch_2():
         deadline = time.time() + 120
-        while time.time() < deadline and not (config.run_dir / "checkpoints" / "epoch_0002.pt").is_file():
+        while time.time() < deadline and not (
+            snapshot.is_file() and (config.run_dir / "checkpoints" / "epoch_0002.pt").is_file()
+        ):
             time.sleep(0.2)
         pids = [int(name.split("-")[1]) for name in _pid_records(config.run_dir) if name.startswith("rank1-")]
         if pids:
