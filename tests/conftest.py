@@ -18,7 +18,6 @@ def _session_defaults(tmp_path_factory):
     torch.set_num_threads(min(2, torch.get_num_threads()))
     if "CLUSTERGAN_CACHE" not in os.environ:
         os.environ["CLUSTERGAN_CACHE"] = str(tmp_path_factory.mktemp("clustergan-cache"))
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
     yield
 
 
