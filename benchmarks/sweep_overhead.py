@@ -36,7 +36,6 @@ def main() -> None:
     p.add_argument("--out", default=None, help="JSON result file")
     args = p.parse_args()
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import torch
 
     from clustergan.config import load_config
