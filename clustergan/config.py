@@ -139,9 +139,10 @@ class TrainConfig(_Section):
 # Loading
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, what: str = "config file", example: str = "sweeps/debug.yaml") -> dict[str, Any]:
+    """A YAML mapping from ``path`` (safe loader), with errors that name the file."""
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found (give a path to a YAML file, e.g. sweeps/debug.yaml)")
+        raise ConfigError(f"{path}: {what} not found (give a path to a YAML file, e.g. {example})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -168,7 +169,7 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
         raise ConfigError(f"{path}: `extends` forms a cycle: {chain}")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -207,22 +208,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+def describe_error(error: dict[str, Any], schema_file: str = "clustergan/config.py") -> str:
+    """One line for one pydantic error, naming the dotted key and the value."""
+    key = ".".join(str(p) for p in error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"unknown key `{key}` (check the spelling; see clustergan/config.py for the allowed keys)"
+        return f"unknown key `{key}` (check the spelling; see {schema_file} for the allowed keys)"
     if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    return f"`{key}` = {value!r}: {error['msg']}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"`{key}`: {message}" if key else message
+    return f"`{key or '(top level)'}` = {error.get('input')!r}: {error['msg']}"
 
 
 def validate(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:
-        problems = "\n  ".join(_describe(err) for err in e.errors())
+        problems = "\n  ".join(describe_error(err) for err in e.errors())
         raise ConfigError(f"{source}: invalid config:\n  {problems}") from None
 
 

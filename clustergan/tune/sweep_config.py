@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clustergan.config import _resolve_extends, apply_overrides, validate
+from clustergan.config import _resolve_extends, apply_overrides, describe_error, read_yaml, validate
 from clustergan.errors import ConfigError
 
 OBJECTIVES = ("ndb", "jsd", "lpips")
@@ -88,16 +88,6 @@ class SweepConfig(_Strict):
         return self
 
 
-def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"unknown key `{key}` (allowed: see clustergan/tune/sweep_config.py)"
-    if error["type"] == "value_error":
-        return f"`{key}`: " + str(error["msg"]).removeprefix("Value error, ") if key != "(top level)" else \
-            str(error["msg"]).removeprefix("Value error, ")
-    return f"`{key}` = {error.get('input')!r}: {error['msg']}"
-
-
 def dotted_overrides(values: dict[str, Any]) -> list[str]:
     """``{"loss.lambda_ms": 1.0}`` -> ``["loss.lambda_ms=1.0"]`` (YAML scalars, as the CLI parses them)."""
     return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
@@ -113,19 +103,12 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
     """Read and check a sweep YAML. Returns the sweep config and the base training config as a plain dict
     (``extends`` resolved, the sweep's ``overrides`` applied, not yet validated: trials add their values)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep file not found (e.g. sweeps/debug_sweep.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    data = read_yaml(path, what="sweep file", example="sweeps/debug_sweep.yaml")
     data.setdefault("name", path.stem)
     try:
         sweep = SweepConfig.model_validate(data)
     except ValidationError as e:
-        problems = "\n  ".join(_describe(err) for err in e.errors())
+        problems = "\n  ".join(describe_error(err, "clustergan/tune/sweep_config.py") for err in e.errors())
         raise ConfigError(f"{path}: invalid sweep config:\n  {problems}") from None
     base_path = (path.parent / sweep.base).resolve()
     base = _resolve_extends(base_path)
