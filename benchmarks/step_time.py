@@ -42,7 +42,8 @@ def _rss_mb() -> float:
 
 
 # ------------------------------------------------------------------------------------------ one configuration
-def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str]) -> dict:
+def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
+            batch: int = 1) -> dict:
     """Runs in the subprocess: build the real Trainer and time its step."""
     import torch
 
@@ -54,8 +55,8 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
 
     out = tempfile.mkdtemp(prefix=f"step_time_{method}_{size}_")
     overrides = [
-        "data.root=null", f"data.synth.size={size}", "data.synth.n_train=16", "data.synth.n_test=4",
-        f"data.size={size}", "train.batch_size=1", f"train.amp={amp}", f"train.threads={threads}",
+        "data.root=null", f"data.synth.size={size}", f"data.synth.n_train={max(16, 2 * batch)}", "data.synth.n_test=4",
+        f"data.size={size}", f"train.batch_size={batch}", f"train.amp={amp}", f"train.threads={threads}",
         "model.ngf=64", "model.ndf=64", "model.d_scales=2", f"out={out}",
     ]
     if method == "clustergan":
@@ -80,7 +81,7 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
             cpu_times.append(cpu)
     peak = _rss_mb()
     return {
-        "method": method, "size": size, "amp": amp, "threads": torch.get_num_threads(), "levers": levers,
+        "method": method, "size": size, "batch": batch, "amp": amp, "threads": torch.get_num_threads(), "levers": levers,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
         "median_cpu_s": statistics.median(cpu_times),
         "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
@@ -106,7 +107,7 @@ def _apply_levers(trainer, levers: list[str]) -> None:
 # ------------------------------------------------------------------------------------------------ driver
 def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, "--sizes", str(size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--amp", amp, "--threads", str(args.threads)]
+           "--warmup", str(args.warmup), "--batch", str(args.batch), "--amp", amp, "--threads", str(args.threads)]
     for lever in args.lever:
         cmd += ["--lever", lever]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1, help="images per step (the facades cpu preset uses 8)")
     p.add_argument("--lever", action="append", default=[], help="experimental: channels_last, fused_adam")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -131,11 +133,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if args._worker:
         print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
-                                 args.lever)))
+                                 args.lever, args.batch)))
         return
 
     load = os.getloadavg()
-    print(f"# torch threads {args.threads}, batch 1, {args.steps} timed steps after {args.warmup} warm-up; "
+    print(f"# torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
           + (f"; levers {args.lever}" if args.lever else ""), flush=True)
     header = (f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"

@@ -1,0 +1,121 @@
+"""Reproduction presets: which methods, seeds, budget and protocol, fixed in code so that a rerun is the
+same experiment. Every method of a study shares the study's overrides (size, epochs, batch), so the
+methods get the same budget; only the method's own settings differ.
+
+The ``cpu`` preset is sized from measured step times on this 2-core machine (``benchmarks/step_time.py
+--sizes 64 --batch 8``: pix2pix 0.38 s, MSGAN 0.53 s, clustergan 1.21 s per step of 8 images at 64 px, 2
+threads, idle): 10 facades epochs of 50 steps cost ~5.4 min for the three methods of one seed, so three
+seeds take ~27 min... see ``docs/RESULTS.md`` for the wall time it really took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clustergan.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SWEEPS = REPO / "sweeps"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the table: a training config plus the method's own overrides."""
+
+    label: str  # row name in the table ("pix2pix", "MSGAN", "clustergan", ...)
+    key: str  # folder name
+    config: Path
+    overrides: tuple[str, ...] = ()
+    optional: bool = False  # skipped, with a note, when ``config`` does not exist (the sweep's best)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One dataset's comparison: every method x every seed, evaluated under ``protocol``."""
+
+    name: str
+    title: str
+    methods: tuple[Method, ...]
+    overrides: tuple[str, ...]  # shared by every method: the budget
+    seeds: tuple[int, ...]
+    protocol: str = "paper"
+    ndb_bins: int | None = None  # override of the protocol's bins for small training sets (recorded)
+    facades: bool = False  # data.root comes from --facades
+    floor_ceiling: bool = True
+    figure: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    studies: tuple[Study, ...]
+    workers: int = 0  # Ray Train workers per run; 0 = this process; -1 = one per visible GPU
+    gpu: bool = False
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _facades_methods(best: bool = True) -> tuple[Method, ...]:
+    methods = [
+        Method("pix2pix", "pix2pix", SWEEPS / "pix2pix.yaml"),
+        Method("MSGAN", "msgan", SWEEPS / "msgan.yaml"),
+        Method("clustergan", "clustergan", SWEEPS / "clustergan.yaml"),
+    ]
+    if best:  # written from the facades_search sweep's best Pareto configuration
+        methods.append(Method("clustergan (sweep best)", "clustergan_best", SWEEPS / "facades_best.yaml",
+                              optional=True))
+    return tuple(methods)
+
+
+# The procedural dataset: the debug networks (ngf 16) at 32 px, 4 known modes; the three methods differ only
+# in noise, dropout, L_MS and the cluster terms, exactly as the facades presets do.
+_SYNTH_METHODS = (
+    Method("pix2pix", "pix2pix", SWEEPS / "debug.yaml",
+           ("model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0",
+            "loss.lambda_km=0.0")),
+    Method("MSGAN", "msgan", SWEEPS / "debug.yaml", ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
+    Method("clustergan", "clustergan", SWEEPS / "debug.yaml", ("cluster.k=4",)),
+)
+
+_CPU_FACADES = Study(
+    name="facades", title="facades, label map -> photo (64 px)", methods=_facades_methods(),
+    overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
+               "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
+    seeds=(0, 1, 2), protocol="paper", facades=True, figure=True,
+)
+_CPU_SYNTH = Study(
+    name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,
+    overrides=("data.synth.n_train=192", "data.synth.n_test=24", "train.batch_size=8", "train.epochs=8",
+               "train.epochs_decay=4", "train.checkpoint_every=4", "train.sample_every=4", "train.eval_every=0"),
+    seeds=(0, 1, 2), protocol="paper", ndb_bins=10,
+)
+
+PRESETS: dict[str, Preset] = {
+    "cpu": Preset(
+        name="cpu",
+        description="this 2-core CPU: facades at 64 px, batch 8, 5 + 5 epochs; the procedural dataset at 32 px",
+        studies=(_CPU_FACADES, _CPU_SYNTH),
+    ),
+    "gpu": Preset(
+        name="gpu",
+        description="the paper's scale: facades at 256 px, batch 1 per GPU, MSGAN's 100 + 100 epochs, "
+                    "DDP on every visible GPU",
+        studies=(
+            Study(name="facades", title="facades, label map -> photo (256 px)", methods=_facades_methods(),
+                  overrides=("data.size=256", "train.batch_size=1", "train.epochs=100", "train.epochs_decay=100",
+                             "train.checkpoint_every=10", "train.sample_every=10", "train.eval_every=0"),
+                  seeds=(0, 1, 2), protocol="paper", facades=True, figure=True),
+            _CPU_SYNTH,
+        ),
+        workers=-1, gpu=True,
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown reproduction preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -1,0 +1,231 @@
+"""Aggregate a reproduction into ``docs/RESULTS.md`` (+ ``results.json`` and the figure).
+
+Significance rule (the issue's): a difference between two rows is called only when the gap between their
+means exceeds twice the pooled seed standard deviation, ``sqrt((s_a^2 + s_b^2) / 2)``; otherwise the
+comparison reads "not significant". With one seed per row no difference is called.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.reproduce.presets import Preset, Study
+
+METRICS = ("fid", "ndb", "jsd", "lpips", "mode_coverage")
+LOWER_IS_BETTER = {"fid": True, "ndb": True, "jsd": True, "lpips": False, "mode_coverage": False}
+LABELS = {"fid": "FID", "ndb": "NDB", "jsd": "JSD", "lpips": "LPIPS", "mode_coverage": "mode coverage"}
+
+# REFERENCE.md section 1: the paper's Table 1 (facades; resolution, epochs and protocol not stated).
+PAPER_TABLE1 = {
+    "pix2pix": {"fid": 98.23, "ndb": 11, "jsd": 0.0812, "lpips": 0.0621},
+    "MSGAN": {"fid": 88.84, "ndb": 11, "jsd": 0.0559, "lpips": 0.3752},
+    "clustergan": {"fid": 92.27, "ndb": 9, "jsd": 0.0300, "lpips": 0.4444},
+}
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def compare(a: list[float], b: list[float], lower_is_better: bool) -> dict:
+    """The significance rule between rows ``a`` and ``b``: which is better, or "not significant"."""
+    ma, sa = mean_std(a)
+    mb, sb = mean_std(b)
+    pooled = math.sqrt((sa**2 + sb**2) / 2)
+    gap = ma - mb
+    significant = len(a) > 1 and len(b) > 1 and abs(gap) > 2 * pooled
+    if not significant:
+        verdict = "not significant"
+    else:
+        a_better = gap < 0 if lower_is_better else gap > 0
+        verdict = "better" if a_better else "worse"
+    return {"gap": gap, "threshold": 2 * pooled, "verdict": verdict}
+
+
+def collect(study: Study, study_dir: Path) -> dict:
+    """Per method: the label, per-seed metrics and wall times of the runs that have a metrics.json."""
+    rows = {}
+    for method in study.methods:
+        seeds = {}
+        for seed in study.seeds:
+            run = study_dir / method.key / f"seed{seed}"
+            m = _read(run / "metrics.json")
+            if m:
+                seeds[seed] = {"metrics": {k: m[k] for k in METRICS if isinstance(m.get(k), (int, float))},
+                               "epoch": m.get("provenance", {}).get("epoch"),
+                               "cluster_choice": m.get("protocol", {}).get("cluster_choice"),
+                               "protocol": m.get("protocol", {}),
+                               "times": _read(run / "reproduce.json"), "config": _read(run / "config.json")}
+        if seeds:
+            rows[method.key] = {"label": method.label, "seeds": seeds}
+    return rows
+
+
+def _fmt(value: float, metric: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric == "fid":
+        return f"{value:.2f}"
+    if metric == "ndb":
+        return f"{value:.1f}" if value != int(value) else f"{int(value)}"
+    return f"{value:.4f}"
+
+
+def _cell(values: list[float], metric: str) -> str:
+    m, s = mean_std(values)
+    return f"{_fmt(m, metric)} ± {_fmt(s, metric)}" if len(values) > 1 else _fmt(m, metric)
+
+
+def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str], dict]:
+    present = [k for k in METRICS if any(k in s["metrics"] for r in rows.values() for s in r["seeds"].values())]
+    lines = [f"## {study.title}", ""]
+    summary: dict = {"rows": {}, "comparisons": []}
+    if not rows:
+        return lines + ["No finished runs yet.", ""], summary
+    header = "| row | seeds | " + " | ".join(
+        f"{LABELS[k]} ({'lower' if LOWER_IS_BETTER[k] else 'higher'} better)" for k in present) + " |"
+    lines += [header, "|" + "---|" * (len(present) + 2)]
+    for key, r in rows.items():
+        vals = {k: [s["metrics"][k] for s in r["seeds"].values() if k in s["metrics"]] for k in present}
+        summary["rows"][r["label"]] = {k: {"mean": mean_std(v)[0], "std": mean_std(v)[1], "values": v}
+                                       for k, v in vals.items()}
+        seeds = ",".join(str(s) for s in r["seeds"])
+        lines.append(f"| {r['label']} | {seeds} | " + " | ".join(_cell(vals[k], k) for k in present) + " |")
+    floor = _read(study_dir / "_floor" / "metrics.json")
+    if floor:
+        cells = []
+        for k in present:
+            if k == "lpips":
+                cells.append(f"n/a (between inputs: {floor['lpips_between_inputs']:.4f})")
+            elif k == "fid" and "fid" in floor:
+                cells.append(f"{floor['fid']:.2f} (N={floor['details']['fid']['n_fake']})")
+            else:
+                cells.append(_fmt(floor[k], k) if k in floor else "n/a")
+        lines.append("| floor: real test targets | - | " + " | ".join(cells) + " |")
+        summary["floor"] = {k: floor[k] for k in ("fid", "ndb", "jsd", "lpips_between_inputs") if k in floor}
+    ceiling = _read(study_dir / "_ceiling" / "metrics.json")
+    if ceiling:
+        lines.append("| ceiling: untrained generator | - | " + " | ".join(
+            _fmt(ceiling[k], k) if k in ceiling else "n/a" for k in present) + " |")
+        summary["ceiling"] = {k: ceiling[k] for k in present if k in ceiling}
+    lines += ["", "Mean ± sample std over training seeds (one evaluation each, evaluation seed 0).", ""]
+
+    # the significance rule, between the method rows
+    keys = list(rows)
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    pairs = [(b, a) if b.startswith("clustergan") and not a.startswith("clustergan") else (a, b) for a, b in pairs]
+    if pairs:
+        lines += ["Comparisons (rule: a difference counts only when |mean gap| > 2 x pooled seed std):", "",
+                  "| A vs B | " + " | ".join(LABELS[k] for k in present) + " |",
+                  "|" + "---|" * (len(present) + 1)]
+        for a, b in pairs:
+            cells = []
+            for k in present:
+                va = [s["metrics"][k] for s in rows[a]["seeds"].values() if k in s["metrics"]]
+                vb = [s["metrics"][k] for s in rows[b]["seeds"].values() if k in s["metrics"]]
+                c = compare(va, vb, LOWER_IS_BETTER[k])
+                summary["comparisons"].append({"a": rows[a]["label"], "b": rows[b]["label"], "metric": k, **c})
+                word = {"better": "**A better**", "worse": "**B better**"}.get(c["verdict"], "not significant")
+                cells.append(f"{word} (gap {c['gap']:+.4g}, 2σ {c['threshold']:.3g})")
+            lines.append(f"| {rows[a]['label']} vs {rows[b]['label']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines, summary
+
+
+def _protocol_lines(rows: dict, study: Study) -> list[str]:
+    first = next((s for r in rows.values() for s in r["seeds"].values()), None)
+    if not first:
+        return []
+    p = first["protocol"]
+    cfg = first["config"].get("config", {})
+    t = cfg.get("train", {})
+    choices = sorted({s["cluster_choice"] for r in rows.values() for s in r["seeds"].values()} - {None})
+    return [
+        f"- Protocol `{p.get('name')}`: {p.get('samples_per_input')} samples per test input; LPIPS "
+        f"(AlexNet v{p.get('lpips_version')}, inputs {p.get('lpips_range')}) over {p.get('lpips_pairs')} random "
+        f"pairs per input; NDB/JSD with K={p.get('ndb_bins')} bins on "
+        f"{'standardised ' if p.get('ndb_standardize') else ''}{p.get('ndb_space')} at "
+        f"{p.get('ndb_resolution')}x{p.get('ndb_resolution')}, {p.get('ndb_queries_per_input')} samples per input, "
+        f"bins fitted on the training targets (seed {p.get('ndb_seed')})"
+        + (f"; FID (pytorch-fid Inception) on {p.get('fid_samples_per_input')} samples per input against the "
+           f"training targets" if p.get("fid") else "; no FID") + ".",
+        f"- Budget, the same for every method: {cfg.get('data', {}).get('size')} px, batch "
+        f"{t.get('batch_size')}, {t.get('epochs')} + {t.get('epochs_decay')} epochs (linear decay), Adam lr "
+        f"{t.get('lr')}, encoder `{cfg.get('encoder', {}).get('name')}`; seeds {list(study.seeds)}.",
+        f"- Cluster index at test time: {', '.join(choices) or 'n/a'} (drawn per sample from the training "
+        f"cluster frequencies).",
+    ]
+
+
+def write_results(preset: Preset, out: Path, docs: Path) -> Path:
+    from clustergan.reproduce.figure import write_figure
+
+    out, docs = Path(out), Path(docs)
+    machine = _read(out / "machine.json")
+    lines = [f"# Results: the paper's Table 1, reproduced (`{preset.name}` preset)", "",
+             "Written by `python ray_jobs/reproduce.py --preset " + preset.name + "` "
+             "(`make reproduce`); every number below comes from the runs it trained. Rerunning the preset "
+             "reproduces them within the seed spread.", ""]
+    if machine.get("smoke_test"):
+        lines += ["**SMOKE TEST: 2 training steps per run. These numbers say nothing about the methods.**", ""]
+    lines += [f"Preset: {preset.description}.", ""]
+    summary: dict = {"preset": preset.name, "machine": machine, "studies": {}}
+    wall_total = 0.0
+    figure_lines: list[str] = []
+    for study in preset.studies:
+        study_dir = out / study.name
+        rows = collect(study, study_dir)
+        section, s = study_section(study, study_dir, rows)
+        lines += section + _protocol_lines(rows, study)
+        train_s = sum(x["times"].get("train_seconds", 0.0) for r in rows.values() for x in r["seeds"].values())
+        eval_s = sum(x["times"].get("eval_seconds", 0.0) for r in rows.values() for x in r["seeds"].values())
+        wall_total += train_s + eval_s
+        if rows:
+            lines.append(f"- Wall time: training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min "
+                         f"({sum(len(r['seeds']) for r in rows.values())} runs).")
+        lines.append("")
+        if study.facades and rows:
+            lines += _paper_table()
+        if study.figure and rows:
+            fig = write_figure(study_dir, rows, docs / "figures" / f"{preset.name}_{study.name}_figure2.png")
+            if fig:
+                rel = fig.relative_to(docs) if fig.is_relative_to(docs) else fig
+                figure_lines = [f"![Figure 2]({rel})", "",
+                                "Same test inputs (rows); columns: the input label map, pix2pix, MSGAN (3 noise "
+                                "vectors), clustergan for each cluster index (one noise vector). Seed-0 models.",
+                                ""]
+                lines += ["### Figure 2 (ours)", ""] + figure_lines
+        summary["studies"][study.name] = s
+    lines += ["## Machine", "",
+              f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, GPUs: "
+              f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
+              f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.", ""]
+    docs.mkdir(parents=True, exist_ok=True)
+    path = docs / "RESULTS.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(docs / "results" / f"{preset.name}.json",
+                       (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    return path
+
+
+def _paper_table() -> list[str]:
+    lines = ["### The paper's Table 1, beside ours",
+             "", "Other resolution, budget and protocol: compare the direction only.", "",
+             "| paper row | FID | NDB | JSD | LPIPS |", "|---|---|---|---|---|"]
+    for label, v in PAPER_TABLE1.items():
+        lines.append(f"| {label} | {v['fid']} | {v['ndb']} | {v['jsd']} | {v['lpips']} |")
+    return lines + [""]

@@ -1,0 +1,192 @@
+"""Train and evaluate every (study, method, seed) of a preset, then the floor and ceiling rows.
+
+Everything lands under ``<out>/<study>/<method>/seed<N>/`` (a normal run folder: checkpoints, samples,
+TensorBoard, ``metrics.json``) plus ``reproduce.json`` with the wall times. A rerun skips what is finished
+and resumes a run from its last checkpoint, so an interrupted reproduction loses at most one checkpoint
+interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.errors import ClusterganError
+from clustergan.reproduce.presets import Method, Preset, Study
+
+
+@dataclass
+class RunSpec:
+    study: Study
+    method: Method
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.study.name}/{self.method.key}/seed{self.seed}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def machine() -> dict:
+    """What the numbers were measured on (written into the report)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+    return info
+
+
+def run_specs(preset: Preset, studies: list[str] | None = None) -> list[RunSpec]:
+    known = [s.name for s in preset.studies]
+    for name in studies or []:
+        if name not in known:
+            raise ClusterganError(f"--study {name!r}: preset {preset.name!r} has studies {known}")
+    specs = []
+    for study in preset.studies:
+        if studies and study.name not in studies:
+            continue
+        methods = [m for m in study.methods if not (m.optional and not m.config.is_file())]
+        # seed-major: after the first seed every method has a result, so a partial run already compares
+        specs += [RunSpec(study, method, seed) for seed in study.seeds for method in methods]
+    return specs
+
+
+def build_config(spec: RunSpec, out: Path, facades: Path | None, smoke: bool):
+    from clustergan.config import load_config
+
+    overrides = list(spec.study.overrides) + list(spec.method.overrides)
+    overrides += [f"seed={spec.seed}", f"out={out / spec.name}", f"name={spec.study.name}_{spec.method.key}"]
+    if spec.study.facades:
+        if facades is None or not (facades / "train").is_dir():
+            raise ClusterganError(
+                f"the {spec.study.name} study needs the facades dataset; {facades}/train is not a folder. "
+                f"Pass --facades /path/to/facades (pix2pix layout), or fetch it with "
+                f"`clustergan data fetch facades --out DIR` where a network is available")
+        overrides.append(f"data.root={facades.resolve()}")
+    if smoke:  # seconds, for tests: two steps, one epoch, a checkpoint at its end
+        overrides += ["train.max_steps=2", "train.epochs=1", "train.epochs_decay=0"]
+    return load_config(spec.method.config, overrides)
+
+
+def _finished(run_dir: Path, total_epochs: int, smoke: bool) -> bool:
+    from clustergan.train.checkpoint import list_checkpoints
+
+    found = list_checkpoints(run_dir / "checkpoints")
+    return bool(found) and (smoke or found[-1][0] >= total_epochs)
+
+
+def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, smoke: bool) -> Path:
+    """Train (or resume, or skip) one run; returns its folder."""
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.checkpoint import latest_checkpoint
+    from clustergan.train.dist import LocalContext
+    from clustergan.train.loop import train_func, write_run_config
+
+    config = build_config(spec, out, facades, smoke)
+    run_dir = config.run_dir
+    record_path = run_dir / "reproduce.json"
+    record = _read_json(record_path)
+    total = config.train.epochs + config.train.epochs_decay
+    if _finished(run_dir, total, smoke) and record.get("train_done"):
+        return run_dir
+    start = time.perf_counter()
+    config = prepare_run(config)
+    resume = latest_checkpoint(run_dir / "checkpoints")
+    write_run_config(config)
+    workers = preset.workers if preset.workers >= 0 else max(torch.cuda.device_count(), 1)
+    if workers > 0:
+        from clustergan.tune.train_ray import train_with_ray
+
+        train_with_ray(config, workers=workers, use_gpu=preset.gpu, resume=resume is not None)
+    else:
+        device = "cuda" if preset.gpu and torch.cuda.is_available() else "cpu"
+        train_func(config.to_dict(), LocalContext(resume_from=resume, device=device))
+    record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
+    record["train_done"] = True
+    record["resumed_from"] = str(resume) if resume else record.get("resumed_from")
+    _write_json(record_path, record)
+    return run_dir
+
+
+def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0) -> dict:
+    """``metrics.json`` of the run's last checkpoint under the study's protocol (reused when present)."""
+    from clustergan.train.evaluate import evaluate_run
+
+    path = run_dir / "metrics.json"
+    existing = _read_json(path)
+    if existing and existing.get("protocol", {}).get("name") == study.protocol and "lpips" in existing:
+        return existing
+    start = time.perf_counter()
+    evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins)
+    record = _read_json(run_dir / "reproduce.json")
+    record["eval_seconds"] = time.perf_counter() - start
+    _write_json(run_dir / "reproduce.json", record)
+    return _read_json(path)
+
+
+def reference_rows(study: Study, study_dir: Path, config) -> None:
+    """The floor (real test targets under the same metrics) and the ceiling (an untrained generator)."""
+    from clustergan.reproduce.reference import ceiling_metrics, floor_metrics
+
+    floor = study_dir / "_floor" / "metrics.json"
+    if not floor.is_file():
+        _write_json(floor, floor_metrics(config, study))
+    ceiling_dir = study_dir / "_ceiling"
+    if not (ceiling_dir / "metrics.json").is_file():
+        ceiling_metrics(config, study, ceiling_dir)
+
+
+def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str] | None = None,
+              smoke: bool = False, log=print) -> list[RunSpec]:
+    """Train and evaluate everything the preset names (skipping what is done). Returns the runs."""
+    specs = run_specs(preset, studies)
+    if not specs:
+        raise ClusterganError(f"preset {preset.name!r}: nothing to run for studies {studies}")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "machine.json", {**machine(), "preset": preset.name, "smoke_test": smoke})
+    began = time.perf_counter()
+    for i, spec in enumerate(specs, 1):
+        elapsed = time.perf_counter() - began
+        eta = ""
+        if i > 1:
+            eta = f", ~{elapsed / (i - 1) * (len(specs) - i + 1) / 60:.0f} min left at this pace"
+        log(f"[{i}/{len(specs)}] {spec.name}: train{eta}", flush=True)
+        run_dir = train_one(spec, preset, out, facades, smoke)
+        log(f"[{i}/{len(specs)}] {spec.name}: evaluate ({spec.study.protocol} protocol)", flush=True)
+        metrics = evaluate_one(run_dir, spec.study)
+        log(f"[{i}/{len(specs)}] {spec.name}: " + ", ".join(
+            f"{k} {metrics[k]:.4g}" for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
+            if isinstance(metrics.get(k), (int, float))), flush=True)
+    for study in dict.fromkeys(spec.study for spec in specs if spec.study.floor_ceiling):
+        # the ceiling uses MSGAN's architecture (noise, no clusters) when the study has it
+        ours = [s for s in specs if s.study == study]
+        spec = next((s for s in ours if s.method.key == "msgan"), ours[0])
+        log(f"{study.name}: floor (real test targets) and ceiling (untrained generator)", flush=True)
+        reference_rows(study, out / study.name, build_config(spec, out, facades, smoke))
+    record = _read_json(out / "wall.json")
+    record[",".join(sorted({s.study.name for s in specs}))] = time.perf_counter() - began
+    _write_json(out / "wall.json", record)
+    return specs
