@@ -35,7 +35,10 @@ def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
         return None
     cfg = next(iter(models.values())).config
     sources, _ = load_sources(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
-    picks = [i for i in INPUTS if i < len(sources)] or [0]
+    picks = [i for i in INPUTS if i < len(sources)]
+    if len(picks) < min(len(INPUTS), len(sources)):  # a small test split: spread the picks over it
+        n = min(len(INPUTS), len(sources))
+        picks = sorted({round(j * (len(sources) - 1) / max(n - 1, 1)) for j in range(n)})
     sources = sources[picks]
     columns: list[tuple[str, torch.Tensor]] = [("input", sources)]
     if "pix2pix" in models:

@@ -89,7 +89,7 @@ _CPU_SYNTH = Study(
     name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,
     overrides=("data.synth.n_train=192", "data.synth.n_test=24", "train.batch_size=8", "train.epochs=8",
                "train.epochs_decay=4", "train.checkpoint_every=4", "train.sample_every=4", "train.eval_every=0"),
-    seeds=(0, 1, 2), protocol="paper", ndb_bins=10,
+    seeds=(0, 1, 2), protocol="paper", ndb_bins=10, figure=True,
 )
 
 PRESETS: dict[str, Preset] = {

@@ -1,0 +1,114 @@
+"""The reproduction benchmark: the significance rule, the presets' errors, and one tiny end-to-end run
+(train, evaluate, floor, ceiling, report, figure, resume) on the procedural dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clustergan.errors import ClusterganError, ConfigError
+from clustergan.reproduce import Method, Preset, Study, get_preset
+from clustergan.reproduce.presets import SWEEPS
+from clustergan.reproduce.results import compare, mean_std, write_results
+from clustergan.reproduce.run import reproduce, run_specs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_significance_rule_golden():
+    # gap -4, pooled std 1 -> threshold 2: A (lower) is better
+    assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=True) == \
+        {"gap": -4.0, "threshold": 2.0, "verdict": "better"}
+    # higher is better: the same numbers make A worse
+    assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=False)["verdict"] == "worse"
+    # gap 1 < 2 x pooled std 1: not significant
+    assert compare([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], lower_is_better=True)["verdict"] == "not significant"
+    # one seed per row: never called
+    assert compare([1.0], [9.0], lower_is_better=True)["verdict"] == "not significant"
+    # unequal spreads: stds sqrt(0.5) and 0 pool to sqrt((0.5 + 0) / 2) = 0.5, so the threshold is 1.0
+    assert compare([0.5, 1.5], [3.0, 3.0], lower_is_better=True) == \
+        {"gap": -2.0, "threshold": pytest.approx(1.0), "verdict": "better"}
+    assert mean_std([2.0, 4.0]) == (3.0, pytest.approx(2**0.5))
+
+
+def test_unknown_preset_and_study_are_explained():
+    with pytest.raises(ConfigError, match=r"unknown reproduction preset 'laptop'; choose one of \['cpu', 'gpu'\]"):
+        get_preset("laptop")
+    with pytest.raises(ClusterganError, match=r"--study 'faces': preset 'cpu' has studies \['facades', 'synth'\]"):
+        run_specs(get_preset("cpu"), ["faces"])
+
+
+def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
+    preset = get_preset("cpu")
+    specs = run_specs(preset, ["facades"])
+    methods = [m.key for m in preset.studies[0].methods if not m.optional or m.config.is_file()]
+    assert [s.method.key for s in specs[: len(methods)]] == methods  # seed-major order
+    assert {s.seed for s in specs} == {0, 1, 2}
+    assert len(specs) == 3 * len(methods)
+
+
+def test_missing_facades_is_an_error_naming_the_folder(tmp_path):
+    study = get_preset("cpu").studies[0]
+    preset = Preset(name="t", description="t", studies=(study,))
+    with pytest.raises(ClusterganError, match=r"the facades study needs the facades dataset; .*nowhere/train is not "
+                                              r"a folder. Pass --facades"):
+        reproduce(preset, tmp_path / "out", tmp_path / "nowhere")
+
+
+def test_cli_error_exits_2_without_traceback():
+    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "laptop"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("reproduce: error: unknown reproduction preset 'laptop'; "
+                                   "choose one of ['cpu', 'gpu']")
+
+
+def _tiny_preset() -> Preset:
+    base = SWEEPS / "debug.yaml"
+    methods = (
+        Method("pix2pix", "pix2pix", base, ("model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0.0",
+                                            "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
+        Method("MSGAN", "msgan", base, ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
+        Method("clustergan", "clustergan", base, ("cluster.k=2",)),
+    )
+    study = Study(name="synth", title="tiny synth", methods=methods, seeds=(0, 1), protocol="sweep", ndb_bins=3,
+                  overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
+                             "train.batch_size=4", "train.threads=1"), figure=True)
+    return Preset(name="tiny", description="test", studies=(study,))
+
+
+def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
+    preset = _tiny_preset()
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    lines: list[str] = []
+    reproduce(preset, out, None, smoke=True, log=lambda msg, **_: lines.append(msg))
+    assert lines[0] == "[1/6] synth/pix2pix/seed0: train"
+    for key in ("pix2pix", "msgan", "clustergan"):
+        for seed in (0, 1):
+            m = json.loads((out / "synth" / key / f"seed{seed}" / "metrics.json").read_text())
+            assert m["protocol"]["name"] == "sweep" and m["protocol"]["ndb_bins"] == 3
+            assert 0.0 <= m["mode_coverage"] <= 1.0 and m["lpips"] >= 0.0
+    floor = json.loads((out / "synth" / "_floor" / "metrics.json").read_text())
+    assert floor["details"]["ndb"]["n_generated"] == 3 and "fid" not in floor  # the sweep protocol has no FID
+    ceiling = json.loads((out / "synth" / "_ceiling" / "metrics.json").read_text())
+    assert ceiling["provenance"]["epoch"] == 0
+
+    path = write_results(preset, out, docs)
+    text = path.read_text()
+    assert "**SMOKE TEST: 2 training steps per run." in text
+    assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text
+    assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
+    assert (docs / "figures" / "tiny_synth_figure2.png").stat().st_size > 1000
+    summary = json.loads((docs / "results" / "tiny.json").read_text())
+    assert set(summary["studies"]["synth"]["rows"]) == {"pix2pix", "MSGAN", "clustergan"}
+
+    # a rerun skips finished training and evaluation
+    ckpt = next((out / "synth" / "msgan" / "seed0" / "checkpoints").iterdir())
+    before = (ckpt.stat().st_mtime_ns, (out / "synth" / "msgan" / "seed0" / "metrics.json").stat().st_mtime_ns)
+    reproduce(preset, out, None, smoke=True, log=lambda *a, **k: None)
+    after = (ckpt.stat().st_mtime_ns, (out / "synth" / "msgan" / "seed0" / "metrics.json").stat().st_mtime_ns)
+    assert before == after
