@@ -74,6 +74,24 @@ def test_items_have_the_documented_layout(synth_root):
         assert item[key].min() < -0.5 and item[key].max() > 0.5  # the full range is used, not [0, 1]
 
 
+def test_seeded_augmentation_depends_on_seed_epoch_and_index_only(synth_root):
+    ds = PairedImageDataset(synth_root, "train", "BtoA", size=32, train=True, seed=3)
+    other = PairedImageDataset(synth_root, "train", "BtoA", size=32, train=True, seed=3)
+    torch.manual_seed(0)
+    first = ds[7]["target"]
+    torch.manual_seed(123)  # the global RNG (another rank, another worker) does not matter
+    assert torch.equal(other[7]["target"], first)
+    # over 24 items, another epoch or another seed changes some crop or flip (each item: 1 - 1/(2*5*5) odds)
+    def items(d):
+        return torch.stack([d[i]["target"] for i in range(24)])
+    base = items(ds)
+    other.set_epoch(1)
+    assert not torch.equal(items(other), base)
+    assert not torch.equal(items(PairedImageDataset(synth_root, "train", "BtoA", size=32, train=True, seed=4)), base)
+    ds.set_epoch(1)
+    assert torch.equal(items(ds), items(other))
+
+
 def test_eval_images_are_exact_at_native_size(tmp_path):
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255

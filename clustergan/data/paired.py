@@ -7,8 +7,9 @@ photo as A and the label map as B, so label map -> photo is ``"BtoA"``; the synt
 
 Images come out as float tensors in [-1, 1], [3, size, size]. Training-time augmentation follows
 pix2pix: resize both halves to ``load_size``, then one random crop of ``size`` and one random
-horizontal flip applied to source AND target alike, drawn from torch's RNG so that
-``torch.manual_seed`` and DataLoader worker seeding make it reproducible.
+horizontal flip applied to source AND target alike. Training passes a seed: each item's augmentation is
+then a function of (seed, epoch, index) alone, reproducible and identical whichever rank or DataLoader
+worker loads it.
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ class PairedImageDataset(torch.utils.data.Dataset):
         train: True for pix2pix augmentation (resize to ``load_size``, shared random crop and flip),
             False for a plain resize to ``size``.
         load_size: resize side before the random crop; default :func:`default_load_size` (286 for 256).
+        seed: with a seed, each item's crop and flip are drawn from a generator seeded by (seed, epoch,
+            index) (see :meth:`set_epoch`), so they do not depend on which process or DataLoader worker
+            loads the item: 2 DDP workers see exactly the augmentations 1 process would. None draws from
+            torch's global RNG.
 
     Every file's header is checked at construction (cheap); each file is fully decoded when loaded,
     so a truncated image raises :class:`DataError` naming it on first use.
@@ -136,6 +141,7 @@ class PairedImageDataset(torch.utils.data.Dataset):
         size: int,
         train: bool,
         load_size: int | None = None,
+        seed: int | None = None,
     ) -> None:
         _check_direction(direction)
         if not isinstance(size, int) or size < 1:
@@ -149,12 +155,25 @@ class PairedImageDataset(torch.utils.data.Dataset):
         self.size = size
         self.train = train
         self.load_size = load_size
+        self.seed = seed
+        self.epoch = 0
         self.paths = list_images(self.root, split)
         for path in self.paths:
             check_pair_header(path)
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        """With a ``seed``: the epoch whose augmentations :meth:`__getitem__` draws (call before iterating)."""
+        self.epoch = epoch
+
+    def _generator(self, index: int) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        # one 63-bit seed per (seed, epoch, index); distinct triples give distinct streams
+        key = hashlib.sha256(f"{self.seed}:{self.epoch}:{index}".encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(key[:8], "little") >> 1)
 
     def __getitem__(self, index: int) -> dict:
         a, b = load_pair(self.paths[index])
@@ -170,8 +189,9 @@ class PairedImageDataset(torch.utils.data.Dataset):
         source = _to_unit_range(source.resize(side, Image.BICUBIC))
         target = _to_unit_range(target.resize(side, Image.BICUBIC))
         # One crop offset and one flip decision shared by both halves, so the pair stays aligned.
-        top, left = torch.randint(0, self.load_size - self.size + 1, (2,)).tolist()
-        flip = bool(torch.rand(()) < 0.5)
+        gen = self._generator(index)
+        top, left = torch.randint(0, self.load_size - self.size + 1, (2,), generator=gen).tolist()
+        flip = bool(torch.rand((), generator=gen) < 0.5)
         crops = []
         for img in (source, target):
             img = img[:, top : top + self.size, left : left + self.size]

@@ -81,7 +81,8 @@ class Trainer:
         np.random.seed(config.seed % 2**32)
 
         d = config.data
-        self.dataset = PairedImageDataset(d.root, "train", d.direction, d.size, train=True, load_size=d.load_size)
+        self.dataset = PairedImageDataset(d.root, "train", d.direction, d.size, train=True, load_size=d.load_size,
+                                          seed=config.seed)
         self.loader = context.data_loader(self.dataset, config.train.batch_size, config.seed, d.num_workers)
 
         self.stats = load_cluster_stats(config) if config.cluster.k else None
@@ -238,6 +239,7 @@ class Trainer:
         for epoch in range(self.start_epoch, total_epochs):
             self.epoch = epoch
             self.loader.sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)  # augmentation drawn per (seed, epoch, index), the same on any rank
             self.G.train()
             self.D.train()
             sums: dict[str, float] = {}
