@@ -191,6 +191,9 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
         rows = collect(study, study_dir)
         section, s = study_section(study, study_dir, rows)
         lines += section + _protocol_lines(rows, study)
+        started = _read(study_dir / "machine.json")
+        if started:
+            lines.append(f"- Started {started.get('started', '?')} from commit `{started.get('git_commit', '?')}`.")
         train_s = sum(x["times"].get("train_seconds", 0.0) for r in rows.values() for x in r["seeds"].values())
         eval_s = sum(x["times"].get("eval_seconds", 0.0) for r in rows.values() for x in r["seeds"].values())
         wall_total += train_s + eval_s

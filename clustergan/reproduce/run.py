@@ -166,7 +166,13 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
     if not specs:
         raise ClusterganError(f"preset {preset.name!r}: nothing to run for studies {studies}")
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "machine.json", {**machine(), "preset": preset.name, "smoke_test": smoke})
+    from clustergan.provenance import git_commit
+
+    info = {**machine(), "preset": preset.name, "smoke_test": smoke, "git_commit": git_commit(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    _write_json(out / "machine.json", info)
+    for study in dict.fromkeys(spec.study.name for spec in specs):  # the code each study's runs started with
+        _write_json(out / study / "machine.json", info)
     began = time.perf_counter()
     for i, spec in enumerate(specs, 1):
         elapsed = time.perf_counter() - began
