@@ -76,7 +76,7 @@ def _tiny_preset() -> Preset:
         Method("clustergan", "clustergan", base, ("cluster.k=2",)),
     )
     study = Study(name="synth", title="tiny synth", methods=methods, seeds=(0, 1), protocol="sweep", ndb_bins=3,
-                  overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
+                  diagnose=True, overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
                              "train.batch_size=4", "train.threads=1"), figure=True)
     return Preset(name="tiny", description="test", studies=(study,))
 
@@ -97,8 +97,13 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     ceiling = json.loads((out / "synth" / "_ceiling" / "metrics.json").read_text())
     assert ceiling["provenance"]["epoch"] == 0
 
+    diag = json.loads((out / "synth" / "clustergan" / "seed0" / "diagnose.json").read_text())
+    assert diag["k"] == 2 and sum(diag["generated_cluster_histogram"]) == 2 * 3 and 0 <= diag["cluster_hit_rate"] <= 1
+    assert (out / "synth" / "clustergan" / "seed1" / "metrics_target.json").is_file()
+
     path = write_results(preset, out, docs)
     text = path.read_text()
+    assert "### Diagnostics: clustergan" in text and "| metric | frequency | target's own cluster |" in text
     assert "**SMOKE TEST: 2 training steps per run." in text
     assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text

@@ -44,6 +44,7 @@ class Study:
     facades: bool = False  # data.root comes from --facades
     floor_ceiling: bool = True
     figure: bool = False
+    diagnose: bool = False  # clustergan runs: cluster effect, hit rate, the target's own cluster at test time
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ _CPU_FACADES = Study(
     name="facades", title="facades, label map -> photo (64 px)", methods=_facades_methods(),
     overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
                "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
-    seeds=(0, 1, 2), protocol="paper", facades=True, figure=True,
+    seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
 )
 _CPU_SYNTH = Study(
     name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,
@@ -106,7 +107,7 @@ PRESETS: dict[str, Preset] = {
             Study(name="facades", title="facades, label map -> photo (256 px)", methods=_facades_methods(),
                   overrides=("data.size=256", "train.batch_size=1", "train.epochs=100", "train.epochs_decay=100",
                              "train.checkpoint_every=10", "train.sample_every=10", "train.eval_every=0"),
-                  seeds=(0, 1, 2), protocol="paper", facades=True, figure=True),
+                  seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True),
             _CPU_SYNTH,
         ),
         workers=-1, gpu=True,

@@ -146,6 +146,49 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
     return lines, summary
 
 
+def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
+    """The clustergan runs' diagnostics (:mod:`clustergan.reproduce.diagnose`), when they were measured."""
+    lines: list[str] = []
+    for method in study.methods:
+        if not method.key.startswith("clustergan"):
+            continue
+        diags, freq, target = [], {}, {}
+        for seed in study.seeds:
+            run = study_dir / method.key / f"seed{seed}"
+            d, f, t = _read(run / "diagnose.json"), _read(run / "metrics.json"), _read(run / "metrics_target.json")
+            if d:
+                diags.append((seed, d))
+            for k in METRICS:
+                if isinstance(f.get(k), (int, float)) and isinstance(t.get(k), (int, float)):
+                    freq.setdefault(k, []).append(f[k])
+                    target.setdefault(k, []).append(t[k])
+        if not diags:
+            continue
+        lines += [f"### Diagnostics: {method.label}", "",
+                  "| seed | cluster effect: LPIPS(G(x,z,i), G(x,z,j)) | noise effect: LPIPS(G(x,z1,i), G(x,z2,i)) "
+                  "| cluster hit rate (chance) | generated images per nearest cluster |", "|---|---|---|---|---|"]
+        for seed, d in diags:
+            lines.append(f"| {seed} | {d['cluster_effect_lpips']:.4f} | {d['noise_effect_lpips']:.4f} | "
+                         f"{d['cluster_hit_rate']:.3f} ({d['chance']:.3f}) | {d['generated_cluster_histogram']} |")
+        d = diags[0][1]
+        shrink = d.get("shrinkage") or []
+        lines += ["", f"Clusters (seed {diags[0][0]}): k={d['k']}, sizes {d.get('sizes')}, silhouette "
+                      f"{d.get('silhouette', float('nan')):.3f}, Ledoit-Wolf shrinkage "
+                      f"{min(shrink, default=float('nan')):.2f}-{max(shrink, default=float('nan')):.2f}.", ""]
+        if freq:
+            lines += ["Cluster index at test time: drawn from the training frequencies (the table above) vs each "
+                      "test target's own cluster (nearest cluster mean of its features):", "",
+                      "| metric | frequency | target's own cluster | verdict (target vs frequency) |",
+                      "|---|---|---|---|"]
+            for k in freq:
+                c = compare(target[k], freq[k], LOWER_IS_BETTER[k])
+                word = {"better": "target better", "worse": "frequency better"}.get(c["verdict"], c["verdict"])
+                lines.append(f"| {LABELS[k]} | {_cell(freq[k], k)} | {_cell(target[k], k)} | {word} "
+                             f"(gap {c['gap']:+.4g}, 2σ {c['threshold']:.3g}) |")
+            lines.append("")
+    return lines
+
+
 def _protocol_lines(rows: dict, study: Study) -> list[str]:
     first = next((s for r in rows.values() for s in r["seeds"].values()), None)
     if not first:
@@ -203,6 +246,8 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
         lines.append("")
         if study.facades and rows:
             lines += _paper_table()
+        if study.diagnose:
+            lines += diagnostics_section(study, study_dir)
         if study.figure and rows:
             fig = write_figure(study_dir, rows, docs / "figures" / f"{preset.name}_{study.name}_figure2.png")
             if fig:

@@ -192,6 +192,10 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         spec = next((s for s in ours if s.method.key == "msgan"), ours[0])
         log(f"{study.name}: floor (real test targets) and ceiling (untrained generator)", flush=True)
         reference_rows(study, out / study.name, build_config(spec, out, facades, smoke))
+    for study in dict.fromkeys(spec.study for spec in specs if spec.study.diagnose):
+        from clustergan.reproduce.diagnose import diagnose_study
+
+        diagnose_study(out / study.name, study, log)
     record = _read_json(out / "wall.json")
     record[",".join(sorted({s.study.name for s in specs}))] = time.perf_counter() - began
     _write_json(out / "wall.json", record)

@@ -1,0 +1,79 @@
+"""Why clustergan does or does not beat MSGAN: measurements on trained runs, no retraining.
+
+For a clustergan run, on the test inputs:
+
+- **cluster effect**: mean LPIPS between G(x, z, i) and G(x, z, j), i != j, the same z: how much the output
+  changes with the cluster index alone; beside it the **noise effect**, LPIPS between G(x, z1, i) and
+  G(x, z2, i). A cluster effect near 0 means the generator ignores the index.
+- **cluster hit rate**: the share of generated images whose encoder features lie nearest to the mean of
+  the cluster they were conditioned on (chance = 1/k), and the same for the real test targets' own
+  nearest cluster as a reference of how separable the clusters are at all (silhouette from the report).
+- the clustering's own numbers: silhouette, cluster sizes, Ledoit-Wolf shrinkage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+@torch.no_grad()
+def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
+    from clustergan.clustering import ClusterStats, extract_features
+    from clustergan.data import load_sources
+    from clustergan.encoders import build_encoder
+    from clustergan.metrics import lpips_distance
+    from clustergan.train.sampling import load_generator
+
+    model = load_generator(run_dir)
+    cfg = model.config
+    k = model.k
+    sources, _ = load_sources(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
+    n = len(sources)
+    gen = torch.Generator().manual_seed(pairs_seed)
+    # two noise draws per input, every cluster index with each: [k, 2, N, 3, H, W]
+    z = torch.randn(2, n, model.nz, generator=gen)
+    outs = torch.stack([torch.stack([model.G(sources, z[r], torch.full((n,), c, dtype=torch.long)).clamp(-1, 1)
+                                     for r in range(2)]) for c in range(k)])
+    # cluster effect: consecutive cluster pairs (c, c+1 mod k), same z; noise effect: z1 vs z2, same cluster
+    cluster_effect = torch.stack([lpips_distance(outs[c, 0], outs[(c + 1) % k, 0]) for c in range(k)]).mean()
+    noise_effect = torch.stack([lpips_distance(outs[c, 0], outs[c, 1]) for c in range(k)]).mean()
+
+    stats = ClusterStats.load(Path(cfg.cluster.stats_dir))
+    encoder = build_encoder(cfg.encoder.name, cfg.encoder.weights)
+    means = torch.as_tensor(stats.means, dtype=torch.float32)
+    feats = torch.as_tensor(extract_features(encoder, outs[:, 0].flatten(0, 1)))  # [k * N, D]
+    nearest = torch.cdist(feats, means).argmin(1).view(k, n)
+    hit_rate = float((nearest == torch.arange(k)[:, None]).float().mean())
+    report = json.loads((Path(cfg.cluster.stats_dir) / "report.json").read_text())
+    return {
+        "run": str(run_dir), "k": k, "inputs": n,
+        "cluster_effect_lpips": float(cluster_effect), "noise_effect_lpips": float(noise_effect),
+        "cluster_hit_rate": hit_rate, "chance": 1.0 / k,
+        "generated_cluster_histogram": torch.bincount(nearest.flatten(), minlength=k).tolist(),
+        "silhouette": report.get("silhouette"), "sizes": report.get("sizes"),
+        "shrinkage": report.get("shrinkage"),
+    }
+
+
+def diagnose_study(study_dir: Path, study, log=print) -> None:
+    """For every clustergan run of a study: ``diagnose.json`` and, to test the choice of the cluster index
+    at test time, ``metrics_target.json`` (the same protocol with each test target's own cluster)."""
+    from clustergan.train.evaluate import evaluate_run
+
+    for method in study.methods:
+        if not method.key.startswith("clustergan"):
+            continue
+        for seed in study.seeds:
+            run = study_dir / method.key / f"seed{seed}"
+            if not (run / "metrics.json").is_file():
+                continue
+            if not (run / "diagnose.json").is_file():
+                log(f"diagnose {run}: cluster effect, cluster hit rate", flush=True)
+                (run / "diagnose.json").write_text(json.dumps(diagnose_run(run), indent=2) + "\n")
+            if not (run / "metrics_target.json").is_file():
+                log(f"diagnose {run}: evaluation with each target's own cluster", flush=True)
+                evaluate_run(run, protocol=study.protocol, seed=0, cluster_choice="target",
+                             out=run / "metrics_target.json", ndb_bins=study.ndb_bins)
