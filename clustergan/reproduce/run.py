@@ -172,7 +172,8 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     _write_json(out / "machine.json", info)
     for study in dict.fromkeys(spec.study.name for spec in specs):  # the code each study's runs started with
-        _write_json(out / study / "machine.json", info)
+        if not (out / study / "machine.json").is_file():  # a resumed study keeps its first start
+            _write_json(out / study / "machine.json", info)
     began = time.perf_counter()
     for i, spec in enumerate(specs, 1):
         elapsed = time.perf_counter() - began
