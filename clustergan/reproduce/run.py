@@ -131,7 +131,7 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     return run_dir
 
 
-def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0) -> dict:
+def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0, device: str | None = None) -> dict:
     """``metrics.json`` of the run's last checkpoint under the study's protocol (reused when present)."""
     from clustergan.train.evaluate import evaluate_run
 
@@ -140,7 +140,8 @@ def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0) -> dict:
     if existing and existing.get("protocol", {}).get("name") == study.protocol and "lpips" in existing:
         return existing
     start = time.perf_counter()
-    evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins)
+    evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins,
+                 device=device)
     record = _read_json(run_dir / "reproduce.json")
     record["eval_seconds"] = time.perf_counter() - start
     _write_json(run_dir / "reproduce.json", record)
@@ -183,7 +184,7 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         log(f"[{i}/{len(specs)}] {spec.name}: train{eta}", flush=True)
         run_dir = train_one(spec, preset, out, facades, smoke)
         log(f"[{i}/{len(specs)}] {spec.name}: evaluate ({spec.study.protocol} protocol)", flush=True)
-        metrics = evaluate_one(run_dir, spec.study)
+        metrics = evaluate_one(run_dir, spec.study, device="cuda" if preset.gpu and torch.cuda.is_available() else None)
         log(f"[{i}/{len(specs)}] {spec.name}: " + ", ".join(
             f"{k} {metrics[k]:.4g}" for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
             if isinstance(metrics.get(k), (int, float))), flush=True)

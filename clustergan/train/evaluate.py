@@ -25,13 +25,15 @@ def _target_clusters(model, targets: torch.Tensor) -> torch.Tensor:
 
 def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: int = 0,
                  cluster_choice: str | None = None, out: str | Path | None = None,
-                 ndb_bins: int | None = None) -> dict:
+                 ndb_bins: int | None = None, device: str | None = None) -> dict:
+    """Evaluate a run's latest checkpoint (or a checkpoint file) on its test split under ``protocol`` and
+    write ``metrics.json``. ``device`` runs the generator there (e.g. "cuda"); the metrics stay on the CPU."""
     from clustergan.data import load_sources, load_targets
     from clustergan.metrics import evaluate, get_protocol, write_metrics_json
     from clustergan.provenance import provenance
     from clustergan.train.sampling import load_generator
 
-    model = load_generator(run_or_checkpoint)
+    model = load_generator(run_or_checkpoint, device or "cpu")
     cfg = model.config
     d = cfg.data
     choice = cluster_choice or cfg.cluster.test_choice

@@ -76,7 +76,8 @@ class TrainedGenerator:
                     ids = torch.full((B,), fixed_index, dtype=torch.long)
                 elif self.k and choice == "target":
                     ids = target_clusters[offset["i"]: offset["i"] + B]
-                rows.append(self.generate(sources, ids, generator))
+                # back to the sources' device: the generator may run on a GPU while the metrics run on the CPU
+                rows.append(self.generate(sources, ids, generator).to(sources.device))
             offset["i"] += B
             return torch.stack(rows, dim=1)
 
