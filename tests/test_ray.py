@@ -6,6 +6,7 @@ otherwise) is shared by every test in this file; the sweep experiment is built o
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -333,3 +334,35 @@ baselines: false
     assert all(r["error"].startswith("DataError: cannot read image ") and "replace or remove the file" in r["error"]
                for r in rows)
     assert not (exp / "best_config.yaml").exists()
+
+
+def test_asha_scheduler_stops_worse_trials_and_ranks_them_apart(ray_session, tmp_path):
+    """ASHA on a per-epoch training loss: G_total grows with lambda_l1 (searched over 1-100), so a trial whose
+    lambda_l1 is above the median of the ones before it is stopped at the first rung. The Optuna sampler is
+    seeded, so which trials stop is fixed; the test checks that some stopped, that they trained fewer epochs
+    than the finished ones, and that the report ranks them apart."""
+    import csv
+
+    from clustergan.tune.sweep import run_sweep
+
+    sweep = _write(tmp_path / "asha.yaml", f"""
+base: {REPO / 'sweeps' / 'debug.yaml'}
+overrides: {{cluster.k: 0, loss.lambda_kl1: 0.0, loss.lambda_km: 0.0, data.synth.n_train: 24, data.synth.n_test: 4,
+            train.epochs: 4, train.threads: 1, train.checkpoint_every: 4, train.sample_every: 4}}
+space: {{loss.lambda_l1: {{type: loguniform, low: 1.0, high: 100.0}}}}
+num_trials: 4
+baselines: false
+scheduler: {{type: asha, metric: G_total, mode: min, grace_period: 1, reduction_factor: 2}}
+""")
+    exp = run_sweep(sweep, storage=tmp_path / "exp")
+    rows = list(csv.DictReader((exp / "ranking.csv").open()))
+    statuses = [r["status"] for r in rows]
+    assert len(rows) == 4 and set(statuses) == {"finished", "stopped early"}, statuses
+    assert statuses == sorted(statuses, key=lambda s: s != "finished")  # finished first, stopped ones apart
+    epochs = {}
+    for path in (exp / "trials").glob("*/trial.json"):
+        record = json.loads(path.read_text())
+        ckpts = sorted((path.parent / "seed0" / "checkpoints").glob("epoch_*.pt"))
+        epochs[record["status"]] = epochs.get(record["status"], []) + [len(ckpts)]
+    # finished trials wrote their epoch-4 checkpoint; a trial stopped at the first rung never got there
+    assert set(epochs["finished"]) == {1} and set(epochs["running"]) == {0}, epochs
