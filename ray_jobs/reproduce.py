@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="cpu", help="cpu (default) or gpu")
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
+    p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")
     p.add_argument("--facades", type=Path, default=Path("../shared/datasets/facades"),
                    help="pix2pix facades folder (default ../shared/datasets/facades)")
     p.add_argument("--out", type=Path, default=None, help="runs folder (default runs/reproduce/<preset>)")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         preset = get_preset(args.preset)
         out = args.out or Path("runs") / "reproduce" / preset.name
         if not args.report_only:
-            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test)
+            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only)
         if not args.no_report:
             from clustergan.reproduce.results import write_results
 

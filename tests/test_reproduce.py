@@ -48,7 +48,16 @@ def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
     methods = [m.key for m in preset.studies[0].methods if not m.optional or m.config.is_file()]
     assert [s.method.key for s in specs[: len(methods)]] == methods  # seed-major order
     assert {s.seed for s in specs} == {0, 1, 2}
-    assert len(specs) == 3 * len(methods)
+    probes = [p.key for p in preset.studies[0].probes]
+    assert len(specs) == 3 * len(methods) + len(probes)
+    assert [(s.method.key, s.seed) for s in specs[-len(probes):]] == [(p, 0) for p in probes]  # first seed only
+
+
+def test_only_selects_method_keys_and_names_the_known_ones():
+    specs = run_specs(get_preset("cpu"), ["facades"], only=["msgan"])
+    assert [(s.method.key, s.seed) for s in specs] == [("msgan", 0), ("msgan", 1), ("msgan", 2)]
+    with pytest.raises(ClusterganError, match=r"--only gan: not a method of these studies; they have \['clustergan',"):
+        run_specs(get_preset("cpu"), ["facades"], only=["gan"])
 
 
 def test_missing_facades_is_an_error_naming_the_folder(tmp_path):
@@ -75,7 +84,9 @@ def _tiny_preset() -> Preset:
         Method("MSGAN", "msgan", base, ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
         Method("clustergan", "clustergan", base, ("cluster.k=2",)),
     )
+    probes = (Method("MSGAN, lambda_MS 0.5", "probe_msgan", base, methods[1].overrides + ("loss.lambda_ms=0.5",)),)
     study = Study(name="synth", title="tiny synth", methods=methods, seeds=(0, 1), protocol="sweep", ndb_bins=3,
+                  probes=probes,
                   diagnose=True, overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
                              "train.batch_size=4", "train.threads=1"), figure=True)
     return Preset(name="tiny", description="test", studies=(study,))
@@ -86,7 +97,8 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     out, docs = tmp_path / "runs", tmp_path / "docs"
     lines: list[str] = []
     reproduce(preset, out, None, smoke=True, log=lambda msg, **_: lines.append(msg))
-    assert lines[0] == "[1/6] synth/pix2pix/seed0: train"
+    assert lines[0] == "[1/7] synth/pix2pix/seed0: train"
+    assert any(line.startswith("[7/7] synth/probe_msgan/seed0: train") for line in lines)  # probes: first seed only
     for key in ("pix2pix", "msgan", "clustergan"):
         for seed in (0, 1):
             m = json.loads((out / "synth" / key / f"seed{seed}" / "metrics.json").read_text())
@@ -103,6 +115,7 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
 
     path = write_results(preset, out, docs)
     text = path.read_text()
+    assert "| **MSGAN, lambda_MS 0.5** |" in text and "| MSGAN (seed 0) |" in text
     assert "### Diagnostics: clustergan" in text and "| metric | frequency | target's own cluster |" in text
     assert "**SMOKE TEST: 2 training steps per run." in text
     assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text

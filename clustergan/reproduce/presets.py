@@ -46,6 +46,8 @@ class Study:
     floor_ceiling: bool = True
     figure: bool = False
     diagnose: bool = False  # clustergan runs: cluster effect, hit rate, the target's own cluster at test time
+    # one-seed variants for the investigation (first seed only, same budget and protocol, no significance claimed)
+    probes: tuple[Method, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ _CPU_FACADES = Study(
     overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
                "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
     seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
+    # MSGAN at lambda_MS = 1 spent its first epoch at L_MS ~ 47 (1 / ratio with a near-zero ratio), drew
+    # z-dependent grey blobs and lost to D (D loss 0.001): does a 10x smaller lambda_MS learn facades here?
+    probes=(Method("MSGAN, lambda_MS 0.1", "probe_msgan_ms0.1", SWEEPS / "msgan.yaml", ("loss.lambda_ms=0.1",)),),
 )
 _CPU_SYNTH = Study(
     name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,

@@ -146,6 +146,25 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
     return lines, summary
 
 
+def probes_section(study: Study, study_dir: Path, rows: dict) -> list[str]:
+    """One-seed variants beside the same seed's main runs (no significance claimed with one seed)."""
+    seed = study.seeds[0]
+    found = [(p, _read(study_dir / p.key / f"seed{seed}" / "metrics.json")) for p in study.probes]
+    found = [(p, m) for p, m in found if m]
+    if not found:
+        return []
+    present = [k for k in METRICS if any(isinstance(m.get(k), (int, float)) for _, m in found)]
+    lines = [f"### One-seed probes (seed {seed}; the main rows' seed-{seed} runs beside them)", "",
+             "| row | " + " | ".join(LABELS[k] for k in present) + " |", "|" + "---|" * (len(present) + 1)]
+    for key, r in rows.items():
+        m = r["seeds"].get(seed, {}).get("metrics", {})
+        lines.append(f"| {r['label']} (seed {seed}) | " + " | ".join(_fmt(m.get(k), k) for k in present) + " |")
+    for probe, m in found:
+        lines.append(f"| **{probe.label}** | " + " | ".join(_fmt(m.get(k), k) for k in present) + " |")
+    return lines + ["", "A probe changes one setting of its method: " + "; ".join(
+        f"{p.label}: `{' '.join(p.overrides)}`" for p, _ in found) + ".", ""]
+
+
 def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
     """The clustergan runs' diagnostics (:mod:`clustergan.reproduce.diagnose`), when they were measured."""
     lines: list[str] = []
@@ -245,7 +264,11 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
                          f"({sum(len(r['seeds']) for r in rows.values())} runs).")
         lines.append("")
         if study.facades and rows:
-            lines += _paper_table()
+            lines += _paper_table() + direction_lines(s)
+        notes = docs / "results" / f"{preset.name}_{study.name}_notes.md"
+        if notes.is_file():  # the hand-written reading of this study's numbers, kept across rewrites
+            lines += ["### Reading the results", "", notes.read_text().strip(), ""]
+        lines += probes_section(study, study_dir, rows)
         if study.diagnose:
             lines += diagnostics_section(study, study_dir)
         if study.figure and rows:
@@ -253,7 +276,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             if fig:
                 rel = fig.relative_to(docs) if fig.is_relative_to(docs) else fig
                 figure_lines = [f"![Figure 2]({rel})", "",
-                                "Same test inputs (rows); columns: the input label map, pix2pix, MSGAN (3 noise "
+                                "Same test inputs (rows); columns: the input, pix2pix, MSGAN (3 noise "
                                 "vectors), clustergan for each cluster index (one noise vector). Seed-0 models.",
                                 ""]
                 lines += ["### Figure 2 (ours)", ""] + figure_lines
@@ -268,6 +291,27 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     atomic_write_bytes(docs / "results" / f"{preset.name}.json",
                        (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return path
+
+
+def direction_lines(summary: dict) -> list[str]:
+    """The paper's direction (clustergan vs MSGAN, and vs pix2pix) beside ours, metric by metric."""
+    verdicts = {(c["a"], c["b"], c["metric"]): c["verdict"] for c in summary.get("comparisons", [])}
+    lines = ["### The paper's direction vs ours", "",
+             "| comparison | metric | paper | ours (significance rule) | same direction? |", "|---|---|---|---|---|"]
+    any_row = False
+    for other in ("MSGAN", "pix2pix"):
+        for k in ("fid", "ndb", "jsd", "lpips"):
+            ours = verdicts.get(("clustergan", other, k))
+            if ours is None:
+                continue
+            any_row = True
+            a, b = PAPER_TABLE1["clustergan"][k], PAPER_TABLE1[other][k]
+            paper = "tie" if a == b else ("better" if (a < b) == LOWER_IS_BETTER[k] else "worse")
+            same = "n/a" if ours == "not significant" else ("yes" if ours == paper else "**no**")
+            if ours == "not significant" and paper != "tie":
+                same = "not shown"
+            lines.append(f"| clustergan vs {other} | {LABELS[k]} | {paper} ({a} vs {b}) | {ours} | {same} |")
+    return lines + [""] if any_row else []
 
 
 def _paper_table() -> list[str]:

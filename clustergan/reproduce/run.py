@@ -59,7 +59,7 @@ def machine() -> dict:
     return info
 
 
-def run_specs(preset: Preset, studies: list[str] | None = None) -> list[RunSpec]:
+def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] | None = None) -> list[RunSpec]:
     known = [s.name for s in preset.studies]
     for name in studies or []:
         if name not in known:
@@ -71,6 +71,14 @@ def run_specs(preset: Preset, studies: list[str] | None = None) -> list[RunSpec]
         methods = [m for m in study.methods if not (m.optional and not m.config.is_file())]
         # seed-major: after the first seed every method has a result, so a partial run already compares
         specs += [RunSpec(study, method, seed) for seed in study.seeds for method in methods]
+        specs += [RunSpec(study, probe, study.seeds[0]) for probe in study.probes]
+    if only:
+        keys = {s.method.key for s in specs}
+        unknown = [k for k in only if k not in keys]
+        if unknown:
+            raise ClusterganError(f"--only {', '.join(unknown)}: not a method of these studies; they have "
+                                  f"{sorted(keys)}")
+        specs = [s for s in specs if s.method.key in only]
     return specs
 
 
@@ -161,9 +169,10 @@ def reference_rows(study: Study, study_dir: Path, config) -> None:
 
 
 def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str] | None = None,
-              smoke: bool = False, log=print) -> list[RunSpec]:
-    """Train and evaluate everything the preset names (skipping what is done). Returns the runs."""
-    specs = run_specs(preset, studies)
+              smoke: bool = False, log=print, only: list[str] | None = None) -> list[RunSpec]:
+    """Train and evaluate everything the preset names (skipping what is done). Returns the runs.
+    ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics)."""
+    specs = run_specs(preset, studies, only)
     if not specs:
         raise ClusterganError(f"preset {preset.name!r}: nothing to run for studies {studies}")
     out.mkdir(parents=True, exist_ok=True)
@@ -188,6 +197,8 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         log(f"[{i}/{len(specs)}] {spec.name}: " + ", ".join(
             f"{k} {metrics[k]:.4g}" for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
             if isinstance(metrics.get(k), (int, float))), flush=True)
+    if only:
+        return specs
     for study in dict.fromkeys(spec.study for spec in specs if spec.study.floor_ceiling):
         # the ceiling uses MSGAN's architecture (noise, no clusters) when the study has it
         ours = [s for s in specs if s.study == study]
