@@ -8,7 +8,10 @@ evaluate them under the ``paper`` protocol, and write docs/RESULTS.md.
     ray job submit --working-dir . -- python ray_jobs/reproduce.py --preset gpu --facades /data/facades
 
 Interrupted? Run the same command again: finished runs are skipped, a run in progress resumes from its
-last checkpoint.
+last checkpoint. On a fresh machine the committed ledger (docs/results/<preset>/runs, written with the
+report) restores the finished runs' results, so a reproduction can grow seed by seed across sessions:
+
+    python ray_jobs/reproduce.py --preset cpu --study facades --seeds 0      # one seed, then the report
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="cpu", help="cpu (default) or gpu")
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
     p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")
+    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                   help="only these training seeds, e.g. 0 or 1,2 (the probes, floor, ceiling and diagnostics "
+                        "come with the first seed's runs)")
     p.add_argument("--facades", type=Path, default=Path("../shared/datasets/facades"),
                    help="pix2pix facades folder (default ../shared/datasets/facades)")
     p.add_argument("--out", type=Path, default=None, help="runs folder (default runs/reproduce/<preset>)")
@@ -34,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="only rewrite the report from finished runs")
     p.add_argument("--no-report", action="store_true", help="train and evaluate, do not write the report")
     p.add_argument("--smoke-test", action="store_true", help="2 steps per run (seconds); labelled in the report")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore the committed ledger (<docs>/results/<preset>/runs): recompute every run")
     args = p.parse_args(argv)
     try:
         from clustergan.reproduce import get_preset
@@ -41,13 +49,22 @@ def main(argv: list[str] | None = None) -> int:
 
         preset = get_preset(args.preset)
         out = args.out or Path("runs") / "reproduce" / preset.name
+        ledger = args.docs / "results" / preset.name / "runs"
+        if not args.fresh and not args.smoke_test:
+            from clustergan.reproduce.ledger import restore
+
+            if n := restore(ledger, out):
+                print(f"restored {n} finished runs' results from the ledger {ledger} (--fresh recomputes them)")
         if not args.report_only:
-            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only)
+            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds)
         if not args.no_report:
+            from clustergan.reproduce.ledger import archive
             from clustergan.reproduce.results import write_results
 
             path = write_results(preset, out, args.docs)
             print(f"results: {path}")
+            if not args.smoke_test:
+                print(f"ledger: {archive(out, ledger)} result files in {ledger} (commit them with the report)")
     except ClusterganError as e:
         print(f"reproduce: error: {e}", file=sys.stderr)
         return 2

@@ -130,3 +130,30 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     reproduce(preset, out, None, smoke=True, log=lambda *a, **k: None)
     after = (ckpt.stat().st_mtime_ns, (out / "synth" / "msgan" / "seed0" / "metrics.json").stat().st_mtime_ns)
     assert before == after
+
+    # the committed ledger: results only (no checkpoints); a fresh machine restores them and trains nothing
+    from clustergan.reproduce.ledger import archive, restore
+
+    ledger = tmp_path / "ledger"
+    assert archive(out, ledger) == len(list(ledger.rglob("*.json")))
+    assert not list(ledger.rglob("*.pt")) and (ledger / "synth" / "_ceiling" / "metrics.json").is_file()
+    out2, docs2 = tmp_path / "fresh_runs", tmp_path / "fresh_docs"
+    assert restore(ledger, out2) == 7  # 3 methods x 2 seeds + the probe
+    assert restore(ledger, out2) == 0  # local results win
+    lines.clear()
+    reproduce(preset, out2, None, smoke=True, log=lambda msg, **_: lines.append(msg))
+    assert not list(out2.rglob("checkpoints"))  # nothing was trained again
+    assert not any("skipped, no checkpoint" in line for line in lines)  # its diagnostics came with it
+    (docs2 / "figures").mkdir(parents=True)
+    (docs2 / "figures" / "tiny_synth_figure2.png").write_bytes(b"kept")  # the figure the first machine drew
+    text2 = write_results(preset, out2, docs2).read_text()
+    assert text2.split("## Machine")[0] == text.split("## Machine")[0]  # the same table, from the ledger
+    assert (docs2 / "figures" / "tiny_synth_figure2.png").read_bytes() == b"kept"
+
+
+def test_seeds_select_training_seeds_and_probes_follow_the_first():
+    specs = run_specs(get_preset("cpu"), ["facades"], seeds=[1, 2])
+    assert {s.seed for s in specs} == {1, 2} and not any(s.method.key.startswith("probe") for s in specs)
+    assert any(s.method.key.startswith("probe") for s in run_specs(get_preset("cpu"), ["facades"], seeds=[0]))
+    with pytest.raises(ClusterganError, match=r"--seeds 7: the facades study trains seeds \[0, 1, 2\]"):
+        run_specs(get_preset("cpu"), ["facades"], seeds=[7])

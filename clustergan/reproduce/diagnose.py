@@ -70,6 +70,10 @@ def diagnose_study(study_dir: Path, study, log=print) -> None:
             run = study_dir / method.key / f"seed{seed}"
             if not (run / "metrics.json").is_file():
                 continue
+            if not (run / "checkpoints").is_dir():  # results restored from the ledger: no generator here
+                if not (run / "diagnose.json").is_file():
+                    log(f"diagnose {run}: skipped, no checkpoint on this machine (results from the ledger)")
+                continue
             if not (run / "diagnose.json").is_file():
                 log(f"diagnose {run}: cluster effect, cluster hit rate", flush=True)
                 (run / "diagnose.json").write_text(json.dumps(diagnose_run(run), indent=2) + "\n")

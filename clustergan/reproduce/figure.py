@@ -17,7 +17,10 @@ def _images(model, sources: torch.Tensor, cluster: int | None, seed: int) -> tor
 
 
 def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
-    """Seed-0 models of pix2pix, MSGAN and clustergan (the rows present) -> a PNG grid at ``path``."""
+    """Seed-0 models of pix2pix, MSGAN and clustergan (the rows present) -> a PNG grid at ``path``.
+
+    When the seed-0 runs' results came from the ledger (no checkpoints on this machine), the figure
+    already at ``path`` (drawn by the machine that trained them) is kept and returned."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,6 +33,8 @@ def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
     for key in ("pix2pix", "msgan", "clustergan"):
         run = study_dir / key / "seed0"
         if key in rows and 0 in rows[key]["seeds"]:
+            if not (run / "checkpoints").is_dir():
+                return path if path.is_file() else None
             models[key] = load_generator(run)
     if not models:
         return None

@@ -248,9 +248,14 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     summary: dict = {"preset": preset.name, "machine": machine, "studies": {}}
     wall_total = 0.0
     figure_lines: list[str] = []
+    trained_on: dict[str, list[str]] = {}  # CPU -> runs, from each run's reproduce.json
     for study in preset.studies:
         study_dir = out / study.name
         rows = collect(study, study_dir)
+        for r in rows.values():
+            for seed, x in r["seeds"].items():
+                cpu = x["times"].get("machine", {}).get("cpu", "not recorded")
+                trained_on.setdefault(cpu, []).append(f"{study.name}/{r['label']}/seed{seed}")
         section, s = study_section(study, study_dir, rows)
         lines += section + _protocol_lines(rows, study)
         started = _read(study_dir / "machine.json")
@@ -285,6 +290,11 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
               f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, GPUs: "
               f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
               f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.", ""]
+    if len(trained_on) > 1 or "not recorded" in trained_on:
+        lines += ["The runs were trained on more than one machine (a reproduction grows across sessions through "
+                  "the committed ledger, `docs/results/" + preset.name + "/runs`); wall times are not comparable "
+                  "across them:", ""]
+        lines += [f"- {cpu}: {len(runs)} runs ({', '.join(runs)})" for cpu, runs in trained_on.items()] + [""]
     docs.mkdir(parents=True, exist_ok=True)
     path = docs / "RESULTS.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

@@ -59,7 +59,10 @@ def machine() -> dict:
     return info
 
 
-def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] | None = None) -> list[RunSpec]:
+def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] | None = None,
+              seeds: list[int] | None = None) -> list[RunSpec]:
+    """The runs, seed-major; ``seeds`` restricts them to these training seeds (the one-seed probes come
+    with the study's first seed)."""
     known = [s.name for s in preset.studies]
     for name in studies or []:
         if name not in known:
@@ -70,8 +73,15 @@ def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] 
             continue
         methods = [m for m in study.methods if not (m.optional and not m.config.is_file())]
         # seed-major: after the first seed every method has a result, so a partial run already compares
-        specs += [RunSpec(study, method, seed) for seed in study.seeds for method in methods]
-        specs += [RunSpec(study, probe, study.seeds[0]) for probe in study.probes]
+        if seeds:
+            unknown = [s for s in seeds if s not in study.seeds]
+            if unknown:
+                raise ClusterganError(f"--seeds {','.join(map(str, unknown))}: the {study.name} study trains "
+                                      f"seeds {list(study.seeds)}")
+        chosen = [s for s in study.seeds if not seeds or s in seeds]
+        specs += [RunSpec(study, method, seed) for seed in chosen for method in methods]
+        if study.seeds[0] in chosen:
+            specs += [RunSpec(study, probe, study.seeds[0]) for probe in study.probes]
     if only:
         keys = {s.method.key for s in specs}
         unknown = [k for k in only if k not in keys]
@@ -118,8 +128,8 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     record_path = run_dir / "reproduce.json"
     record = _read_json(record_path)
     total = config.train.epochs + config.train.epochs_decay
-    if _finished(run_dir, total, smoke) and record.get("train_done"):
-        return run_dir
+    if record.get("train_done") and (_finished(run_dir, total, smoke) or (run_dir / "metrics.json").is_file()):
+        return run_dir  # trained here, or restored from the committed ledger (results, no checkpoints)
     start = time.perf_counter()
     config = prepare_run(config)
     resume = latest_checkpoint(run_dir / "checkpoints")
@@ -134,6 +144,7 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
         train_func(config.to_dict(), LocalContext(resume_from=resume, device=device))
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
     record["train_done"] = True
+    record["machine"] = {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}
     record["resumed_from"] = str(resume) if resume else record.get("resumed_from")
     _write_json(record_path, record)
     return run_dir
@@ -169,10 +180,11 @@ def reference_rows(study: Study, study_dir: Path, config) -> None:
 
 
 def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str] | None = None,
-              smoke: bool = False, log=print, only: list[str] | None = None) -> list[RunSpec]:
+              smoke: bool = False, log=print, only: list[str] | None = None,
+              seeds: list[int] | None = None) -> list[RunSpec]:
     """Train and evaluate everything the preset names (skipping what is done). Returns the runs.
     ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics)."""
-    specs = run_specs(preset, studies, only)
+    specs = run_specs(preset, studies, only, seeds)
     if not specs:
         raise ClusterganError(f"preset {preset.name!r}: nothing to run for studies {studies}")
     out.mkdir(parents=True, exist_ok=True)
