@@ -137,7 +137,8 @@ def cmd_eval(args) -> None:
 def cmd_sweep(args) -> None:
     from clustergan.tune.sweep import run_sweep
 
-    exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test)
+    exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
+                    ledger=args.ledger, time_limit_s=args.time_limit)
     print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
 
 
@@ -213,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--storage", default=None, help="experiment folder or URI (default runs/sweeps/<name>)")
     sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     sw.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds (2 steps, 2 trials)")
+    sw.add_argument("--ledger", default=None, help="folder of finished trials kept across machines (e.g. "
+                    "docs/sweeps/<name>): restored into a new experiment first, updated at the end")
+    sw.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds (overrides "
+                    "the YAML's time_limit_s; a trial still running then is trained again next time)")
     sw.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="(re)write a sweep's ranking, Pareto plot and best config")

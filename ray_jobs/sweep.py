@@ -19,11 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", default=None, help="experiment folder or URI (default runs/sweeps/<name>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     p.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds")
+    p.add_argument("--ledger", default=None, help="folder of finished trials kept across machines")
+    p.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds")
     args = p.parse_args(argv)
     try:
         from clustergan.tune.sweep import run_sweep
 
-        exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test)
+        exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
+                        ledger=args.ledger, time_limit_s=args.time_limit)
     except ClusterganError as e:
         print(f"ray_jobs/sweep.py: error: {e}", file=sys.stderr)
         return 2

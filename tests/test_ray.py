@@ -300,6 +300,44 @@ def test_resume_of_a_finished_sweep_reruns_nothing(smoke_sweep):
     assert after == records
 
 
+def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
+    """A sweep that outlives a session: its finished trials go to a ledger folder, a new experiment (a fresh
+    machine) restores them, reruns neither baselines nor finished search trials, gives Optuna the finished
+    draws, runs only the missing trial, and writes the ledger back."""
+    import shutil
+
+    import optuna
+
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.ledger import archive, ledger_trials
+    from clustergan.tune.sweep import run_sweep
+
+    ledger = tmp_path / "ledger"
+    assert archive(smoke_sweep, ledger, expected=4) == 4
+    assert "# Sweep `debug_sweep-smoke` (finished): 4 trials" in (ledger / "ranking.md").read_text()
+    assert not list(ledger.rglob("*.pt")) and len(list(ledger.glob("trials/*/grid.png"))) == 4
+    search = sorted((r for r in ledger_trials(ledger) if r["kind"] == "search"), key=lambda r: r["trial_id"])
+    assert all(set(r["sampled"]) >= {"cluster.k:off", "loss.lambda_kl1"} for r in search)  # Optuna's raw draws
+    shutil.rmtree(ledger / "trials" / search[1]["trial_id"])  # as if the session ended before that trial
+
+    with pytest.raises(ClusterganError, match=r"already holds a sweep, and the ledger restores into a new "
+                                              r"experiment folder only"):
+        run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, ledger=ledger)
+
+    exp = tmp_path / "new_machine"
+    run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=exp, smoke_test=True, ledger=ledger)
+    records = [json.loads(p.read_text()) for p in exp.glob("trials/*/trial.json")]
+    assert sorted(r["kind"] for r in records) == ["baseline:msgan", "baseline:pix2pix", "search", "search"]
+    new = [r for r in records if "restored_from" not in r]
+    assert [r["kind"] for r in new] == ["search"] and new[0]["status"] == "finished"  # only the missing one ran
+    assert not (exp / "baselines").exists()  # the baselines came from the ledger
+    study = optuna.load_study(study_name="debug_sweep-smoke", storage=f"sqlite:///{exp / 'optuna.db'}")
+    assert [t.params for t in study.trials[:1]] == [search[0]["sampled"]]  # the ledger's draw, then the new one
+    assert len(study.trials) == 2 and study.trials[0].values == [search[0]["metrics"][m] for m in ("ndb", "jsd", "lpips")]
+    assert len(ledger_trials(ledger)) == 4  # written back: the sweep is complete again
+    assert "(finished): 4 trials" in (ledger / "ranking.md").read_text()
+
+
 def _dataset_with_truncated_training_images(root: Path) -> Path:
     import numpy as np
     from PIL import Image

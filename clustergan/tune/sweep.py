@@ -230,6 +230,8 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
     record: dict[str, Any] = {"trial_id": trial_id, "trial_name": ctx.get_trial_name(), "kind": kind,
                               "params": params, "status": "running", "seeds": spec["seeds"],
                               "started": time.time(), "per_seed": {}}
+    if kind == "search":  # Optuna's raw draws (with the "<key>:off" ones): a ledger can give them back to it
+        record["sampled"] = {k: v for k, v in tune_config.items() if isinstance(v, (int, float))}
     info_path = trial_dir / "trial.json"
     if info_path.is_file():  # a resumed trial keeps the seeds it already finished
         try:
@@ -305,10 +307,14 @@ def _tuner(trainable, storage: Path, exp_name: str, resume: bool, param_space, t
 
 
 def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume: bool = False,
-              smoke_test: bool = False) -> Path:
+              smoke_test: bool = False, ledger: str | Path | None = None,
+              time_limit_s: float | None = None) -> Path:
     """Run (or with ``resume`` continue) a sweep; returns the experiment folder with the ranking written.
 
-    Connects to a running Ray cluster (``RAY_ADDRESS``) or starts a local one.
+    ``ledger``: a folder of finished trials kept across machines (:mod:`clustergan.tune.ledger`): restored
+    into a new experiment before the sweep, updated after it. ``time_limit_s`` overrides the sweep's own
+    whole-sweep limit (e.g. the time a session has). Connects to a running Ray cluster (``RAY_ADDRESS``) or
+    starts a local one.
     """
     import optuna
     import ray
@@ -323,12 +329,32 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         base = apply_overrides(base, dotted_overrides(SMOKE_OVERRIDES))
         sweep = sweep.model_copy(update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1],
                                          "scheduler": None})
+    if time_limit_s is not None:
+        if time_limit_s <= 0:
+            raise ClusterganError(f"--time-limit {time_limit_s}: give a positive number of seconds")
+        sweep = sweep.model_copy(update={"time_limit_s": float(time_limit_s)})
     name = sweep.name + ("-smoke" if smoke_test else "")
     if storage is not None and "://" in str(storage):
         raise ClusterganError(f"--storage {storage}: a sweep's experiment folder must be a local or shared "
                               "filesystem path (mount the bucket, e.g. with s3fs/gcsfuse); URIs are supported "
                               "for single runs (`train_with_ray(storage_path=...)`)")
     storage = Path(storage or default_storage(name)).expanduser().resolve()
+    restored: list[dict[str, Any]] = []
+    if ledger is not None:
+        from clustergan.tune.ledger import ledger_trials, restore
+
+        ledger = Path(ledger)
+        fresh = not ((storage / "optuna.db").exists() or (storage / "search").exists()
+                     or (storage / "baselines").exists())
+        if fresh:
+            restored = restore(ledger, storage)
+        elif resume:  # restored when this experiment began: the same trials count as done
+            restored = [r for p in sorted(storage.glob("trials/*/trial.json"))
+                        if "restored_from" in (r := json.loads(p.read_text()))]
+        elif ledger_trials(ledger):
+            raise ClusterganError(f"--ledger {ledger}: {storage} already holds a sweep, and the ledger restores "
+                                  "into a new experiment folder only. Continue this one with --resume, or give "
+                                  "another --storage")
     storage.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
@@ -360,12 +386,24 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
             return None
         return max(1.0, sweep.time_limit_s - (time.time() - started))
 
-    if sweep.baselines:
+    done_baselines = {r["kind"] for r in restored if r.get("kind", "").startswith("baseline:")}
+    done_search = sum(r.get("kind") == "search" for r in restored)
+    if restored:
+        print(f"ledger {ledger}: {len(restored)} finished trials restored ({sorted(done_baselines)} and "
+              f"{done_search} searched); {max(sweep.num_trials - done_search, 0)} search trials left", flush=True)
+    if sweep.baselines and done_baselines != {f"baseline:{b}" for b in BASELINES}:
         tuner = _tuner(trainable, storage, "baselines", resume,
-                       {"baseline": tune.grid_search(list(BASELINES))},
+                       {"baseline": tune.grid_search([b for b in BASELINES if f"baseline:{b}" not in done_baselines])},
                        tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining()), stop)
         tuner.fit()
-    if sweep.num_trials:
+    if sweep.num_trials > done_search:
+        if done_search:  # the ledger's trials, as completed trials of the study the searcher loads
+            from clustergan.tune.ledger import seed_study
+
+            study = optuna.create_study(study_name=name, directions=[f"{m}imize" for m in MODES],
+                                        storage=f"sqlite:///{storage / 'optuna.db'}", load_if_exists=True)
+            if not study.trials:
+                seed_study(study, sweep.space, restored)
         searcher = OptunaSearch(
             space=SpaceSampler(sweep.space), metric=list(OBJECTIVES), mode=list(MODES), study_name=name,
             storage=optuna.storages.RDBStorage(f"sqlite:///{storage / 'optuna.db'}"),
@@ -381,7 +419,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
                                       max_t=10_000)
         tuner = _tuner(trainable, storage, "search", resume, None,
                        tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
-                                       scheduler=scheduler, num_samples=sweep.num_trials,
+                                       scheduler=scheduler, num_samples=sweep.num_trials - done_search,
                                        time_budget_s=remaining()), stop)
         tuner.fit()
 
@@ -390,5 +428,12 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     _write_json(storage / "sweep_state.json", state)
     table = write_report(storage)
     print(table)
+    if ledger is not None:
+        from clustergan.tune.ledger import archive
+
+        expected = sweep.num_trials + (len(BASELINES) if sweep.baselines else 0)
+        n = archive(storage, ledger, expected)
+        print(f"ledger {ledger}: {n} of {expected} trials finished (commit the folder; rerun with --ledger to "
+              "continue)", flush=True)
     return storage
 
