@@ -5,8 +5,12 @@ methods get the same budget; only the method's own settings differ.
 The ``cpu`` preset is sized from measured step times on this 2-core machine (``benchmarks/step_time.py
 --sizes 64 --batch 8``: pix2pix 0.38 s, MSGAN 0.53 s, clustergan 1.21 s per step of 8 images at 64 px, 2
 threads, idle; ~1.5 s with data loading): 10 facades epochs of 50 steps cost ~4, ~5 and ~12.5 min, and a
-`paper` evaluation ~2.5 min per run, so the facades study takes ~90 min and the procedural one ~25 min. See
-``docs/RESULTS.md`` for the wall time it really took.
+`paper` evaluation ~2.5 min per run, so the facades study takes ~90 min and the procedural one ~25 min on
+the AVX512 Xeon those were measured on. The same project machine is sometimes an AVX2-only AMD EPYC, about
+2x slower (2026-11-30, 2 threads, alone: pix2pix ~50 s, MSGAN ~80 s, clustergan ~160 s per facades epoch, a
+`paper` evaluation ~4-5 min), where one seed of the three methods takes ~55 min; the committed ledger
+(:mod:`clustergan.reproduce.ledger`) lets the seeds accumulate across sessions. See ``docs/RESULTS.md`` for
+the wall time each run really took and the CPU it ran on.
 """
 
 from __future__ import annotations

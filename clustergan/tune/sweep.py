@@ -396,7 +396,11 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
                        {"baseline": tune.grid_search([b for b in BASELINES if f"baseline:{b}" not in done_baselines])},
                        tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining()), stop)
         tuner.fit()
-    if sweep.num_trials > done_search:
+    out_of_time = sweep.time_limit_s is not None and time.time() - started >= sweep.time_limit_s
+    if out_of_time and sweep.num_trials > done_search:
+        print(f"the sweep's time limit ({sweep.time_limit_s:.0f} s) is spent: the search waits for the next run",
+              flush=True)
+    if sweep.num_trials > done_search and not out_of_time:
         if done_search:  # the ledger's trials, as completed trials of the study the searcher loads
             from clustergan.tune.ledger import seed_study
 
