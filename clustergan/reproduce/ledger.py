@@ -12,8 +12,9 @@ Only plain JSON goes in or out, through ``json`` (no pickles).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+
+from clustergan.cache import atomic_write_bytes
 
 # per run folder <study>/<method>/seed<N>/, and the study-level files
 RUN_FILES = ("metrics.json", "metrics_target.json", "diagnose.json", "reproduce.json", "config.json")
@@ -34,10 +35,7 @@ def _files(root: Path) -> list[Path]:
 
 
 def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    atomic_write_bytes(dst, Path(src).read_bytes())  # small result files; never a half-written copy
 
 
 def archive(out: Path, ledger: Path) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,7 @@ from clustergan.tune.sweep_config import OBJECTIVES, ParamSpace
 
 
 def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    atomic_write_bytes(dst, Path(src).read_bytes())  # small result files; never a half-written copy
 
 
 def _finished(path: Path) -> dict[str, Any] | None:
