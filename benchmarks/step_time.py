@@ -9,6 +9,10 @@ k = 4 and its frozen encoder at 224 px (the encoder resizes internally).
 
     python benchmarks/step_time.py                       # 64, 128, 256 px, fp32, 2 threads
     python benchmarks/step_time.py --amp none bf16 --steps 10 --sizes 128 256
+    python benchmarks/step_time.py --device cuda --amp none bf16 --sizes 256 --steps 30   # a GPU
+
+On ``--device cuda`` each timed step ends with ``torch.cuda.synchronize()``, and the peak column is the
+CUDA allocator's peak (``torch.cuda.max_memory_allocated``) instead of the process's resident memory.
 
 Prints one table row per configuration (median seconds per step over ``--steps`` after ``--warmup``
 steps, min / max, median process CPU seconds, peak RSS and its growth after the trainer was built) and the
@@ -43,7 +47,7 @@ def _rss_mb() -> float:
 
 # ------------------------------------------------------------------------------------------ one configuration
 def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
-            batch: int = 1) -> dict:
+            batch: int = 1, device: str = "cpu") -> dict:
     """Runs in the subprocess: build the real Trainer and time its step."""
     import torch
 
@@ -63,25 +67,34 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
         overrides.append("cluster.k=4")
     config = prepare_run(load_config(REPO / "sweeps" / f"{method}.yaml", overrides))
     rss_before_build = _rss_mb()
-    trainer = Trainer(config, LocalContext(device="cpu"))
+    trainer = Trainer(config, LocalContext(device=device))
+    cuda = trainer.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     trainer.epoch = 0
     _apply_levers(trainer, levers)
     torch.set_num_threads(threads)  # building the encoder must not have changed it
     trainer.loader.sampler.set_epoch(0)
     batches = list(trainer.loader)
     rss_built = _rss_mb()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
 
     times, cpu_times = [], []
     for i in range(warmup + steps):
+        sync()
         start, cpu_start = time.perf_counter(), time.process_time()
         trainer.step(batches[i % len(batches)])
+        sync()
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if i >= warmup:
             times.append(elapsed)
             cpu_times.append(cpu)
     peak = _rss_mb()
+    if cuda:  # the GPU's allocator peak, not the process's resident memory
+        peak, rss_built = torch.cuda.max_memory_allocated() / 2**20, 0.0
     return {
-        "method": method, "size": size, "batch": batch, "amp": amp, "threads": torch.get_num_threads(), "levers": levers,
+        "method": method, "size": size, "batch": batch, "amp": amp, "device": device,
+        "device_name": torch.cuda.get_device_name() if cuda else "cpu", "threads": torch.get_num_threads(), "levers": levers,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
         "median_cpu_s": statistics.median(cpu_times),
         "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
@@ -107,7 +120,8 @@ def _apply_levers(trainer, levers: list[str]) -> None:
 # ------------------------------------------------------------------------------------------------ driver
 def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, "--sizes", str(size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--batch", str(args.batch), "--amp", amp, "--threads", str(args.threads)]
+           "--warmup", str(args.warmup), "--batch", str(args.batch), "--amp", amp, "--threads", str(args.threads),
+           "--device", args.device]
     for lever in args.lever:
         cmd += ["--lever", lever]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -127,17 +141,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=1, help="images per step (the facades cpu preset uses 8)")
     p.add_argument("--lever", action="append", default=[], help="experimental: channels_last, fused_adam")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args._worker:
         print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
-                                 args.lever, args.batch)))
+                                 args.lever, args.batch, args.device)))
         return
 
     load = os.getloadavg()
-    print(f"# torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; "
+    print(f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
           + (f"; levers {args.lever}" if args.lever else ""), flush=True)
     header = (f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
@@ -162,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             if msgan and ("clustergan", size, amp) in by:
                 line += f" clustergan/MSGAN {by[('clustergan', size, amp)] / msgan:.2f}x"
                 line += f" (CPU time {cpu[('clustergan', size, amp)] / cpu[('msgan', size, amp)]:.2f}x)"
-            if msgan and size in REFERENCE_MSGAN and args.threads == 2:  # the reference was timed with 2 threads
+            if msgan and size in REFERENCE_MSGAN and args.threads == 2 and args.device == "cpu":  # the reference was timed with 2 threads
                 line += f"; MSGAN reference code {REFERENCE_MSGAN[size]:.3f} s/step, ours {msgan:.3f} s " \
                         f"(speed-up {REFERENCE_MSGAN[size] / msgan:.2f}x)"
             print(line)

@@ -12,6 +12,11 @@ last checkpoint. On a fresh machine the committed ledger (docs/results/<preset>/
 report) restores the finished runs' results, so a reproduction can grow seed by seed across sessions:
 
     python ray_jobs/reproduce.py --preset cpu --study facades --seeds 0      # one seed, then the report
+
+A first run on a new GPU machine: one epoch of every facades run at the paper's scale, timed, not evaluated
+(smoke runs go to runs/reproduce/<preset>-smoke, apart from the real ones):
+
+    python ray_jobs/reproduce.py --preset gpu --study facades --seeds 0 --epochs 1 --train-only
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="only rewrite the report from finished runs")
     p.add_argument("--no-report", action="store_true", help="train and evaluate, do not write the report")
     p.add_argument("--smoke-test", action="store_true", help="2 steps per run (seconds); labelled in the report")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="smoke: N whole epochs per run instead of the preset's budget (labelled smoke, no ledger)")
+    p.add_argument("--train-only", action="store_true",
+                   help="train (and time) the runs, do not evaluate them or write the report")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Ray Train workers per run instead of the preset's (0: this process, no Ray; -1: one per GPU)")
     p.add_argument("--fresh", action="store_true",
                    help="ignore the committed ledger (<docs>/results/<preset>/runs): recompute every run")
     args = p.parse_args(argv)
@@ -48,22 +59,29 @@ def main(argv: list[str] | None = None) -> int:
         from clustergan.reproduce.run import reproduce
 
         preset = get_preset(args.preset)
-        out = args.out or Path("runs") / "reproduce" / preset.name
+        if args.epochs is not None and args.epochs < 1:
+            raise ClusterganError(f"--epochs {args.epochs}: give a whole number of epochs >= 1")
+        smoke = args.smoke_test or args.epochs is not None
+        # smoke runs never share a folder with real ones: a finished smoke run would count as done there
+        out = args.out or Path("runs") / "reproduce" / (preset.name + ("-smoke" if smoke else ""))
         ledger = args.docs / "results" / preset.name / "runs"
-        if not args.fresh and not args.smoke_test:
+        if args.train_only:
+            args.no_report = True
+        if not args.fresh and not smoke:
             from clustergan.reproduce.ledger import restore
 
             if n := restore(ledger, out):
                 print(f"restored {n} finished runs' results from the ledger {ledger} (--fresh recomputes them)")
         if not args.report_only:
-            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds)
+            reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds,
+                      smoke_epochs=args.epochs, train_only=args.train_only, workers=args.workers)
         if not args.no_report:
             from clustergan.reproduce.ledger import archive
             from clustergan.reproduce.results import write_results
 
             path = write_results(preset, out, args.docs)
             print(f"results: {path}")
-            if not args.smoke_test:
+            if not smoke:
                 print(f"ledger: {archive(out, ledger)} result files in {ledger} (commit them with the report)")
     except ClusterganError as e:
         print(f"reproduce: error: {e}", file=sys.stderr)

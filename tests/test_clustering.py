@@ -203,6 +203,23 @@ def test_backend_choice(monkeypatch):
     assert str(err.value) == "unknown cluster backend 'faiss'; choose auto or one of: cuml, sklearn"
 
 
+def test_gpu_without_cuml_falls_back_under_auto_and_explains_by_name(monkeypatch):
+    # a PyTorch + CuPy GPU image without RAPIDS (seen on the project's H200 device machine): "auto" must not
+    # pick cuML there, and asking for it by name says what to install
+    monkeypatch.setattr(backends_mod, "cuda_usable", lambda: True)
+    monkeypatch.setattr(backends_mod, "cuml_importable", lambda: False)
+    assert get_backend("auto").name == "sklearn"
+    with pytest.raises(ClusterganError) as err:
+        get_backend("cuml")
+    assert str(err.value) == (
+        "cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML is not installed; install the "
+        "gpu extra (pip install -e '.[gpu]') or use environment.yml (RAPIDS' conda channel), or use backend "
+        "'sklearn' or 'auto'"
+    )
+    monkeypatch.setattr(backends_mod, "cuml_importable", lambda: True)
+    assert get_backend("auto").name == "cuml"
+
+
 def test_cuda_usable_false_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

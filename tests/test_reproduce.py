@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,31 @@ def _tiny_preset() -> Preset:
                   diagnose=True, overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
                              "train.batch_size=4", "train.threads=1"), figure=True)
     return Preset(name="tiny", description="test", studies=(study,))
+
+
+def test_smoke_epochs_train_only_trains_whole_epochs_and_evaluates_nothing(tmp_path):
+    # the first run on a new GPU machine: `--epochs 1 --train-only` (there the evaluation weights may be absent)
+    preset = _tiny_preset()
+    out = tmp_path / "runs"
+    lines: list[str] = []
+    reproduce(preset, out, None, seeds=[0], only=["msgan"], smoke_epochs=2, train_only=True,
+              log=lambda msg, **_: lines.append(msg))
+    run = out / "synth" / "msgan" / "seed0"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert not (run / "metrics.json").exists() and not (out / "synth" / "_floor").exists()
+    assert lines[0] == "[1/1] synth/msgan/seed0: train"
+    assert re.fullmatch(r"\[1/1\] synth/msgan/seed0: trained in \d+\.\d s \(--train-only: not evaluated\)", lines[1])
+    info = json.loads((out / "machine.json").read_text())
+    assert info["smoke_test"] is True and info["smoke_epochs"] == 2
+    record = json.loads((run / "reproduce.json").read_text())
+    assert record["train_done"] and record["train_seconds"] > 0
+
+
+def test_cli_epochs_must_be_positive():
+    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "gpu", "--epochs", "0"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "reproduce: error: --epochs 0: give a whole number of epochs >= 1"
 
 
 def test_end_to_end_tiny_reproduction_then_resume(tmp_path):

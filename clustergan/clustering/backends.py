@@ -10,7 +10,9 @@ Everything else (means, fallbacks, the precision Cholesky factors, the artifact)
 
 Choosing: ``"sklearn"`` always works; ``"cuml"`` needs a usable CUDA GPU plus cuML and CuPy (they import
 on a CPU-only machine but every operation fails there, so usability is checked, not assumed);
-``"auto"`` picks ``"cuml"`` only when :func:`cuda_usable` says so, otherwise ``"sklearn"``.
+``"auto"`` picks ``"cuml"`` only when :func:`cuml_usable` says so, otherwise ``"sklearn"``. A GPU machine
+with CuPy but without cuML (a plain PyTorch image, say) therefore gets scikit-learn under ``"auto"``, and a
+clear error when it asks for ``"cuml"`` by name.
 """
 
 from __future__ import annotations
@@ -63,10 +65,24 @@ def cuda_usable() -> bool:
         return False
 
 
+def cuml_importable() -> bool:
+    """True if the ``cuml`` package imports (it is the ``gpu`` extra, or RAPIDS' conda channel)."""
+    try:
+        import cuml  # noqa: F401
+    except Exception:  # noqa: BLE001 - ImportError, or a CUDA library missing under it
+        return False
+    return True
+
+
+def cuml_usable() -> bool:
+    """The cuML backend can run here: a usable CUDA device (:func:`cuda_usable`) and cuML importable."""
+    return cuda_usable() and cuml_importable()
+
+
 def get_backend(name: str) -> ClusterBackend:
     """An instance of the backend ``name`` (``"auto"``, ``"sklearn"`` or ``"cuml"``)."""
     if name == "auto":
-        name = "cuml" if cuda_usable() else "sklearn"
+        name = "cuml" if cuml_usable() else "sklearn"
     if name not in BACKENDS:
         raise ConfigError(f"unknown cluster backend {name!r}; choose auto or one of: {', '.join(sorted(BACKENDS))}")
     if name == "cuml" and not cuda_usable():
@@ -74,6 +90,12 @@ def get_backend(name: str) -> ClusterBackend:
             "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
             "(needs torch.cuda.is_available(), cupy importable and a CUDA device); use backend 'sklearn' "
             "(CPU) or 'auto'"
+        )
+    if name == "cuml" and not cuml_importable():
+        raise ClusterganError(
+            "cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML is not installed; install "
+            "the gpu extra (pip install -e '.[gpu]') or use environment.yml (RAPIDS' conda channel), or use "
+            "backend 'sklearn' or 'auto'"
         )
     return BACKENDS[name]()
 

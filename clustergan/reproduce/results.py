@@ -243,7 +243,8 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
              "(`make reproduce`); every number below comes from the runs it trained. Rerunning the preset "
              "reproduces them within the seed spread.", ""]
     if machine.get("smoke_test"):
-        lines += ["**SMOKE TEST: 2 training steps per run. These numbers say nothing about the methods.**", ""]
+        budget = (f"{machine['smoke_epochs']} epoch(s)" if machine.get("smoke_epochs") else "2 training steps")
+        lines += [f"**SMOKE TEST: {budget} per run. These numbers say nothing about the methods.**", ""]
     lines += [f"Preset: {preset.description}.", ""]
     summary: dict = {"preset": preset.name, "machine": machine, "studies": {}}
     wall_total = 0.0

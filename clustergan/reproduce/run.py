@@ -92,7 +92,10 @@ def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] 
     return specs
 
 
-def build_config(spec: RunSpec, out: Path, facades: Path | None, smoke: bool):
+def build_config(spec: RunSpec, out: Path, facades: Path | None, smoke: bool, smoke_epochs: int | None = None):
+    """The run's training config: the method's preset file, the study's budget, the seed and the run folder.
+    ``smoke`` shrinks it to two steps; ``smoke_epochs`` to that many whole epochs (a first run on a new
+    machine, e.g. one epoch of the gpu preset)."""
     from clustergan.config import load_config
 
     overrides = list(spec.study.overrides) + list(spec.method.overrides)
@@ -106,6 +109,9 @@ def build_config(spec: RunSpec, out: Path, facades: Path | None, smoke: bool):
         overrides.append(f"data.root={facades.resolve()}")
     if smoke:  # seconds, for tests: two steps, one epoch, a checkpoint at its end
         overrides += ["train.max_steps=2", "train.epochs=1", "train.epochs_decay=0"]
+    elif smoke_epochs:
+        overrides += [f"train.epochs={smoke_epochs}", "train.epochs_decay=0", "train.checkpoint_every=1",
+                      "train.sample_every=1"]
     return load_config(spec.method.config, overrides)
 
 
@@ -116,14 +122,16 @@ def _finished(run_dir: Path, total_epochs: int, smoke: bool) -> bool:
     return bool(found) and (smoke or found[-1][0] >= total_epochs)
 
 
-def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, smoke: bool) -> Path:
-    """Train (or resume, or skip) one run; returns its folder."""
+def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, smoke: bool,
+              smoke_epochs: int | None = None, workers: int | None = None) -> Path:
+    """Train (or resume, or skip) one run; returns its folder. ``workers`` overrides the preset's Ray Train
+    workers (0: this process, no Ray; -1: one per visible GPU)."""
     from clustergan.train.builders import prepare_run
     from clustergan.train.checkpoint import latest_checkpoint
     from clustergan.train.dist import LocalContext
     from clustergan.train.loop import train_func, write_run_config
 
-    config = build_config(spec, out, facades, smoke)
+    config = build_config(spec, out, facades, smoke, smoke_epochs)
     run_dir = config.run_dir
     record_path = run_dir / "reproduce.json"
     record = _read_json(record_path)
@@ -134,7 +142,8 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     config = prepare_run(config)
     resume = latest_checkpoint(run_dir / "checkpoints")
     write_run_config(config)
-    workers = preset.workers if preset.workers >= 0 else max(torch.cuda.device_count(), 1)
+    workers = preset.workers if workers is None else workers
+    workers = workers if workers >= 0 else max(torch.cuda.device_count(), 1)
     if workers > 0:
         from clustergan.tune.train_ray import train_with_ray
 
@@ -144,6 +153,7 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
         train_func(config.to_dict(), LocalContext(resume_from=resume, device=device))
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
     record["train_done"] = True
+    record["workers"] = workers
     record["machine"] = {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}
     record["resumed_from"] = str(resume) if resume else record.get("resumed_from")
     _write_json(record_path, record)
@@ -181,16 +191,21 @@ def reference_rows(study: Study, study_dir: Path, config) -> None:
 
 def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str] | None = None,
               smoke: bool = False, log=print, only: list[str] | None = None,
-              seeds: list[int] | None = None) -> list[RunSpec]:
+              seeds: list[int] | None = None, smoke_epochs: int | None = None,
+              train_only: bool = False, workers: int | None = None) -> list[RunSpec]:
     """Train and evaluate everything the preset names (skipping what is done). Returns the runs.
-    ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics)."""
+    ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics).
+    ``smoke_epochs`` trains that many whole epochs per run instead of the preset's budget; ``train_only``
+    stops after training (no evaluation, floor, ceiling or diagnostics), e.g. where the evaluation's
+    weights are not installed. ``workers`` overrides the preset's Ray Train workers (0: no Ray)."""
     specs = run_specs(preset, studies, only, seeds)
     if not specs:
         raise ClusterganError(f"preset {preset.name!r}: nothing to run for studies {studies}")
     out.mkdir(parents=True, exist_ok=True)
     from clustergan.provenance import git_commit
 
-    info = {**machine(), "preset": preset.name, "smoke_test": smoke, "git_commit": git_commit(),
+    info = {**machine(), "preset": preset.name, "smoke_test": smoke or bool(smoke_epochs),
+            "smoke_epochs": smoke_epochs, "git_commit": git_commit(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     _write_json(out / "machine.json", info)
     for study in dict.fromkeys(spec.study.name for spec in specs):  # the code each study's runs started with
@@ -203,13 +218,18 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         if i > 1:
             eta = f", ~{elapsed / (i - 1) * (len(specs) - i + 1) / 60:.0f} min left at this pace"
         log(f"[{i}/{len(specs)}] {spec.name}: train{eta}", flush=True)
-        run_dir = train_one(spec, preset, out, facades, smoke)
+        run_dir = train_one(spec, preset, out, facades, smoke, smoke_epochs, workers)
+        if train_only:
+            record = _read_json(run_dir / "reproduce.json")
+            log(f"[{i}/{len(specs)}] {spec.name}: trained in {record.get('train_seconds', 0.0):.1f} s "
+                f"(--train-only: not evaluated)", flush=True)
+            continue
         log(f"[{i}/{len(specs)}] {spec.name}: evaluate ({spec.study.protocol} protocol)", flush=True)
         metrics = evaluate_one(run_dir, spec.study, device="cuda" if preset.gpu and torch.cuda.is_available() else None)
         log(f"[{i}/{len(specs)}] {spec.name}: " + ", ".join(
             f"{k} {metrics[k]:.4g}" for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
             if isinstance(metrics.get(k), (int, float))), flush=True)
-    if only:
+    if only or train_only:
         return specs
     for study in dict.fromkeys(spec.study for spec in specs if spec.study.floor_ceiling):
         # the ceiling uses MSGAN's architecture (noise, no clusters) when the study has it
