@@ -133,6 +133,27 @@ def test_two_workers_match_one_worker_with_double_batch(ray_session, tmp_path, m
     assert moved > 1e-4
 
 
+def test_gpu_run_without_enough_gpus_is_refused_instead_of_hanging(ray_session, tmp_path):
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.train_ray import check_gpus, make_trainer, train_with_ray
+
+    config = _pix2pix_config(tmp_path / "gpu", 2)
+    with pytest.raises(ClusterganError) as err:  # the module's Ray session has CPUs only
+        train_with_ray(config, workers=1, use_gpu=True)
+    assert str(err.value) == (
+        "--workers 1 --gpu needs 1 GPUs (one per worker), but this Ray cluster has no GPU; drop --gpu (gloo on "
+        "the CPUs), or set CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes")
+    with pytest.raises(ClusterganError, match=r"^--workers 4 --gpu needs 4 GPUs \(one per worker\), but this Ray "
+                                              r"cluster has 2; use --workers 2,"):
+        check_gpus(4, 2.0)
+    check_gpus(2, 2.0)
+    with pytest.raises(ClusterganError) as err:
+        make_trainer(config, workers=2, use_gpu=True, gpus_per_worker=0.5)
+    assert str(err.value) == (
+        "2 GPU workers with 0.5 GPU each: DDP over NCCL needs a whole GPU per worker (NCCL >= 2.5 refuses two "
+        "ranks on one GPU); give each worker 1 GPU, or use 1 worker per trial when trials share GPUs")
+
+
 # ------------------------------------------------------------------------------------- sweep config
 
 
@@ -155,6 +176,10 @@ def test_sweep_config_rejects_unknown_keys_and_bad_spaces(tmp_path):
                           base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n"))
     with pytest.raises(ConfigError, match=r"`cpus_per_worker` = '1': Input should be a valid number"):
         load_sweep(_write(tmp_path / "d.yaml", base + "cpus_per_worker: '1'\n"))
+    with pytest.raises(ConfigError, match=r"gpus_per_worker 0.5 with workers 2: DDP over NCCL needs a whole GPU per "
+                                          r"worker; use gpus_per_worker 1, or workers 1"):
+        load_sweep(_write(tmp_path / "g.yaml", base + "workers: 2\ngpus_per_worker: 0.5\n"))
+    assert load_sweep(_write(tmp_path / "h.yaml", base + "workers: 1\ngpus_per_worker: 0.5\n"))[0].gpus_per_worker == 0.5
     sweep, cfg = load_sweep(_write(tmp_path / "e.yaml", base + "cpus_per_worker: 0.5\noverrides: {train.epochs: 3}\n"))
     assert sweep.cpus_per_worker == 0.5 and cfg["train"]["epochs"] == 3 and sweep.name == "e"
 

@@ -85,6 +85,10 @@ class SweepConfig(_Strict):
             raise ValueError("seeds must list at least one seed, e.g. [0]")
         if "seed" in self.space:
             raise ValueError("`seed` cannot be searched: list the seeds under `seeds`")
+        if self.workers > 1 and 0.0 < self.gpus_per_worker < 1.0:
+            raise ValueError(f"gpus_per_worker {self.gpus_per_worker:g} with workers {self.workers}: DDP over NCCL "
+                             "needs a whole GPU per worker; use gpus_per_worker 1, or workers 1 (trials may share a "
+                             "GPU then)")
         return self
 
 

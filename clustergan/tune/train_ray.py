@@ -126,6 +126,11 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
 
     if workers < 1:
         raise ClusterganError(f"--workers {workers}: Ray Train needs at least one worker (0 = the local mode)")
+    if use_gpu and workers > 1 and gpus_per_worker is not None and gpus_per_worker < 1:
+        raise ClusterganError(
+            f"{workers} GPU workers with {gpus_per_worker:g} GPU each: DDP over NCCL needs a whole GPU per worker "
+            "(NCCL >= 2.5 refuses two ranks on one GPU); give each worker 1 GPU, or use 1 worker per trial when "
+            "trials share GPUs")
     resume_from = latest_checkpoint(config.run_dir / "checkpoints") if resume else None
     resources: dict[str, float] = {"CPU": float(cpus_per_worker)}
     if use_gpu:
@@ -148,6 +153,18 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
     )
 
 
+def check_gpus(workers: int, cluster_gpus: float) -> None:
+    """Refuse, instead of waiting forever for resources, a GPU run that asks for more GPUs than the Ray
+    cluster has. ``CLUSTERGAN_SKIP_GPU_CHECK=1`` skips it (an autoscaling cluster that adds GPU nodes)."""
+    if os.environ.get("CLUSTERGAN_SKIP_GPU_CHECK") == "1" or workers <= cluster_gpus:
+        return
+    where = "this Ray cluster has no GPU" if cluster_gpus == 0 else f"this Ray cluster has {cluster_gpus:g}"
+    hint = f"use --workers {int(cluster_gpus)}" if cluster_gpus >= 1 else "drop --gpu (gloo on the CPUs)"
+    raise ClusterganError(
+        f"--workers {workers} --gpu needs {workers} GPUs (one per worker), but {where}; {hint}, or set "
+        "CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes")
+
+
 def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
                    storage_path: str | None = None, cpus_per_worker: float = 1.0,
                    max_failures: int = DEFAULT_MAX_FAILURES):
@@ -160,6 +177,8 @@ def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, res
 
     if not ray.is_initialized():
         ray.init()
+    if use_gpu:
+        check_gpus(workers, float(ray.cluster_resources().get("GPU", 0.0)))
     previous = Path(config.run_dir).resolve() / "ray" / config.name
     if not resume and storage_path is None and previous.is_dir():
         # Ray Train restores a run from its storage when the name repeats: a fresh start must not
