@@ -12,8 +12,10 @@ inputs (``G(x, z1)`` vs ``G(x, z2)``), so each worker computes it on its local b
 the gradients. L_MS is a per-sample ratio averaged over the batch, so the average over workers equals the
 loss of the concatenated batch; it differs from one big batch only in the noise draws (each rank draws its
 own z from the same seed). The cluster losses (kL1, Mahalanobis) are per-sample too and behave the same way.
-Random augmentation (crop / flip) also draws from each rank's own generator, so runs with augmentation are
-not bit-identical across worker counts; without it (or with the same draws) they are.
+Random augmentation (crop / flip) is drawn per (seed, epoch, index), so a sample is augmented the same way
+whichever rank loads it: for pix2pix, 2 workers x batch b and 1 worker x batch 2b agree within float noise
+(tests/test_ray.py), except conv biases right before a non-affine InstanceNorm, whose true gradient is 0
+and which Adam moves by +-lr on noise either way.
 """
 
 from __future__ import annotations
