@@ -70,6 +70,9 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # pix2pix: 0.5, kept active at test time
     d_layers: int = Field(3, ge=1)
     d_scales: int = Field(2, ge=1, le=2)
+    # how D sees the cluster index: "projection" (the method: D judges realism and fit to cluster i) or "none"
+    # (an unconditional D; a lever for the investigation of D's stability, recorded with every result)
+    d_condition: Literal["projection", "none"] = "projection"
 
 
 class LossConfig(_Section):

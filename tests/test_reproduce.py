@@ -85,7 +85,8 @@ def _tiny_preset() -> Preset:
         Method("MSGAN", "msgan", base, ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
         Method("clustergan", "clustergan", base, ("cluster.k=2",)),
     )
-    probes = (Method("MSGAN, lambda_MS 0.5", "probe_msgan", base, methods[1].overrides + ("loss.lambda_ms=0.5",)),)
+    probes = (Method("MSGAN, lambda_MS 0.5", "probe_msgan", base, methods[1].overrides + ("loss.lambda_ms=0.5",)),
+              Method("clustergan, lambda_MS 0.5", "probe_clustergan", base, ("cluster.k=2", "loss.lambda_ms=0.5")))
     study = Study(name="synth", title="tiny synth", methods=methods, seeds=(0, 1), protocol="sweep", ndb_bins=3,
                   probes=probes,
                   diagnose=True, overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
@@ -123,8 +124,9 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     out, docs = tmp_path / "runs", tmp_path / "docs"
     lines: list[str] = []
     reproduce(preset, out, None, smoke=True, log=lambda msg, **_: lines.append(msg))
-    assert lines[0] == "[1/7] synth/pix2pix/seed0: train"
-    assert any(line.startswith("[7/7] synth/probe_msgan/seed0: train") for line in lines)  # probes: first seed only
+    assert lines[0] == "[1/8] synth/pix2pix/seed0: train"
+    assert any(line.startswith("[7/8] synth/probe_msgan/seed0: train") for line in lines)  # probes: first seed only
+    assert any(line.startswith("[8/8] synth/probe_clustergan/seed0: train") for line in lines)
     for key in ("pix2pix", "msgan", "clustergan"):
         for seed in (0, 1):
             m = json.loads((out / "synth" / key / f"seed{seed}" / "metrics.json").read_text())
@@ -138,11 +140,13 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     diag = json.loads((out / "synth" / "clustergan" / "seed0" / "diagnose.json").read_text())
     assert diag["k"] == 2 and sum(diag["generated_cluster_histogram"]) == 2 * 3 and 0 <= diag["cluster_hit_rate"] <= 1
     assert (out / "synth" / "clustergan" / "seed1" / "metrics_target.json").is_file()
+    assert json.loads((out / "synth" / "probe_clustergan" / "seed0" / "diagnose.json").read_text())["k"] == 2
 
     path = write_results(preset, out, docs)
     text = path.read_text()
     assert "| **MSGAN, lambda_MS 0.5** |" in text and "| MSGAN (seed 0) |" in text
     assert "### Diagnostics: clustergan" in text and "| metric | frequency | target's own cluster |" in text
+    assert "### Diagnostics: clustergan, lambda_MS 0.5" in text  # a clustergan probe is diagnosed too
     assert "**SMOKE TEST: 2 training steps per run." in text
     assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
@@ -164,7 +168,7 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert archive(out, ledger) == len(list(ledger.rglob("*.json")))
     assert not list(ledger.rglob("*.pt")) and (ledger / "synth" / "_ceiling" / "metrics.json").is_file()
     out2, docs2 = tmp_path / "fresh_runs", tmp_path / "fresh_docs"
-    assert restore(ledger, out2) == 7  # 3 methods x 2 seeds + the probe
+    assert restore(ledger, out2) == 8  # 3 methods x 2 seeds + the 2 probes
     assert restore(ledger, out2) == 0  # local results win
     lines.clear()
     reproduce(preset, out2, None, smoke=True, log=lambda msg, **_: lines.append(msg))

@@ -81,6 +81,19 @@ def test_resume_matches_uninterrupted(tmp_path):
         assert torch.equal(tensor, cut["G"][name]), name
 
 
+def test_unconditional_discriminator_lever(tmp_path):
+    # model.d_condition=none: G still gets the cluster index and the cluster losses, D gets none (no embedding)
+    assert _train(tmp_path / "run", "cluster.k=2", "model.d_condition=none", "train.max_steps=1") == 0
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))
+    assert state["config"]["model"]["d_condition"] == "none"
+    assert not any("embedding" in name for name in state["D"])
+    assert any("emb" in name for name in state["G"])  # the generator is still cluster-conditioned
+    assert _train(tmp_path / "proj", "cluster.k=2", "train.max_steps=1") == 0
+    proj = load_checkpoint(latest_checkpoint(tmp_path / "proj" / "checkpoints"))
+    assert [name for name in proj["D"] if "embedding" in name] == ["scales.0.embedding.weight",
+                                                                    "scales.1.embedding.weight"]
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     import clustergan.losses as losses
 

@@ -63,8 +63,8 @@ def diagnose_study(study_dir: Path, study, log=print) -> None:
     at test time, ``metrics_target.json`` (the same protocol with each test target's own cluster)."""
     from clustergan.train.evaluate import evaluate_run
 
-    for method in study.methods:
-        if not method.key.startswith("clustergan"):
+    for method in (*study.methods, *study.probes):  # probes of clustergan too (their first seed only)
+        if "clustergan" not in method.key:
             continue
         for seed in study.seeds:
             run = study_dir / method.key / f"seed{seed}"

@@ -94,7 +94,11 @@ _CPU_FACADES = Study(
     seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
     # MSGAN at lambda_MS = 1 spent its first epoch at L_MS ~ 47 (1 / ratio with a near-zero ratio), drew
     # z-dependent grey blobs and lost to D (D loss 0.001): does a 10x smaller lambda_MS learn facades here?
-    probes=(Method("MSGAN, lambda_MS 0.1", "probe_msgan_ms0.1", SWEEPS / "msgan.yaml", ("loss.lambda_ms=0.1",)),),
+    # clustergan at the same lambda_MS: on one H200 (benchmarks/d_stability.py, sweep protocol, seed 0) lambda_MS
+    # traded cluster use for noise effect: cluster hit rate 0.88 at 0, 0.32 at 0.1, 0.15 at 0.3, 0.12 at 1.
+    probes=(Method("MSGAN, lambda_MS 0.1", "probe_msgan_ms0.1", SWEEPS / "msgan.yaml", ("loss.lambda_ms=0.1",)),
+            Method("clustergan, lambda_MS 0.1", "probe_clustergan_ms0.1", SWEEPS / "clustergan.yaml",
+                   ("loss.lambda_ms=0.1",))),
 )
 _CPU_SYNTH = Study(
     name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,

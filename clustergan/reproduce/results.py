@@ -168,8 +168,8 @@ def probes_section(study: Study, study_dir: Path, rows: dict) -> list[str]:
 def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
     """The clustergan runs' diagnostics (:mod:`clustergan.reproduce.diagnose`), when they were measured."""
     lines: list[str] = []
-    for method in study.methods:
-        if not method.key.startswith("clustergan"):
+    for method in (*study.methods, *study.probes):  # probes of clustergan too (their first seed only)
+        if "clustergan" not in method.key:
             continue
         diags, freq, target = [], {}, {}
         for seed in study.seeds:

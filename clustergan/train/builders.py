@@ -27,7 +27,7 @@ def build_discriminator(config: TrainConfig) -> torch.nn.Module:
 
     m = config.model
     return PatchDiscriminator(in_channels=6, ndf=m.ndf, n_layers=m.d_layers, num_scales=m.d_scales,
-                              num_clusters=config.cluster.k, norm=m.norm)
+                              num_clusters=config.cluster.k if m.d_condition == "projection" else 0, norm=m.norm)
 
 
 def synth_root(config: TrainConfig) -> Path:

@@ -169,6 +169,7 @@ class Trainer:
         x = batch["source"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
         ids = self.cluster_ids[batch["index"]].to(self.device) if self.cluster_ids is not None else None
+        d_ids = ids if cfg.model.d_condition == "projection" else None  # what D sees of the cluster index
         nz = cfg.model.nz
         z1 = torch.randn(x.shape[0], nz, device=self.device) if nz else None
         two_fakes = lam.lambda_ms > 0
@@ -179,6 +180,7 @@ class Trainer:
         n_fakes = 2 if two_fakes else 1
         xf = x.repeat(n_fakes, 1, 1, 1)
         idsf = ids.repeat(n_fakes) if ids is not None else None
+        d_idsf = d_ids.repeat(n_fakes) if d_ids is not None else None
         zf = torch.cat([z1, z2]) if two_fakes else z1
         with _autocast(cfg, self.device):
             fake = self.G(xf, zf, idsf)  # [n_fakes * B, 3, H, W]
@@ -187,8 +189,8 @@ class Trainer:
         # ---- D: real pair once (MSGAN scores it once per fake: the same gradient up to a factor), fakes detached
         self.opt_D.zero_grad(set_to_none=True)
         with _autocast(cfg, self.device):
-            loss_real = self.gan_loss(self.D(x, y, ids), True)
-            loss_fake = self.gan_loss(self.D(xf, fake.detach(), idsf), False)  # mean over all fakes
+            loss_real = self.gan_loss(self.D(x, y, d_ids), True)
+            loss_fake = self.gan_loss(self.D(xf, fake.detach(), d_idsf), False)  # mean over all fakes
             loss_D = loss_real + loss_fake
         loss_D.backward()
         self.opt_D.step()
@@ -202,7 +204,7 @@ class Trainer:
         D.requires_grad_(False)
         with _autocast(cfg, self.device):
             # the GAN loss of each fake, summed over fakes (as MSGAN): n_fakes x the mean over the 2B batch
-            losses["G_gan"] = n_fakes * self.gan_loss(D(xf, fake, idsf), True)
+            losses["G_gan"] = n_fakes * self.gan_loss(D(xf, fake, d_idsf), True)
             loss_G = losses["G_gan"]
             if lam.lambda_l1 > 0:  # L1 reconstruction on the first fake only (MSGAN)
                 losses["G_l1"] = l1_reconstruction(fakes[0].float(), y)
