@@ -46,24 +46,21 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
 def run_variant(name: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from clustergan.config import load_config
-    from clustergan.reproduce import get_preset
+    from clustergan.reproduce import Method, get_preset
+    from clustergan.reproduce.run import RunSpec, build_config
     from clustergan.train.builders import prepare_run
     from clustergan.train.dist import LocalContext
     from clustergan.train.loop import Trainer, write_run_config
 
     config_file, extra = VARIANTS[name]
     study = next(s for s in get_preset("cpu").studies if s.name == "facades")
-    overrides = [*study.overrides, *extra, f"data.root={args.facades.resolve()}", "seed=0",
-                 f"out={args.out / name}", f"name=d_stability_{name}"]
+    overrides = list(extra)  # the study's budget, data root, seed and run folder come from build_config
     if args.num_workers:  # data-loading processes; augmentation is drawn per (seed, epoch, index): same batches
         overrides.append(f"data.num_workers={args.num_workers}")
     if args.max_steps:
         overrides.append(f"train.max_steps={args.max_steps}")
-    if args.epochs is not None:
-        overrides += [f"train.epochs={args.epochs}", "train.epochs_decay=0", f"train.checkpoint_every={args.epochs}",
-                      f"train.sample_every={args.epochs}"]
-    config = prepare_run(load_config(SWEEPS / config_file, overrides))
+    spec = RunSpec(study, Method(name, name, SWEEPS / config_file, tuple(overrides)), 0)
+    config = prepare_run(build_config(spec, args.out, args.facades, smoke=False, smoke_epochs=args.epochs))
     write_run_config(config)
     trainer = Trainer(config, LocalContext(device=args.device))
     D = getattr(trainer.D, "module", trainer.D)

@@ -65,9 +65,7 @@ summary = {"machine": json.loads((root / "machine.json").read_text()) if (root /
            "runs": {}}
 for record in sorted(root.glob("facades/*/seed0/reproduce.json")):
     run = record.parent
-    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    steps = len(list((Path(config["data"]["root"]) / "train").glob("*"))) if config.get("data") else None
-    summary["runs"][run.parent.name] = {**json.loads(record.read_text()), "train_images": steps,
+    summary["runs"][run.parent.name] = {**json.loads(record.read_text()),
                                         "checkpoints": sorted(p.name for p in (run / "checkpoints").glob("*.pt"))}
     for grid in sorted((run / "samples").glob("*.png"))[-1:]:
         shutil.copy(grid, out / f"facades_{run.parent.name}_{grid.name}")
