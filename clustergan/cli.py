@@ -138,13 +138,19 @@ def cmd_sweep(args) -> None:
     from clustergan.tune.sweep import run_sweep
 
     exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
-                    ledger=args.ledger, time_limit_s=args.time_limit)
+                    ledger=args.ledger, time_limit_s=args.time_limit, local=args.local)
     print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
 
 
 def cmd_report(args) -> None:
+    from clustergan.tune.remote import is_uri, report_remote
     from clustergan.tune.report import write_report
 
+    if is_uri(args.experiment):
+        folder, table = report_remote(args.experiment, args.local)
+        print(table)
+        print(f"local copy: {folder}; report pushed to {args.experiment}")
+        return
     print(write_report(args.experiment))
 
 
@@ -218,10 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "docs/sweeps/<name>): restored into a new experiment first, updated at the end")
     sw.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds (overrides "
                     "the YAML's time_limit_s; a trial still running then is trained again next time)")
+    sw.add_argument("--local", default=None, help="with a URI --storage: the driver's local copy of the "
+                    "experiment (default runs/sweeps/<name>)")
     sw.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="(re)write a sweep's ranking, Pareto plot and best config")
-    r.add_argument("experiment", help="experiment folder written by `clustergan sweep`")
+    r.add_argument("experiment", help="experiment folder or URI written by `clustergan sweep`")
+    r.add_argument("--local", default=None, help="with a URI: the local copy to pull into (default "
+                   "runs/sweeps/<name>)")
     r.set_defaults(func=cmd_report)
 
     m = sub.add_parser("metrics", help="metric utilities")

@@ -399,3 +399,91 @@ scheduler: {{type: asha, metric: G_total, mode: min, grace_period: 1, reduction_
         epochs[record["status"]] = epochs.get(record["status"], []) + [len(ckpts)]
     # finished trials wrote their epoch-4 checkpoint; a trial stopped at the first rung never got there
     assert set(epochs["finished"]) == {1} and set(epochs["running"]) == {0}, epochs
+
+
+# ------------------------------------------------------------------------------------ a sweep at a URI
+
+
+def test_sweep_stored_at_a_uri_is_mirrored_there_and_resumes_from_it_alone(ray_session, tmp_path):
+    """``--storage URI`` (``file://`` here; ``s3://`` and ``gs://`` take the same pyarrow calls): Ray Tune's
+    state and all our files land at the URI, the report in the driver's local copy; a driver on a new machine
+    (an empty local copy) resumes from the URI alone and reruns nothing."""
+    import csv
+
+    from clustergan.cli import main
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.sweep import run_sweep
+
+    bucket = tmp_path / "bucket" / "exp"
+    uri = f"file://{bucket}"
+    sweep = _write(tmp_path / "uri_sweep.yaml", f"""
+name: uri_sweep
+base: {REPO / 'sweeps' / 'debug.yaml'}
+overrides: {{cluster.k: 2, data.synth.n_train: 24, data.synth.n_test: 4, train.epochs: 1, train.max_steps: 2,
+            train.threads: 1}}
+space: {{loss.lambda_ms: {{type: float, low: 0.5, high: 1.0}}}}
+num_trials: 2
+baselines: false
+""")
+    local = run_sweep(sweep, storage=uri, local=tmp_path / "laptop")
+    assert local == (tmp_path / "laptop").resolve()
+    rows = list(csv.DictReader((local / "ranking.csv").open()))
+    assert [r["kind"] for r in rows] == ["search", "search"]
+    assert all(r["status"] == "finished" and Path(r["sample_grid"]).is_file() for r in rows)
+
+    # at the URI: Tune's experiment, the driver's files, the report, the clusters, every trial's folder
+    for name in ("search", "optuna.db", "sweep.yaml", "ranking.csv", "ranking.md", "pareto.png",
+                 "best_config.yaml"):
+        assert (bucket / name).exists(), name
+    assert json.loads((bucket / "sweep_state.json").read_text())["status"] == "finished"
+    assert sorted(p.name for p in (bucket / "clusters").iterdir()) == ["k2"]
+    records = {p.parent.name: json.loads(p.read_text()) for p in bucket.glob("trials/*/trial.json")}
+    assert len(records) == 2 and all(r["status"] == "finished" for r in records.values())
+    assert all(list((bucket / "trials" / t).glob("seed0/checkpoints/*.pt")) for t in records)
+
+    with pytest.raises(ClusterganError, match=r"exp: this sweep already ran here; pass --resume"):
+        run_sweep(sweep, storage=uri, local=tmp_path / "new_machine")
+    with pytest.raises(ClusterganError, match=r"holds the local copy of another sweep \(sweep_state.json: remote "
+                                              r"None\); give this one its own --local folder"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "sweep_state.json").write_text('{"status": "finished"}')
+        run_sweep(sweep, storage=uri, local=tmp_path / "other", resume=True)
+
+    again = run_sweep(sweep, storage=uri, local=tmp_path / "new_machine", resume=True)
+    after = {p.parent.name: json.loads(p.read_text()) for p in bucket.glob("trials/*/trial.json")}
+    assert {t: r["metrics"] for t, r in after.items()} == {t: r["metrics"] for t, r in records.items()}
+    assert {t: r["finished"] for t, r in after.items()} == {t: r["finished"] for t, r in records.items()}
+    new_rows = list(csv.DictReader((again / "ranking.csv").open()))
+    assert [(r["trial"], r["ndb"], r["lpips"]) for r in new_rows] == [(r["trial"], r["ndb"], r["lpips"]) for r in rows]
+    assert all(Path(r["sample_grid"]).is_file() and r["sample_grid"].startswith(str(again)) for r in new_rows)
+
+    # `clustergan report URI` into a third copy
+    (bucket / "ranking.md").unlink()
+    assert main(["report", uri, "--local", str(tmp_path / "reader")]) == 0
+    assert (bucket / "ranking.md").is_file() and (tmp_path / "reader" / "pareto.png").is_file()
+
+
+def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(tmp_path, monkeypatch):
+    from clustergan.errors import ClusterganError
+    from clustergan.tune import remote as rm
+
+    stats = tmp_path / "bucket" / "clusters" / "k3"
+    stats.mkdir(parents=True)
+    (stats / "cluster_stats.npz").write_bytes(b"arrays")
+    (stats / "cluster_stats.json").write_text("{}")
+    monkeypatch.setattr(rm.tempfile, "gettempdir", lambda: str(tmp_path / "node_b_tmp"))
+    spec = {"remote": f"file://{tmp_path / 'bucket'}", "driver_node": "A", "storage": str(tmp_path / "driver"),
+            "name": "exp", "cluster_dirs": {"3": str(tmp_path / "driver" / "clusters" / "k3")}}
+    assert rm.trial_root(spec, "A") == tmp_path / "driver"  # the driver's node: the driver's own copy
+    assert rm.cluster_dir(spec, 3, tmp_path / "driver") == spec["cluster_dirs"]["3"]
+    root = rm.trial_root(spec, "B")
+    assert root == tmp_path / "node_b_tmp" / "clustergan-sweeps" / "exp"
+    assert rm.cluster_dir(spec, 3, root) == str(root / "clusters" / "k3")
+    assert (root / "clusters" / "k3" / "cluster_stats.npz").read_bytes() == b"arrays"
+    assert [p.name for p in (root / "clusters").iterdir()] == ["k3"]  # no half-copied folder left beside it
+    with pytest.raises(ClusterganError, match=r"bucket/clusters/k5: the driver's cluster statistics for k=5 are "
+                                              r"missing at the sweep's storage URI"):
+        rm.cluster_dir(spec, 5, root)
+    with pytest.raises(ClusterganError, match=r"--storage nope://x: pyarrow cannot open this URI \(Unrecognized "
+                                              r"filesystem type in URI: nope://x\)"):
+        rm.Remote("nope://x")

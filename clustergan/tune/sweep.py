@@ -11,6 +11,10 @@ Layout of an experiment folder (``--storage``, default ``runs/sweeps/<name>``)::
                           (checkpoints/, samples/, tensorboard/, metrics.json)
     ranking.csv, ranking.md, pareto.png, best_config.yaml    written by :mod:`clustergan.tune.report`
 
+With a URI ``--storage`` (``s3://...``, ``gs://...``, ``file://...``), Ray Tune's state goes straight to the URI
+and everything of ours is mirrored there from local copies (:mod:`clustergan.tune.remote`); the driver's
+local copy (``--local``, default ``runs/sweeps/<name>``) holds the report too.
+
 The baselines (pix2pix: no noise, no clusters, all lambdas 0, dropout; MSGAN: noise + L_MS, no clusters) run
 as their own small Tune experiment before the search, under the same protocol, so every ranking has them.
 Optuna gets the three objectives (NDB min, JSD min, LPIPS max) through ``OptunaSearch`` only; Tune's own
@@ -35,6 +39,7 @@ import yaml
 from clustergan.cache import atomic_write_bytes
 from clustergan.config import apply_overrides, validate
 from clustergan.errors import ClusterganError, TrainingDiverged
+from clustergan.tune.remote import is_uri
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, ParamSpace, SweepConfig, dotted_overrides, load_sweep
 
 #: The baseline points, as overrides of the base config (noise dimension filled in at run time).
@@ -183,7 +188,8 @@ def _train_one(config, spec: dict[str, Any], run_name: str) -> None:
 
     trainer = make_trainer(config, spec["workers"], use_gpu=spec["gpus_per_worker"] > 0,
                            cpus_per_worker=spec["cpus_per_worker"], gpus_per_worker=spec["gpus_per_worker"] or None,
-                           storage_path=str(Path(spec["storage"]) / "ray_train"), name=run_name,
+                           storage_path=(f"{spec['remote']}/ray_train" if spec.get("remote")
+                                         else str(Path(spec["storage"]) / "ray_train")), name=run_name,
                            callbacks=[TuneReportCallback()], max_failures=1)
     result = trainer.fit()
     if result.error is not None:
@@ -217,7 +223,23 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(spec["cpus_per_worker"])))
     ctx = tune.get_context()
     trial_id = ctx.get_trial_id()
-    trial_dir = Path(spec["storage"]) / "trials" / trial_id
+    remote = None
+    root = Path(spec["storage"])
+    if spec.get("remote"):
+        import ray
+
+        from clustergan.tune.remote import Remote, trial_root
+
+        remote = Remote(spec["remote"])
+        root = trial_root(spec, ray.get_runtime_context().get_node_id())
+    trial_dir = root / "trials" / trial_id
+    if remote is not None and not (trial_dir / "trial.json").is_file():
+        remote.pull(f"trials/{trial_id}", trial_dir)  # a resumed trial on a node without its folder
+
+    def sync() -> None:
+        if remote is not None:
+            remote.push(trial_dir, f"trials/{trial_id}")
+
     trial_dir.mkdir(parents=True, exist_ok=True)
     if "baseline" in tune_config:
         kind = f"baseline:{tune_config['baseline']}"
@@ -240,6 +262,7 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
             old = {}
         if old.get("status") == "finished" and old.get("metrics"):
             # finished before the driver died, but Tune had not recorded it: report it again, train nothing
+            sync()
             _report_final(old, info_path)
             return
         record["per_seed"] = {k: v for k, v in old.get("per_seed", {}).items() if isinstance(v, dict)}
@@ -253,7 +276,9 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
             if seed == spec["seeds"][0]:
                 record["train_config"] = config.to_dict()
             if config.cluster.k:
-                config.cluster.stats_dir = spec["cluster_dirs"][str(config.cluster.k)]
+                from clustergan.tune.remote import cluster_dir
+
+                config.cluster.stats_dir = cluster_dir(spec, config.cluster.k, root)
             config = prepare_run(config)
             _train_one(config, spec, run_name=f"{trial_id}-seed{seed}")
             result = evaluate_run(config.run_dir, protocol=spec["protocol"], seed=seed,
@@ -267,17 +292,20 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
                                              "run_dir": str(config.run_dir)}
             record.setdefault("test_inputs", result.get("details", {}).get("lpips", {}).get("inputs"))
             _write_json(info_path, record)
+            sync()
         per_seed = [record["per_seed"][str(s)] for s in spec["seeds"]]
         metrics = {m: sum(p[m] for p in per_seed) / len(per_seed) for m in per_seed[0]
                    if isinstance(per_seed[0][m], (int, float))}
         record.update(status="finished", metrics=metrics, finished=time.time(),
                       sample_grid=per_seed[0]["sample_grid"])
         _write_json(info_path, record)
+        sync()
         _report_final(record, info_path)
     except Exception as e:
         record.update(status="failed", error=f"{type(e).__name__}: {e}", finished=time.time(),
                       traceback=traceback.format_exc(limit=20))
         _write_json(info_path, record)
+        sync()
         raise
 
 
@@ -288,28 +316,74 @@ def default_storage(name: str) -> Path:
     return Path("runs") / "sweeps" / name
 
 
-def _tuner(trainable, storage: Path, exp_name: str, resume: bool, param_space, tune_config, time_limit):
+def _tuner(trainable, storage: str, exp_name: str, resume: bool, param_space, tune_config, time_limit,
+           callbacks=None):
+    """A new Tune experiment ``<storage>/<exp_name>`` (a folder or a URI), or the interrupted one restored."""
     from ray import tune
 
-    path = storage / exp_name
-    if path.exists() and tune.Tuner.can_restore(str(path)):
+    path = f"{storage.rstrip('/')}/{exp_name}"
+    if (is_uri(path) or Path(path).exists()) and tune.Tuner.can_restore(path):
         if not resume:
             raise ClusterganError(f"{path}: this sweep already ran here; pass --resume to continue it (finished "
                                   "trials are kept) or choose another --storage")
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=False, restart_errored=False)
+        return tune.Tuner.restore(path, trainable=trainable, resume_errored=False, restart_errored=False)
     return tune.Tuner(
         trainable,
         param_space=param_space,
         tune_config=tune_config,
-        run_config=tune.RunConfig(name=exp_name, storage_path=str(storage), stop=time_limit,
+        run_config=tune.RunConfig(name=exp_name, storage_path=storage, stop=time_limit, callbacks=callbacks,
                                   failure_config=tune.FailureConfig(max_failures=0), verbose=0),
     )
 
 
+def _mirror_callback(remote, local: Path):
+    """A Tune callback pushing the driver's files (the Optuna database above all) to the URI after each
+    trial, so that a sweep resumed on another machine loses no finished trial's draw."""
+    from ray import tune
+
+    from clustergan.tune.remote import push_driver_files
+
+    class MirrorDriverFiles(tune.Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            push_driver_files(remote, local)
+
+        on_trial_error = on_trial_complete
+
+    return MirrorDriverFiles()
+
+
+def _experiment_folders(storage, local, name: str, resume: bool):
+    """``(local folder, Remote or None)`` for ``--storage`` and ``--local``; a resumed sweep at a URI pulls
+    the driver files and trial records into the local copy first."""
+    if not is_uri(storage):
+        if local is not None:
+            raise ClusterganError(f"--local {local}: the driver's local copy is for a sweep stored at a URI; with "
+                                  f"--storage {storage or default_storage(name)} the experiment is already local")
+        return Path(storage or default_storage(name)).expanduser().resolve(), None
+    from clustergan.tune.remote import Remote, pull_experiment
+
+    remote = Remote(str(storage))
+    local = Path(local or default_storage(name)).expanduser().resolve()
+    mine = local / "sweep_state.json"
+    if mine.is_file() and json.loads(mine.read_text()).get("remote") != remote.uri:
+        raise ClusterganError(f"{local} holds the local copy of another sweep (sweep_state.json: remote "
+                              f"{json.loads(mine.read_text()).get('remote')}); give this one its own --local folder")
+    if remote.exists("sweep_state.json"):
+        if not resume:
+            raise ClusterganError(f"{remote.uri}: this sweep already ran here; pass --resume to continue it "
+                                  "(finished trials are kept) or choose another --storage")
+        n = pull_experiment(remote, local)
+        print(f"{remote.uri}: {n} trial records pulled into {local}", flush=True)
+    return local, remote
+
+
 def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume: bool = False,
               smoke_test: bool = False, ledger: str | Path | None = None,
-              time_limit_s: float | None = None) -> Path:
-    """Run (or with ``resume`` continue) a sweep; returns the experiment folder with the ranking written.
+              time_limit_s: float | None = None, local: str | Path | None = None) -> Path:
+    """Run (or with ``resume`` continue) a sweep; returns the (local) experiment folder with the ranking written.
+
+    ``storage``: a folder, or a URI pyarrow opens (the experiment is mirrored there; ``local`` is the driver's
+    copy, default ``runs/sweeps/<name>``).
 
     ``ledger``: a folder of finished trials kept across machines (:mod:`clustergan.tune.ledger`): restored
     into a new experiment before the sweep, updated after it. ``time_limit_s`` overrides the sweep's own
@@ -334,20 +408,19 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
             raise ClusterganError(f"--time-limit {time_limit_s}: give a positive number of seconds")
         sweep = sweep.model_copy(update={"time_limit_s": float(time_limit_s)})
     name = sweep.name + ("-smoke" if smoke_test else "")
-    if storage is not None and "://" in str(storage):
-        raise ClusterganError(f"--storage {storage}: a sweep's experiment folder must be a local or shared "
-                              "filesystem path (mount the bucket, e.g. with s3fs/gcsfuse); URIs are supported "
-                              "for single runs (`train_with_ray(storage_path=...)`)")
-    storage = Path(storage or default_storage(name)).expanduser().resolve()
+    storage, remote = _experiment_folders(storage, local, name, resume)
+    tune_root = remote.uri if remote is not None else str(storage)
     restored: list[dict[str, Any]] = []
     if ledger is not None:
         from clustergan.tune.ledger import ledger_trials, restore
 
         ledger = Path(ledger)
         fresh = not ((storage / "optuna.db").exists() or (storage / "search").exists()
-                     or (storage / "baselines").exists())
+                     or (storage / "baselines").exists() or (remote is not None and remote.exists("sweep_state.json")))
         if fresh:
             restored = restore(ledger, storage)
+            for r in restored if remote is not None else ():
+                remote.push(storage / "trials" / r["trial_id"], f"trials/{r['trial_id']}")
         elif resume:  # restored when this experiment began: the same trials count as done
             restored = [r for p in sorted(storage.glob("trials/*/trial.json"))
                         if "restored_from" in (r := json.loads(p.read_text()))]
@@ -359,16 +432,30 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     started = time.time()
 
     cluster_dirs = prepare_clusters(base, cluster_ks(sweep, base), storage)
+    for k in cluster_dirs if remote is not None else ():
+        if not remote.exists(f"clusters/k{k}/cluster_stats.json"):
+            remote.push(storage / "clusters" / f"k{k}", f"clusters/k{k}")
     atomic_write_bytes(storage / "sweep.yaml", yaml.safe_dump(
         {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False).encode())
     _write_json(storage / "sweep_state.json", {"status": "running", "name": name, "protocol": sweep.protocol,
                                                "objectives": dict(zip(OBJECTIVES, MODES)),
-                                               "fid_ceiling": sweep.fid_ceiling, "started": started})
+                                               "fid_ceiling": sweep.fid_ceiling, "started": started,
+                                               "remote": remote.uri if remote is not None else None})
+    if not ray.is_initialized():
+        ray.init()
     spec = {"base": base, "space": sweep.space, "seeds": sweep.seeds, "workers": sweep.workers,
             "cpus_per_worker": sweep.cpus_per_worker, "gpus_per_worker": sweep.gpus_per_worker,
-            "protocol": sweep.protocol, "storage": str(storage),
+            "protocol": sweep.protocol, "storage": str(storage), "name": name,
             "report_every_s": 0.0 if sweep.scheduler is not None else 30.0,
-            "cluster_dirs": {str(k): v for k, v in cluster_dirs.items()}}
+            "cluster_dirs": {str(k): v for k, v in cluster_dirs.items()},
+            "remote": remote.uri if remote is not None else None,
+            "driver_node": ray.get_runtime_context().get_node_id()}
+    callbacks = None
+    if remote is not None:
+        from clustergan.tune.remote import push_driver_files
+
+        push_driver_files(remote, storage)
+        callbacks = [_mirror_callback(remote, storage)]
     if sweep.workers == 0:  # the trial process trains: give it a worker's resources
         resources = {"cpu": sweep.cpus_per_worker, "gpu": sweep.gpus_per_worker}
     else:  # the trial only drives a TorchTrainer; its workers ask for their own resources
@@ -376,8 +463,6 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), resources)
     stop = {"time_total_s": sweep.trial_time_limit_s} if sweep.trial_time_limit_s else None
 
-    if not ray.is_initialized():
-        ray.init()
     # per-epoch reports carry training losses only; the objectives come with each trial's final report
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
 
@@ -392,9 +477,10 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         print(f"ledger {ledger}: {len(restored)} finished trials restored ({sorted(done_baselines)} and "
               f"{done_search} searched); {max(sweep.num_trials - done_search, 0)} search trials left", flush=True)
     if sweep.baselines and done_baselines != {f"baseline:{b}" for b in BASELINES}:
-        tuner = _tuner(trainable, storage, "baselines", resume,
+        tuner = _tuner(trainable, tune_root, "baselines", resume,
                        {"baseline": tune.grid_search([b for b in BASELINES if f"baseline:{b}" not in done_baselines])},
-                       tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining()), stop)
+                       tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining()), stop,
+                       callbacks)
         tuner.fit()
     out_of_time = sweep.time_limit_s is not None and time.time() - started >= sweep.time_limit_s
     if out_of_time and sweep.num_trials > done_search:
@@ -421,17 +507,24 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
             scheduler = ASHAScheduler(metric=s.metric, mode=s.mode, grace_period=s.grace_period,
                                       reduction_factor=s.reduction_factor,
                                       max_t=10_000)
-        tuner = _tuner(trainable, storage, "search", resume, None,
+        tuner = _tuner(trainable, tune_root, "search", resume, None,
                        tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
                                        scheduler=scheduler, num_samples=sweep.num_trials - done_search,
-                                       time_budget_s=remaining()), stop)
+                                       time_budget_s=remaining()), stop, callbacks)
         tuner.fit()
 
+    if remote is not None:  # the records of trials that ran on other nodes
+        from clustergan.tune.remote import pull_experiment
+
+        pull_experiment(remote, storage)
     state = json.loads((storage / "sweep_state.json").read_text())
     state.update(status="finished", finished=time.time(), seconds=time.time() - started)
     _write_json(storage / "sweep_state.json", state)
     table = write_report(storage)
     print(table)
+    if remote is not None:
+        push_driver_files(remote, storage, report=True)
+        print(f"experiment mirrored to {remote.uri}", flush=True)
     if ledger is not None:
         from clustergan.tune.ledger import archive
 
