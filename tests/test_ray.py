@@ -487,3 +487,46 @@ def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(t
     with pytest.raises(ClusterganError, match=r"--storage nope://x: pyarrow cannot open this URI \(Unrecognized "
                                               r"filesystem type in URI: nope://x\)"):
         rm.Remote("nope://x")
+
+
+def test_the_last_checkpoint_is_fetched_from_ray_storage_when_rank0_ran_elsewhere(tmp_path):
+    """Rank 0 on another node without a shared filesystem: the run folder here has no checkpoint; the copy
+    Ray reported to the run's storage is fetched, so that evaluation here finds it."""
+    from types import SimpleNamespace
+
+    import ray.train
+
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.train_ray import fetch_final_checkpoint
+
+    reported = tmp_path / "ray_storage" / "checkpoint_000001"
+    reported.mkdir(parents=True)
+    (reported / "epoch_0003.pt").write_bytes(b"weights")
+    result = SimpleNamespace(checkpoint=ray.train.Checkpoint.from_directory(str(reported)))
+    run = tmp_path / "run"
+    assert fetch_final_checkpoint(result, run) == run / "checkpoints" / "epoch_0003.pt"
+    assert (run / "checkpoints" / "epoch_0003.pt").read_bytes() == b"weights"
+    (run / "checkpoints" / "epoch_0003.pt").write_bytes(b"rank 0 wrote it here")  # same node: left alone
+    fetch_final_checkpoint(result, run)
+    assert (run / "checkpoints" / "epoch_0003.pt").read_bytes() == b"rank 0 wrote it here"
+    assert fetch_final_checkpoint(SimpleNamespace(checkpoint=None), run) is None
+    (reported / "epoch_0003.pt").unlink()
+    with pytest.raises(ClusterganError, match=r"checkpoint_000001 holds no epoch_\*\.pt file"):
+        fetch_final_checkpoint(result, run)
+
+
+def test_cli_train_with_two_ray_workers_end_to_end(ray_session, tmp_path):
+    """``clustergan train --workers 2``: the CLI's Ray Train path (gloo), cluster-conditioned; rank 0 writes
+    the checkpoint, the grid and the TensorBoard events into the run folder, and Ray keeps its run state."""
+    from clustergan.cli import main
+    from clustergan.train.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(REPO / "sweeps" / "debug.yaml"), "--workers", "2", "cluster.k=2",
+                 "loss.lambda_kl1=0.0", "loss.lambda_km=0.0",  # cluster-conditioned, no encoder in the workers
+                 "data.synth.n_train=16", "data.synth.n_test=4", "train.epochs=1", "train.batch_size=4",
+                 "train.threads=1", f"out={run}", "name=cli2"]) == 0
+    state = load_checkpoint(run / "checkpoints" / "epoch_0001.pt")
+    assert state["epoch"] == 1 and state["global_step"] == 2  # 16 images / (2 workers x batch 4)
+    assert (run / "samples" / "epoch_0001.png").is_file() and list((run / "tensorboard").glob("events.*"))
+    assert (run / "ray" / "cli2").is_dir()  # Ray Train's storage for this run (checkpoint copies, state)

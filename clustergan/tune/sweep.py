@@ -194,6 +194,9 @@ def _train_one(config, spec: dict[str, Any], run_name: str) -> None:
     result = trainer.fit()
     if result.error is not None:
         raise result.error
+    from clustergan.tune.train_ray import fetch_final_checkpoint
+
+    fetch_final_checkpoint(result, config.run_dir)
 
 
 def _report_final(record: dict[str, Any], info_path: Path) -> None:

@@ -191,4 +191,25 @@ def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, res
     result = trainer.fit()
     if result.error is not None:
         raise result.error
+    fetch_final_checkpoint(result, config.run_dir)
     return result
+
+
+def fetch_final_checkpoint(result, run_dir: Path) -> Path | None:
+    """Make sure the run's last checkpoint is in ``<run_dir>/checkpoints`` on *this* node. Rank 0 writes it
+    there on its own node; when that is another machine without a shared filesystem, the copy Ray reported
+    to the run's storage (a folder or a URI) is downloaded, so that evaluation and sampling here find it."""
+    if result.checkpoint is None:
+        return None
+    folder = Path(run_dir) / "checkpoints"
+    with result.checkpoint.as_directory() as reported:
+        files = sorted(Path(reported).glob("epoch_*.pt"))
+        if not files:
+            raise ClusterganError(f"Ray checkpoint {result.checkpoint.path} holds no epoch_*.pt file")
+        dest = folder / files[-1].name
+        if not dest.is_file():
+            from clustergan.cache import atomic_write_bytes
+
+            atomic_write_bytes(dest, files[-1].read_bytes())
+            print(f"rank 0 ran on another node: its last checkpoint was fetched from Ray's storage to {dest}")
+    return dest
