@@ -39,7 +39,7 @@ def is_uri(storage: Any) -> bool:
 class Remote:
     """The experiment folder at ``uri``: push local files and folders to it, pull them back."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, what: str = "--storage"):
         import pyarrow
         import pyarrow.fs as pafs
 
@@ -48,7 +48,7 @@ class Remote:
             self.fs, self.root = pafs.FileSystem.from_uri(self.uri)
         except (pyarrow.ArrowInvalid, OSError) as e:
             raise ClusterganError(
-                f"--storage {uri}: pyarrow cannot open this URI ({e}). Use a scheme pyarrow.fs supports "
+                f"{what} {uri}: pyarrow cannot open this URI ({e}). Use a scheme pyarrow.fs supports "
                 "(s3://, gs://, abfs://, hdfs://, file://) with its credentials set, or a local or mounted "
                 "folder") from None
         self.root = self.root.rstrip("/")
@@ -198,7 +198,7 @@ def report_remote(uri: str, local: str | Path | None = None) -> tuple[Path, str]
     from clustergan.tune.report import write_report
     from clustergan.tune.sweep import default_storage
 
-    remote = Remote(uri)
+    remote = Remote(uri, what="clustergan report")
     state = remote.read_json("sweep_state.json")
     if state is None:
         raise ClusterganError(f"{remote.uri}: no sweep_state.json there; is this the --storage of a sweep?")
