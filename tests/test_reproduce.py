@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_significance_rule_golden():
     # gap -4, pooled std 1 -> threshold 2: A (lower) is better
     assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=True) == \
-        {"gap": -4.0, "threshold": 2.0, "verdict": "better"}
+        {"gap": -4.0, "threshold": 2.0, "verdict": "better", "seeds": 3}
     # higher is better: the same numbers make A worse
     assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=False)["verdict"] == "worse"
     # gap 1 < 2 x pooled std 1: not significant
@@ -32,7 +32,7 @@ def test_significance_rule_golden():
     assert compare([1.0], [9.0], lower_is_better=True)["verdict"] == "not significant"
     # unequal spreads: stds sqrt(0.5) and 0 pool to sqrt((0.5 + 0) / 2) = 0.5, so the threshold is 1.0
     assert compare([0.5, 1.5], [3.0, 3.0], lower_is_better=True) == \
-        {"gap": -2.0, "threshold": pytest.approx(1.0), "verdict": "better"}
+        {"gap": -2.0, "threshold": pytest.approx(1.0), "verdict": "better", "seeds": 2}
     assert mean_std([2.0, 4.0]) == (3.0, pytest.approx(2**0.5))
 
 
@@ -187,3 +187,12 @@ def test_seeds_select_training_seeds_and_probes_follow_the_first():
     assert any(s.method.key.startswith("probe") for s in run_specs(get_preset("cpu"), ["facades"], seeds=[0]))
     with pytest.raises(ClusterganError, match=r"--seeds 7: the facades study trains seeds \[0, 1, 2\]"):
         run_specs(get_preset("cpu"), ["facades"], seeds=[7])
+
+
+def test_one_seed_comparison_cells_show_no_threshold():
+    from clustergan.reproduce.results import _verdict_cell
+
+    one = compare([1.0], [9.0], lower_is_better=True)
+    assert _verdict_cell("not significant", one) == "not significant: one seed, no verdict (gap -8)"
+    two = compare([1.0, 2.0], [9.0, 10.0], lower_is_better=True)
+    assert _verdict_cell("**A better**", two) == "**A better** (gap -8, 2σ 1.41)"

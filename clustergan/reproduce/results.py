@@ -53,7 +53,14 @@ def compare(a: list[float], b: list[float], lower_is_better: bool) -> dict:
     else:
         a_better = gap < 0 if lower_is_better else gap > 0
         verdict = "better" if a_better else "worse"
-    return {"gap": gap, "threshold": 2 * pooled, "verdict": verdict}
+    return {"gap": gap, "threshold": 2 * pooled, "verdict": verdict, "seeds": min(len(a), len(b))}
+
+
+def _verdict_cell(word: str, c: dict) -> str:
+    """A comparison cell; with one seed on a side there is no spread, so no threshold is shown."""
+    if c["seeds"] < 2:
+        return f"{word}: one seed, no verdict (gap {c['gap']:+.4g})"
+    return f"{word} (gap {c['gap']:+.4g}, 2σ {c['threshold']:.3g})"
 
 
 def collect(study: Study, study_dir: Path) -> dict:
@@ -140,7 +147,7 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
                 c = compare(va, vb, LOWER_IS_BETTER[k])
                 summary["comparisons"].append({"a": rows[a]["label"], "b": rows[b]["label"], "metric": k, **c})
                 word = {"better": "**A better**", "worse": "**B better**"}.get(c["verdict"], "not significant")
-                cells.append(f"{word} (gap {c['gap']:+.4g}, 2σ {c['threshold']:.3g})")
+                cells.append(_verdict_cell(word, c))
             lines.append(f"| {rows[a]['label']} vs {rows[b]['label']} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines, summary
@@ -202,8 +209,8 @@ def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
             for k in freq:
                 c = compare(target[k], freq[k], LOWER_IS_BETTER[k])
                 word = {"better": "target better", "worse": "frequency better"}.get(c["verdict"], c["verdict"])
-                lines.append(f"| {LABELS[k]} | {_cell(freq[k], k)} | {_cell(target[k], k)} | {word} "
-                             f"(gap {c['gap']:+.4g}, 2σ {c['threshold']:.3g}) |")
+                lines.append(f"| {LABELS[k]} | {_cell(freq[k], k)} | {_cell(target[k], k)} | "
+                             f"{_verdict_cell(word, c)} |")
             lines.append("")
     return lines
 
