@@ -123,6 +123,9 @@ def pull_experiment(remote: Remote, local: Path) -> int:
     for trial_id in remote.listdir("trials"):
         rel = f"trials/{trial_id}"
         dst = local / "trials" / trial_id
+        if _finished_here(dst / "trial.json"):  # a finished record never changes: no download
+            n += 1
+            continue
         if not remote.pull(f"{rel}/trial.json", dst / "trial.json"):
             continue
         record = json.loads((dst / "trial.json").read_text())
@@ -130,6 +133,13 @@ def pull_experiment(remote: Remote, local: Path) -> int:
         (dst / "trial.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         n += 1
     return n
+
+
+def _finished_here(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def localise_record(record: dict[str, Any], trial_dir: Path, fetch=None) -> dict[str, Any]:

@@ -368,9 +368,10 @@ def _experiment_folders(storage, local, name: str, resume: bool):
     remote = Remote(str(storage))
     local = Path(local or default_storage(name)).expanduser().resolve()
     mine = local / "sweep_state.json"
-    if mine.is_file() and json.loads(mine.read_text()).get("remote") != remote.uri:
+    owner = json.loads(mine.read_text()).get("remote") if mine.is_file() else remote.uri
+    if owner != remote.uri:
         raise ClusterganError(f"{local} holds the local copy of another sweep (sweep_state.json: remote "
-                              f"{json.loads(mine.read_text()).get('remote')}); give this one its own --local folder")
+                              f"{owner}); give this one its own --local folder")
     if remote.exists("sweep_state.json"):
         if not resume:
             raise ClusterganError(f"{remote.uri}: this sweep already ran here; pass --resume to continue it "

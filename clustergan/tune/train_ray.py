@@ -36,6 +36,14 @@ from clustergan.train.dist import Context
 DEFAULT_MAX_FAILURES = 2
 
 
+def _last_epoch_file(folder: Path, checkpoint) -> Path:
+    """The ``epoch_*.pt`` file of a Ray checkpoint's folder (rank 0 reports exactly one)."""
+    files = sorted(Path(folder).glob("epoch_*.pt"))
+    if not files:
+        raise ClusterganError(f"Ray checkpoint {checkpoint.path} holds no epoch_*.pt file")
+    return files[-1]
+
+
 class RayContext(Context):
     """One Ray Train worker. Build it inside the worker function (after Ray set up the process group)."""
 
@@ -94,10 +102,7 @@ class RayContext(Context):
         if checkpoint is not None:
             self._restored_dir = Path(tempfile.mkdtemp(prefix="clustergan-restore-"))
             checkpoint.to_directory(str(self._restored_dir))
-            files = sorted(self._restored_dir.glob("epoch_*.pt"))
-            if not files:
-                raise ClusterganError(f"Ray checkpoint {checkpoint.path} holds no epoch_*.pt file")
-            return files[-1]
+            return _last_epoch_file(self._restored_dir, checkpoint)
         return self._resume_from
 
 
@@ -203,13 +208,12 @@ def fetch_final_checkpoint(result, run_dir: Path) -> Path | None:
         return None
     folder = Path(run_dir) / "checkpoints"
     with result.checkpoint.as_directory() as reported:
-        files = sorted(Path(reported).glob("epoch_*.pt"))
-        if not files:
-            raise ClusterganError(f"Ray checkpoint {result.checkpoint.path} holds no epoch_*.pt file")
-        dest = folder / files[-1].name
+        src = _last_epoch_file(reported, result.checkpoint)
+        dest = folder / src.name
         if not dest.is_file():
-            from clustergan.cache import atomic_write_bytes
-
-            atomic_write_bytes(dest, files[-1].read_bytes())
+            folder.mkdir(parents=True, exist_ok=True)
+            part = dest.with_name(f".{dest.name}.part{os.getpid()}")
+            shutil.copyfile(src, part)  # streamed, then renamed: never a half-written checkpoint
+            os.replace(part, dest)
             print(f"rank 0 ran on another node: its last checkpoint was fetched from Ray's storage to {dest}")
     return dest
