@@ -122,3 +122,25 @@ def test_cli_user_errors_have_no_traceback(tmp_path, capsys):
     assert "no checkpoint found" in capsys.readouterr().err
     assert main(["train", "--config", DEBUG, "data.root=" + str(tmp_path / "nodata")]) == 2
     assert str(tmp_path / "nodata") in capsys.readouterr().err
+
+
+def test_pix2pix_dropout_samples_are_fixed_by_the_generator_and_leave_the_global_rng_alone(tmp_path):
+    # pix2pix's only noise is test-time dropout; it must follow the sampling generator like z does, or the
+    # same evaluation seed gives different pix2pix metrics on every call
+    from clustergan.config import load_config
+    from clustergan.train.builders import build_generator
+    from clustergan.train.sampling import TrainedGenerator
+
+    cfg = load_config(DEBUG, ["model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0",
+                              "loss.lambda_kl1=0", "loss.lambda_km=0", f"out={tmp_path}"])
+    torch.manual_seed(0)
+    state = {"config": cfg.to_dict(), "G": build_generator(cfg).state_dict(), "epoch": 0}
+    model = TrainedGenerator(state, tmp_path / "x.pt")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = model.generate(x, None, torch.Generator().manual_seed(1))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(456)  # another global state: the same images
+    assert torch.equal(model.generate(x, None, torch.Generator().manual_seed(1)), a)
+    assert not torch.equal(model.generate(x, None, torch.Generator().manual_seed(2)), a)  # dropout is live
