@@ -49,9 +49,11 @@ def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
     methods = [m.key for m in preset.studies[0].methods if not m.optional or m.config.is_file()]
     assert [s.method.key for s in specs[: len(methods)]] == methods  # seed-major order
     assert {s.seed for s in specs} == {0, 1, 2}
-    probes = [p.key for p in preset.studies[0].probes]
-    assert len(specs) == 3 * len(methods) + len(probes)
-    assert [(s.method.key, s.seed) for s in specs[-len(probes):]] == [(p, 0) for p in probes]  # first seed only
+    # the two noise models at lambda_MS 1 (their papers') and both again at a matched lambda_MS 0.1, all seeds
+    assert methods[:5] == ["pix2pix", "msgan", "clustergan", "msgan_ms0.1", "clustergan_ms0.1"]
+    by_key = {m.key: m for m in preset.studies[0].methods}
+    assert by_key["msgan_ms0.1"].overrides == by_key["clustergan_ms0.1"].overrides == ("loss.lambda_ms=0.1",)
+    assert len(specs) == 3 * len(methods) and not preset.studies[0].probes
 
 
 def test_only_selects_method_keys_and_names_the_known_ones():
@@ -182,9 +184,11 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
 
 
 def test_seeds_select_training_seeds_and_probes_follow_the_first():
-    specs = run_specs(get_preset("cpu"), ["facades"], seeds=[1, 2])
-    assert {s.seed for s in specs} == {1, 2} and not any(s.method.key.startswith("probe") for s in specs)
-    assert any(s.method.key.startswith("probe") for s in run_specs(get_preset("cpu"), ["facades"], seeds=[0]))
+    specs = run_specs(_tiny_preset(), seeds=[1])
+    assert {s.seed for s in specs} == {1} and not any(s.method.key.startswith("probe") for s in specs)
+    assert [s.method.key for s in run_specs(_tiny_preset(), seeds=[0])][-2:] == ["probe_msgan", "probe_clustergan"]
+    assert {(s.method.key, s.seed) for s in run_specs(get_preset("cpu"), ["facades"], seeds=[1, 2])} >= {
+        ("clustergan_ms0.1", 1), ("clustergan_ms0.1", 2)}
     with pytest.raises(ClusterganError, match=r"--seeds 7: the facades study trains seeds \[0, 1, 2\]"):
         run_specs(get_preset("cpu"), ["facades"], seeds=[7])
 
@@ -196,3 +200,20 @@ def test_one_seed_comparison_cells_show_no_threshold():
     assert _verdict_cell("not significant", one) == "not significant: one seed, no verdict (gap -8)"
     two = compare([1.0, 2.0], [9.0, 10.0], lower_is_better=True)
     assert _verdict_cell("**A better**", two) == "**A better** (gap -8, 2σ 1.41)"
+
+
+def test_direction_lines_test_the_matched_lambda_pair_against_the_papers_clustergan_vs_msgan():
+    from clustergan.reproduce.results import direction_lines
+
+    summary = {"comparisons": [
+        {"a": "clustergan", "b": "MSGAN", "metric": "lpips", "verdict": "worse"},
+        {"a": "clustergan, lambda_MS 0.1", "b": "MSGAN, lambda_MS 0.1", "metric": "lpips", "verdict": "better"},
+        {"a": "clustergan, lambda_MS 0.1", "b": "MSGAN, lambda_MS 0.1", "metric": "ndb", "verdict": "not significant"},
+    ]}
+    lines = direction_lines(summary)
+    assert "| clustergan vs MSGAN | LPIPS | better (0.4444 vs 0.3752) | worse | **no** |" in lines
+    assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | LPIPS | better (0.4444 vs 0.3752) | better | yes |" \
+        in lines
+    assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | NDB | better (9 vs 11) | not significant | not shown |" \
+        in lines
+    assert direction_lines({"comparisons": []}) == []
