@@ -36,7 +36,7 @@ reproduce: install
 	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 clean-demo:
 	rm -rf $(DEMO_RUN) $(DEMO_SWEEP)

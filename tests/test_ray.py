@@ -489,6 +489,31 @@ def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(t
         rm.Remote("nope://x")
 
 
+def test_a_folder_push_uploads_changed_and_small_files_only(tmp_path):
+    """A trial pushes its folder after every seed: earlier checkpoints (large, unchanged) are not uploaded
+    again; records (small) always are; a large file that changed is."""
+    import clustergan.tune.remote as rm
+
+    trial = tmp_path / "trial"
+    (trial / "seed0" / "checkpoints").mkdir(parents=True)
+    big = trial / "seed0" / "checkpoints" / "epoch_0005.pt"
+    big.write_bytes(b"w" * rm.SMALL)
+    (trial / "trial.json").write_text('{"status": "running"}')
+    remote = rm.Remote(f"file://{tmp_path / 'bucket'}")
+    assert remote.push(trial, "trials/t0") == 2
+    assert (tmp_path / "bucket" / "trials" / "t0" / "seed0" / "checkpoints" / "epoch_0005.pt").read_bytes() == \
+        big.read_bytes()
+    (trial / "seed1").mkdir()
+    (trial / "seed1" / "epoch_0005.pt").write_bytes(b"v" * rm.SMALL)
+    (trial / "trial.json").write_text('{"status": "finished"}')
+    assert remote.push(trial, "trials/t0") == 2  # the new checkpoint and the record, not seed 0's checkpoint
+    assert remote.read_json("trials/t0/trial.json") == {"status": "finished"}
+    big.write_bytes(b"x" + b"w" * rm.SMALL)  # rewritten, another size
+    assert remote.push(trial, "trials/t0") == 2
+    assert (tmp_path / "bucket" / "trials" / "t0" / "seed0" / "checkpoints" / "epoch_0005.pt").read_bytes()[:1] == b"x"
+    assert remote.push(tmp_path / "missing", "trials/t1") == 0
+
+
 def test_the_last_checkpoint_is_fetched_from_ray_storage_when_rank0_ran_elsewhere(tmp_path):
     """Rank 0 on another node without a shared filesystem: the run folder here has no checkpoint; the copy
     Ray reported to the run's storage is fetched, so that evaluation here finds it."""

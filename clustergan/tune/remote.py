@@ -30,6 +30,8 @@ from clustergan.errors import ClusterganError
 #: The driver's files, pushed after each trial and at the end (the report's files too, once written).
 DRIVER_FILES = ("sweep.yaml", "sweep_state.json", "optuna.db")
 REPORT_FILES = ("ranking.csv", "ranking.md", "pareto.png", "best_config.yaml")
+#: Files below this size are uploaded on every push of their folder; larger ones only when they changed.
+SMALL = 1 << 20
 
 
 def is_uri(storage: Any) -> bool:
@@ -77,16 +79,39 @@ class Remote:
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel), recursive=False))
         return sorted(Path(i.path).name for i in infos)
 
-    def push(self, local: Path, rel: str) -> None:
-        """Copy a local file or folder (recursively) to ``<uri>/<rel>``; a missing source is skipped."""
+    def push(self, local: Path, rel: str) -> int:
+        """Copy a local file or folder (recursively) to ``<uri>/<rel>``; a missing source is skipped.
+
+        A folder is pushed incrementally: a file of at least ``SMALL`` bytes whose copy at the URI has the same
+        size and is not older than the local file is not uploaded again (a trial pushes its folder after
+        every seed, and its earlier checkpoints never change). Smaller files (records, JSON, grids) are always
+        uploaded, so a rewrite of the same length is never missed on a clock skew. Returns files uploaded."""
         import pyarrow.fs as pafs
 
         local = Path(local)
         if not local.exists():
-            return
+            return 0
         parent = self.path(rel).rsplit("/", 1)[0]
         self.fs.create_dir(self.path(rel) if local.is_dir() else parent, recursive=True)
-        pafs.copy_files(str(local), self.path(rel), source_filesystem=self._local, destination_filesystem=self.fs)
+        if not local.is_dir():
+            pafs.copy_files(str(local), self.path(rel), source_filesystem=self._local,
+                            destination_filesystem=self.fs)
+            return 1
+        there = {Path(i.path).relative_to(self.path(rel)).as_posix(): i
+                 for i in self.fs.get_file_info(pafs.FileSelector(self.path(rel), recursive=True))
+                 if i.type == pafs.FileType.File}
+        sent = 0
+        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+            sub = file.relative_to(local).as_posix()
+            st, info = file.stat(), there.get(sub)
+            if (info is not None and st.st_size >= SMALL and info.size == st.st_size and info.mtime_ns is not None
+                    and info.mtime_ns >= st.st_mtime_ns):
+                continue
+            self.fs.create_dir(self.path(f"{rel}/{sub}").rsplit("/", 1)[0], recursive=True)
+            pafs.copy_files(str(file), self.path(f"{rel}/{sub}"), source_filesystem=self._local,
+                            destination_filesystem=self.fs)
+            sent += 1
+        return sent
 
     def pull(self, rel: str, local: Path) -> bool:
         """Copy ``<uri>/<rel>`` (a file or a folder) to ``local``; False when it is not there."""
