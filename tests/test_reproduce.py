@@ -54,6 +54,10 @@ def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
     by_key = {m.key: m for m in preset.studies[0].methods}
     assert by_key["msgan_ms0.1"].overrides == by_key["clustergan_ms0.1"].overrides == ("loss.lambda_ms=0.1",)
     assert len(specs) == 3 * len(methods) and not preset.studies[0].probes
+    synth = {m.key: m for m in preset.studies[1].methods}
+    assert list(synth) == ["pix2pix", "msgan", "clustergan", "msgan_ms0.1", "clustergan_ms0.1"]
+    assert synth["msgan_ms0.1"].overrides == synth["msgan"].overrides + ("loss.lambda_ms=0.1",)
+    assert synth["clustergan_ms0.1"].overrides == synth["clustergan"].overrides + ("loss.lambda_ms=0.1",)
 
 
 def test_only_selects_method_keys_and_names_the_known_ones():

@@ -91,6 +91,11 @@ _SYNTH_METHODS = (
             "loss.lambda_km=0.0")),
     Method("MSGAN", "msgan", SWEEPS / "debug.yaml", ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
     Method("clustergan", "clustergan", SWEEPS / "debug.yaml", ("cluster.k=4",)),
+    # the facades study's matched pair: at lambda_MS 1 clustergan ignored its index here too (the figure)
+    Method("MSGAN, lambda_MS 0.1", "msgan_ms0.1", SWEEPS / "debug.yaml",
+           ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0", "loss.lambda_ms=0.1")),
+    Method("clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "debug.yaml",
+           ("cluster.k=4", "loss.lambda_ms=0.1")),
 )
 
 _CPU_FACADES = Study(
@@ -113,7 +118,7 @@ _CPU_SYNTH = Study(
     overrides=("data.synth.n_train=192", "data.synth.n_test=24", "train.batch_size=8", "train.lr=0.0008",
                "train.epochs=10", "train.epochs_decay=5", "train.checkpoint_every=5", "train.sample_every=5",
                "train.eval_every=0"),
-    seeds=(0, 1, 2), protocol="paper", ndb_bins=10, figure=True,
+    seeds=(0, 1, 2), protocol="paper", ndb_bins=10, figure=True, diagnose=True,
 )
 
 PRESETS: dict[str, Preset] = {
