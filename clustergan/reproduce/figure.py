@@ -9,6 +9,8 @@ import torch
 
 INPUTS = (0, 13, 47, 88)  # fixed test inputs (indices into the sorted test split), spread over the set
 MSGAN_SAMPLES = 3
+# clustergan rows drawn once per cluster index, and their column titles' prefix
+CLUSTER_COLUMNS = {"clustergan": "ours ", "clustergan_ms0.1": "ours MS0.1 "}
 
 
 def _images(model, sources: torch.Tensor, cluster: int | None, seed: int) -> torch.Tensor:
@@ -17,7 +19,8 @@ def _images(model, sources: torch.Tensor, cluster: int | None, seed: int) -> tor
 
 
 def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
-    """Seed-0 models of pix2pix, MSGAN and clustergan (the rows present) -> a PNG grid at ``path``.
+    """Seed-0 models of pix2pix, MSGAN and clustergan (and clustergan at lambda_MS 0.1; the rows present) -> a
+    PNG grid at ``path``.
 
     When the seed-0 runs' results came from the ledger (no checkpoints on this machine), the figure
     already at ``path`` (drawn by the machine that trained them) is kept and returned."""
@@ -30,7 +33,7 @@ def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
     from clustergan.train.sampling import load_generator
 
     models = {}
-    for key in ("pix2pix", "msgan", "clustergan"):
+    for key in ("pix2pix", "msgan", *CLUSTER_COLUMNS):
         run = study_dir / key / "seed0"
         if key in rows and 0 in rows[key]["seeds"]:
             if not (run / "checkpoints").is_dir():
@@ -50,9 +53,10 @@ def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
         columns.append(("pix2pix", _images(models["pix2pix"], sources, None, 0)))
     if "msgan" in models:
         columns += [(f"MSGAN z{j + 1}", _images(models["msgan"], sources, None, j)) for j in range(MSGAN_SAMPLES)]
-    if "clustergan" in models:
-        model = models["clustergan"]
-        columns += [(f"ours i={c}", _images(model, sources, c, 0)) for c in range(model.k)]
+    for key, prefix in CLUSTER_COLUMNS.items():
+        if key in models:
+            model = models[key]
+            columns += [(f"{prefix}i={c}", _images(model, sources, c, 0)) for c in range(model.k)]
     n_rows, n_cols = len(picks), len(columns)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.1 * n_cols, 1.2 * n_rows + 0.3), squeeze=False)
     for c, (title, images) in enumerate(columns):

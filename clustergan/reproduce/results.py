@@ -290,7 +290,8 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
                 rel = fig.relative_to(docs) if fig.is_relative_to(docs) else fig
                 figure_lines = [f"![Figure 2]({rel})", "",
                                 "Same test inputs (rows); columns: the input, pix2pix, MSGAN (3 noise "
-                                "vectors), clustergan for each cluster index (one noise vector). Seed-0 models.",
+                                "vectors), clustergan for each cluster index (one noise vector; `ours MS0.1`: "
+                                "clustergan at lambda_MS 0.1, when present). Seed-0 models.",
                                 ""]
                 lines += ["### Figure 2 (ours)", ""] + figure_lines
         summary["studies"][study.name] = s
