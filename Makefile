@@ -29,8 +29,11 @@ demo-train: install
 	$(VENV)/bin/clustergan sample --run $(DEMO_RUN) --input $$($(PY) -c "from clustergan.config import load_config; from clustergan.train.builders import synth_root; print(synth_root(load_config('sweeps/debug.yaml')))")/test --cluster all --num-z 2 --out $(DEMO_RUN)/demo_samples
 	@echo "results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
 
-# The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md. About 1.5-2 h
-# on 2 CPU cores; rerun to resume. PRESET=gpu for the paper's scale on a GPU machine.
+# The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md; rerun to resume.
+# From nothing on 2 CPU cores: the three methods x 3 seeds on facades ~1.5 h on the AVX512 Xeon the preset was
+# sized on, ~2.75 h on an AVX2 EPYC; the matched lambda_MS 0.1 pair adds ~2.5 h there, the procedural study
+# ~1.5 h. The committed ledger (docs/results/<preset>/runs) restores finished runs, so a rerun trains only
+# what is missing. PRESET=gpu for the paper's scale on a GPU machine.
 PRESET ?= cpu
 reproduce: install
 	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
