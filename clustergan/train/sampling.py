@@ -7,6 +7,7 @@ of its encoder features). The choice is recorded with every result.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -60,17 +61,23 @@ class TrainedGenerator:
                 raise ClusterganError(f"cluster index out of range: this model has k={self.k} clusters (0..{self.k - 1})")
             cluster_ids = cluster_ids.to(self.device)
         z = torch.randn(B, self.nz, generator=generator).to(self.device) if self.nz else None
-        if not self.config.model.dropout:
+        with self._dropout_seeded(generator):
             return self.G(sources.to(self.device), z, cluster_ids).float().clamp(-1, 1)
-        # pix2pix's noise is its test-time dropout, which draws from torch's global RNG: seed that from
-        # ``generator`` too, inside a fork, so the same generator gives the same images (and metrics) on every
-        # call and the caller's global RNG is left as it was. (Models without dropout skip this draw, so their
-        # noise stream is unchanged.)
+
+    @contextlib.contextmanager
+    def _dropout_seeded(self, generator: torch.Generator):
+        """pix2pix's noise is its test-time dropout, which draws from torch's global RNG: seed that from
+        ``generator`` too, inside a fork, so the same generator gives the same images (and metrics) on every
+        call and the caller's global RNG is left as it was. Models without dropout draw nothing here, so their
+        noise stream is unchanged."""
+        if not self.config.model.dropout:
+            yield
+            return
         seed = int(torch.randint(2**62, (1,), generator=generator))
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return self.G(sources.to(self.device), z, cluster_ids).float().clamp(-1, 1)
+            yield
 
     def generate_fn(self, choice: str = "frequency", fixed_index: int = 0, target_clusters: torch.Tensor | None = None):
         """A sampler for :func:`clustergan.metrics.evaluate`: (sources [B,...], n, generator) -> [B, n, 3, H, W].

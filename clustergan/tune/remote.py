@@ -91,12 +91,10 @@ class Remote:
         local = Path(local)
         if not local.exists():
             return 0
-        parent = self.path(rel).rsplit("/", 1)[0]
-        self.fs.create_dir(self.path(rel) if local.is_dir() else parent, recursive=True)
         if not local.is_dir():
-            pafs.copy_files(str(local), self.path(rel), source_filesystem=self._local,
-                            destination_filesystem=self.fs)
+            self._put(local, rel)
             return 1
+        self.fs.create_dir(self.path(rel), recursive=True)
         there = {Path(i.path).relative_to(self.path(rel)).as_posix(): i
                  for i in self.fs.get_file_info(pafs.FileSelector(self.path(rel), recursive=True))
                  if i.type == pafs.FileType.File}
@@ -107,11 +105,16 @@ class Remote:
             if (info is not None and st.st_size >= SMALL and info.size == st.st_size and info.mtime_ns is not None
                     and info.mtime_ns >= st.st_mtime_ns):
                 continue
-            self.fs.create_dir(self.path(f"{rel}/{sub}").rsplit("/", 1)[0], recursive=True)
-            pafs.copy_files(str(file), self.path(f"{rel}/{sub}"), source_filesystem=self._local,
-                            destination_filesystem=self.fs)
+            self._put(file, f"{rel}/{sub}")
             sent += 1
         return sent
+
+    def _put(self, file: Path, rel: str) -> None:
+        """One local file to ``<uri>/<rel>``, its parent folder created."""
+        import pyarrow.fs as pafs
+
+        self.fs.create_dir(self.path(rel).rsplit("/", 1)[0], recursive=True)
+        pafs.copy_files(str(file), self.path(rel), source_filesystem=self._local, destination_filesystem=self.fs)
 
     def pull(self, rel: str, local: Path) -> bool:
         """Copy ``<uri>/<rel>`` (a file or a folder) to ``local``; False when it is not there."""
