@@ -26,3 +26,125 @@ def facades_root() -> Path:
     if not (FACADES / "train").is_dir():
         pytest.skip(f"facades not found at {FACADES} (set CLUSTERGAN_FACADES to its folder)")
     return FACADES
+
+
+# ------------------------------------------------------------------------- the submitted smoke sweep
+#
+# One tiny experiment serves every sweep test (issue: "one tiny experiment reused by the report / resume /
+# failure tests"): the debug sweep with --smoke-test, submitted as a job to a real Ray head bound to 127.0.0.1
+# with token authentication. The head runs as ``ray start --head --block`` in its own process group on free
+# ports with its own token file and a private --temp-dir, answers the token checks, runs the job, and is
+# stopped (by signalling its group, never ``ray stop``, which would stop every Ray on the machine) before the
+# tests that use the experiment go on.
+
+SUBMIT = """
+import json, sys, time
+from ray.job_submission import JobSubmissionClient, JobStatus
+url, entrypoint, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+client = JobSubmissionClient(url)
+job = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env})
+deadline = time.time() + 420
+while time.time() < deadline:
+    status = client.get_job_status(job)
+    if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+        break
+    time.sleep(1)
+print("STATUS", status)
+print(client.get_job_logs(job)[-20000:])
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http_status(url: str, token: str | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # the server answers (even if it refuses): it is up
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not come up in {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def smoke_job(tmp_path_factory) -> dict:
+    """``{"exp", "stdout", "stderr", "seconds", "refused", "accepted"}`` of the debug sweep submitted with
+    --smoke-test; ``refused``: the HTTP codes of job-API requests without a token and with a wrong one,
+    ``accepted``: with the right one."""
+    import json
+    import secrets
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    pytest.importorskip("ray")
+    tmp = tmp_path_factory.mktemp("head")
+    token = secrets.token_hex(16)
+    (tmp / "auth_token").write_text(token)
+    dashboard = _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp / "auth_token")}
+    env.pop("RAY_ADDRESS", None)
+    # a private temp dir (short: Ray's socket paths are limited to ~107 characters) so that this head's
+    # address file is not in /tmp/ray, where a plain `ray.init()` elsewhere would try to join it
+    ray_tmp = Path(tempfile.mkdtemp(prefix="cg-ray-", dir="/tmp"))
+    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address",
+           "127.0.0.1", "--port", str(_free_port()), "--num-cpus", "4", "--include-dashboard", "true",
+           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--ray-client-server-port",
+           str(_free_port()), "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats",
+           "--temp-dir", str(ray_tmp)]
+    log = (tmp / "head.log").open("w")
+    head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{dashboard}"
+    exp = tmp / "exp"
+    try:
+        _wait_http(f"{url}/api/version", timeout=90)
+        record = {"exp": exp, "refused": [_http_status(f"{url}/api/jobs/"), _http_status(f"{url}/api/jobs/", "wrong")],
+                  "accepted": _http_status(f"{url}/api/jobs/", token)}
+        entrypoint = (f"{sys.executable} {REPO / 'ray_jobs' / 'sweep.py'} --config "
+                      f"{REPO / 'sweeps' / 'debug_sweep.yaml'} --smoke-test --storage {exp}")
+        job_env = {"CLUSTERGAN_CACHE": os.environ["CLUSTERGAN_CACHE"]}
+        client_env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+        client_env.pop("RAY_AUTH_TOKEN_PATH", None)
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", SUBMIT, url, entrypoint, json.dumps(job_env)],
+                             env=client_env, capture_output=True, text=True, timeout=480)
+        record.update(stdout=out.stdout, stderr=out.stderr, seconds=time.perf_counter() - start)
+        print(f"job submission + smoke sweep: {record['seconds']:.1f} s")
+        return record
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=8)  # `ray start --block` keeps polling after its children exit: then kill
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=10)
+        log.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -1,7 +1,8 @@
 """Ray Train and Ray Tune: distributed equivalence, sweeps, ranking report, resume.
 
 One Ray session per module (``ray.init(num_cpus=4)``: 2 workers x 1 CPU + a trial driver never schedule on 2 CPUs
-otherwise) is shared by every test in this file; the sweep experiment is built once and reused.
+otherwise) is shared by every test in this file. The sweep experiment is built once per test session, as a
+submitted job (``smoke_job`` in ``tests/conftest.py``), and reused by the report, resume and ledger tests.
 """
 
 from __future__ import annotations
@@ -19,21 +20,18 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def ray_session(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    saved = {k: os.environ.get(k) for k in ("CLUSTERGAN_CACHE", "RAY_AUTH_MODE")}
-    # set before ray.init so that the worker processes inherit them
-    os.environ["CLUSTERGAN_CACHE"] = str(cache)
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+def ray_session():
+    # the session's cache folder (conftest) is already in the environment, so the workers share it
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # set before ray.init so that the worker processes inherit it
     if not ray.is_initialized():
         ray.init(num_cpus=4, include_dashboard=True, configure_logging=False)
-    yield cache
+    yield
     ray.shutdown()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    if saved is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = saved
 
 
 # ------------------------------------------------------------------------------------------ Ray Train
@@ -220,32 +218,34 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
 # -------------------------------------------------------------------------------------- smoke sweep
 
 
-ENCODER_PASSES: list[int] = []
-
-
 @pytest.fixture(scope="module")
-def smoke_sweep(ray_session, tmp_path_factory):
-    import time
+def smoke_sweep(smoke_job, ray_session):
+    """The debug sweep with --smoke-test, as the submitted job ran it (the resume and ledger tests drive it
+    again from this module's Ray session)."""
+    if "STATUS SUCCEEDED" not in smoke_job["stdout"]:
+        pytest.fail("the submitted smoke sweep failed:\n" + smoke_job["stdout"][-3000:] + smoke_job["stderr"][-3000:])
+    return smoke_job["exp"]
 
-    from clustergan.tune.sweep import run_sweep
 
+def test_the_driver_encodes_the_training_set_once_for_every_k(tmp_path, monkeypatch):
+    """Before any trial, the driver computes the clusters of every k the space allows from one pass of the
+    encoder over the training set (the trials only read them: ``test_smoke_sweep_...`` finds them in the
+    experiment), and a second call finds them there."""
     from clustergan.clustering import features
+    from clustergan.tune.sweep import cluster_ks, prepare_clusters
+    from clustergan.tune.sweep_config import load_sweep
 
-    storage = tmp_path_factory.mktemp("sweep") / "exp"
+    monkeypatch.setenv("CLUSTERGAN_CACHE", str(tmp_path / "cache"))  # cold: the features are not cached yet
     passes = []
     original = features.extract_features
-
-    def counting(encoder, images, *args, **kwargs):
-        passes.append(len(images))
-        return original(encoder, images, *args, **kwargs)
-
-    start = time.perf_counter()
-    with pytest.MonkeyPatch.context() as mp:  # the driver computes the clusters in this process
-        mp.setattr(features, "extract_features", counting)
-        exp = run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=storage, smoke_test=True)
-    print(f"smoke sweep: {time.perf_counter() - start:.1f} s")
-    ENCODER_PASSES[:] = passes
-    return exp
+    monkeypatch.setattr(features, "extract_features",
+                        lambda encoder, images, *a, **k: passes.append(len(images)) or original(encoder, images, *a, **k))
+    sweep, base = load_sweep(REPO / "sweeps" / "debug_sweep.yaml")
+    assert cluster_ks(sweep, base) == [2, 3, 4]
+    dirs = prepare_clusters(base, cluster_ks(sweep, base), tmp_path / "exp")
+    assert passes == [96]  # one pass of the encoder over the 96 training images
+    assert sorted(dirs) == [2, 3, 4] and all((Path(d) / "cluster_stats.json").is_file() for d in dirs.values())
+    assert prepare_clusters(base, [2, 3, 4], tmp_path / "exp") == dirs and passes == [96]  # already there
 
 
 def test_smoke_sweep_ranks_baselines_and_search_trials(smoke_sweep):
@@ -263,7 +263,6 @@ def test_smoke_sweep_ranks_baselines_and_search_trials(smoke_sweep):
     assert (smoke_sweep / "optuna.db").is_file() and (smoke_sweep / "pareto.png").is_file()
     # clusters were computed by the driver for every k of the space, before the trials
     assert sorted(p.name for p in (smoke_sweep / "clusters").iterdir()) == ["k2", "k3", "k4"]
-    assert ENCODER_PASSES == [96]  # one pass of the encoder over the 96 training images
     best = load_config(smoke_sweep / "best_config.yaml")
     assert best.name == "debug_sweep-smoke-best" and best.cluster.stats_dir is None
     import optuna

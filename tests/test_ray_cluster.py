@@ -21,13 +21,12 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory):
+def two_nodes():
     from ray.cluster_utils import Cluster
 
-    cache = tmp_path_factory.mktemp("cache")
-    saved = {k: os.environ.get(k) for k in ("CLUSTERGAN_CACHE", "RAY_AUTH_MODE")}
-    os.environ["CLUSTERGAN_CACHE"] = str(cache)  # before the nodes start, so that the workers inherit it
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    # the session's cache folder (conftest) is already in the environment, so the workers share it
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE",)}
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # before the nodes start, so that the workers inherit it
     if ray.is_initialized():
         ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})

@@ -39,8 +39,7 @@ baselines: false
 """)
     exp = tmp_path / "exp"
     # RAY_ADDRESS=local: start a private local Ray even if a `ray start` cluster runs on this machine
-    env = {**os.environ, "CLUSTERGAN_CACHE": str(tmp_path / "cache"), "RAY_AUTH_MODE": "disabled",
-           "RAY_ADDRESS": "local"}
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "local"}  # the session's cache folder
     log = (tmp_path / "first.log").open("w")
     first = _cli(["sweep", "--config", str(sweep), "--storage", str(exp)], env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -147,12 +147,17 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert diag["k"] == 2 and sum(diag["generated_cluster_histogram"]) == 2 * 3 and 0 <= diag["cluster_hit_rate"] <= 1
     assert (out / "synth" / "clustergan" / "seed1" / "metrics_target.json").is_file()
     assert json.loads((out / "synth" / "probe_clustergan" / "seed0" / "diagnose.json").read_text())["k"] == 2
+    for key in ("pix2pix", "msgan", "clustergan", "probe_msgan"):  # every method: does the output use the input?
+        cond = json.loads((out / "synth" / key / "seed0" / "conditioning.json").read_text())
+        assert cond["inputs"] == 3 and cond["input_effect_lpips"] >= 0 and cond["targets_input_effect_lpips"] > 0
 
     path = write_results(preset, out, docs)
     text = path.read_text()
     assert "| **MSGAN, lambda_MS 0.5** |" in text and "| MSGAN (seed 0) |" in text
     assert "### Diagnostics: clustergan" in text and "| metric | frequency | target's own cluster |" in text
     assert "### Diagnostics: clustergan, lambda_MS 0.5" in text  # a clustergan probe is diagnosed too
+    assert "### Does the output depend on the input?" in text and "| real test targets | - |" in text
+    assert "| MSGAN, lambda_MS 0.5 | 1 |" in text and "| clustergan | 2 |" in text
     assert "**SMOKE TEST: 2 training steps per run." in text
     assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
@@ -221,3 +226,48 @@ def test_direction_lines_test_the_matched_lambda_pair_against_the_papers_cluster
     assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | NDB | better (9 vs 11) | not significant | not shown |" \
         in lines
     assert direction_lines({"comparisons": []}) == []
+
+
+def test_conditioning_of_a_perfect_and_of_an_input_blind_generator(tmp_path, monkeypatch):
+    """Golden cases of the input-effect diagnostic: a generator that returns each input's own target has the
+    targets' input effect, distance 0 to its own target and a gain equal to the targets' input effect; one
+    that returns the same image for every input has input effect 0 and gain 0."""
+    import numpy as np
+    from PIL import Image
+
+    import clustergan.train.sampling as sampling
+    from clustergan.config import load_config
+    from clustergan.data import load_targets
+    from clustergan.reproduce.diagnose import conditioning_run
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(tmp_path / "data" / split / f"{i}.png")
+    cfg = load_config(REPO / "sweeps" / "debug.yaml", [f"data.root={tmp_path / 'data'}", "cluster.k=0", "model.nz=0",
+                                                        "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0"])
+    targets, _ = load_targets(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
+
+    class Fake:
+        config, k, nz = cfg, 0, 0
+
+        def __init__(self, same: bool):
+            self.same = same
+
+        def draw_clusters(self, n, generator):
+            return None
+
+        def generate(self, sources, ids, generator, z=None):
+            return targets[:1].expand_as(targets).clone() if self.same else targets.clone()
+
+    monkeypatch.setattr(sampling, "load_generator", lambda run: Fake(same=False))
+    perfect = conditioning_run(tmp_path / "run", passes=2)
+    assert perfect["own_target_lpips"] == 0.0 and perfect["own_target_l1"] == 0.0
+    assert perfect["input_effect_lpips"] == pytest.approx(perfect["targets_input_effect_lpips"], abs=1e-6)
+    assert perfect["targets_input_effect_lpips"] > 0.05
+    assert perfect["conditional_gain_lpips"] == pytest.approx(perfect["targets_input_effect_lpips"], abs=1e-6)
+    monkeypatch.setattr(sampling, "load_generator", lambda run: Fake(same=True))
+    blind = conditioning_run(tmp_path / "run", passes=2)
+    assert blind["input_effect_lpips"] == 0.0 and blind["conditional_gain_lpips"] == pytest.approx(0.0, abs=1e-6)
+    assert blind["own_target_lpips"] > 0.01

@@ -9,6 +9,16 @@ For a clustergan run, on the test inputs:
   the cluster they were conditioned on (chance = 1/k), and the same for the real test targets' own
   nearest cluster as a reference of how separable the clusters are at all (silhouette from the report).
 - the clustering's own numbers: silhouette, cluster sizes, Ledoit-Wolf shrinkage.
+
+For every run of a study, whatever the method: **does the output depend on the input?** FID, NDB and JSD
+compare sets of images, so a generator that draws one good facade for every label map can score well on
+them. With one noise draw and one cluster index shared by every test input:
+
+- **input effect**: LPIPS between G(x_a, z, i) and G(x_b, z, i) for two different inputs (each input and
+  the next one), beside the same distance between their real targets; near 0 means the input is ignored;
+- **own vs other target**: LPIPS from G(x_a, z, i) to x_a's own target and to x_b's target; the gain
+  (other - own) is how much closer an output is to its own target than to another input's, the real
+  targets' gain being their own between-input distance.
 """
 
 from __future__ import annotations
@@ -58,21 +68,57 @@ def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     }
 
 
+@torch.no_grad()
+def conditioning_run(run_dir: Path, passes: int = 4, seed: int = 0) -> dict:
+    """Input effect and own-vs-other target distances (module docstring), over ``passes`` draws of one
+    shared (z, i); pix2pix's dropout stays per sample (its noise effect is small)."""
+    from clustergan.data import load_sources, load_targets
+    from clustergan.metrics import lpips_distance
+    from clustergan.train.sampling import load_generator
+
+    model = load_generator(run_dir)
+    cfg = model.config
+    sources, _ = load_sources(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
+    targets, _ = load_targets(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
+    n = len(sources)
+    other = torch.roll(torch.arange(n), -1)  # each input's partner: the next input, and its target
+    gen = torch.Generator().manual_seed(seed)
+    effect, own, away, l1 = [], [], [], []
+    for _ in range(passes):
+        ids = model.draw_clusters(1, gen)
+        z = torch.randn(1, model.nz, generator=gen).expand(n, -1) if model.nz else None
+        out = model.generate(sources, ids.expand(n) if ids is not None else None, gen, z=z)
+        effect.append(lpips_distance(out, out[other]))
+        own.append(lpips_distance(out, targets))
+        away.append(lpips_distance(out, targets[other]))
+        l1.append((out - targets).abs().mean((1, 2, 3)))
+    own_mean, away_mean = float(torch.cat(own).mean()), float(torch.cat(away).mean())
+    return {"run": str(run_dir), "inputs": n, "passes": passes,
+            "input_effect_lpips": float(torch.cat(effect).mean()),
+            "targets_input_effect_lpips": float(lpips_distance(targets, targets[other]).mean()),
+            "own_target_lpips": own_mean, "other_target_lpips": away_mean,
+            "conditional_gain_lpips": away_mean - own_mean, "own_target_l1": float(torch.cat(l1).mean())}
+
+
 def diagnose_study(study_dir: Path, study, log=print) -> None:
-    """For every clustergan run of a study: ``diagnose.json`` and, to test the choice of the cluster index
-    at test time, ``metrics_target.json`` (the same protocol with each test target's own cluster)."""
+    """For every run of a study: ``conditioning.json``. For every clustergan run: ``diagnose.json`` and, to
+    test the choice of the cluster index at test time, ``metrics_target.json`` (the same protocol with each
+    test target's own cluster)."""
     from clustergan.train.evaluate import evaluate_run
 
-    for method in (*study.methods, *study.probes):  # probes of clustergan too (their first seed only)
-        if "clustergan" not in method.key:
-            continue
+    for method in (*study.methods, *study.probes):  # probes too (their first seed only)
         for seed in study.seeds:
             run = study_dir / method.key / f"seed{seed}"
             if not (run / "metrics.json").is_file():
                 continue
             if not (run / "checkpoints").is_dir():  # results restored from the ledger: no generator here
-                if not (run / "diagnose.json").is_file():
+                if not (run / "conditioning.json").is_file():
                     log(f"diagnose {run}: skipped, no checkpoint on this machine (results from the ledger)")
+                continue
+            if not (run / "conditioning.json").is_file():
+                log(f"diagnose {run}: input effect, own vs other target", flush=True)
+                (run / "conditioning.json").write_text(json.dumps(conditioning_run(run), indent=2) + "\n")
+            if "clustergan" not in method.key:
                 continue
             if not (run / "diagnose.json").is_file():
                 log(f"diagnose {run}: cluster effect, cluster hit rate", flush=True)

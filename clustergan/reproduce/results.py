@@ -215,6 +215,39 @@ def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
     return lines
 
 
+def conditioning_section(study: Study, study_dir: Path) -> list[str]:
+    """Does the output depend on the input? (:func:`clustergan.reproduce.diagnose.conditioning_run`), every
+    row that has the measurement, beside the real test targets."""
+    keys = ("input_effect_lpips", "own_target_lpips", "other_target_lpips", "conditional_gain_lpips",
+            "own_target_l1")
+    rows, reference = [], None
+    for method in (*study.methods, *study.probes):
+        found = [c for seed in study.seeds if (c := _read(study_dir / method.key / f"seed{seed}" / "conditioning.json"))]
+        if found:
+            rows.append((method.label, found))
+            reference = reference or found[0]["targets_input_effect_lpips"]
+    if not rows:
+        return []
+    lines = ["### Does the output depend on the input?", "",
+             "One noise vector and one cluster index shared by every test input (4 draws; "
+             "`clustergan.reproduce.diagnose.conditioning_run`). Input effect: LPIPS between the outputs for "
+             "two different inputs; own / other target: LPIPS from an output to its input's target and to "
+             "the other input's target; gain = other - own. Near-0 input effect and gain: the output ignores "
+             "the input, and FID, NDB, JSD and LPIPS then measure an unconditional generator. Mean +- std over "
+             "seeds.", "",
+             "| row | seeds | input effect | LPIPS to own target | LPIPS to other target | gain | L1 to own target |",
+             "|---|---|---|---|---|---|---|",
+             f"| real test targets | - | {reference:.3f} | 0 | {reference:.3f} | {reference:.3f} | 0 |"]
+    for label, found in rows:
+        cells = []
+        for k in keys:
+            m, sd = mean_std([c[k] for c in found])
+            cells.append(f"{m:.4f} +- {sd:.4f}" if len(found) > 1 else f"{m:.4f}")
+        lines.append(f"| {label} | {len(found)} | " + " | ".join(cells) + " |")
+    return lines + ["", "pix2pix keeps its dropout per sample here, so part of its input effect is its own "
+                        "(small) noise.", ""]
+
+
 def _protocol_lines(rows: dict, study: Study) -> list[str]:
     first = next((s for r in rows.values() for s in r["seeds"].values()), None)
     if not first:
@@ -283,7 +316,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             lines += ["### Reading the results", "", notes.read_text().strip(), ""]
         lines += probes_section(study, study_dir, rows)
         if study.diagnose:
-            lines += diagnostics_section(study, study_dir)
+            lines += conditioning_section(study, study_dir) + diagnostics_section(study, study_dir)
         if study.figure and rows:
             fig = write_figure(study_dir, rows, docs / "figures" / f"{preset.name}_{study.name}_figure2.png")
             if fig:

@@ -48,9 +48,9 @@ class TrainedGenerator:
 
     @torch.no_grad()
     def generate(self, sources: torch.Tensor, cluster_ids: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
         """``sources`` [B, 3, H, W] in [-1, 1] -> [B, 3, H, W]. ``cluster_ids`` [B] (None: drawn from the
-        training frequencies). Noise from ``generator`` (CPU)."""
+        training frequencies). Noise ``z`` [B, nz] (None: drawn from ``generator``, CPU)."""
         generator = generator or torch.Generator().manual_seed(0)
         B = sources.shape[0]
         if self.k:
@@ -60,7 +60,9 @@ class TrainedGenerator:
             if int(cluster_ids.max()) >= self.k or int(cluster_ids.min()) < 0:
                 raise ClusterganError(f"cluster index out of range: this model has k={self.k} clusters (0..{self.k - 1})")
             cluster_ids = cluster_ids.to(self.device)
-        z = torch.randn(B, self.nz, generator=generator).to(self.device) if self.nz else None
+        if z is None and self.nz:
+            z = torch.randn(B, self.nz, generator=generator)
+        z = z.to(self.device) if self.nz else None
         with self._dropout_seeded(generator):
             return self.G(sources.to(self.device), z, cluster_ids).float().clamp(-1, 1)
 
