@@ -235,7 +235,9 @@ def test_the_driver_encodes_the_training_set_once_for_every_k(tmp_path, monkeypa
     from clustergan.tune.sweep import cluster_ks, prepare_clusters
     from clustergan.tune.sweep_config import load_sweep
 
-    monkeypatch.setenv("CLUSTERGAN_CACHE", str(tmp_path / "cache"))  # cold: the features are not cached yet
+    # the session's cache (dataset, weights) with an empty features folder: the features are not cached yet
+    monkeypatch.setattr(features, "cache_dir", lambda sub: (tmp_path / "cache" / sub).mkdir(parents=True, exist_ok=True)
+                        or tmp_path / "cache" / sub)
     passes = []
     original = features.extract_features
     monkeypatch.setattr(features, "extract_features",

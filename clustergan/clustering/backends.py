@@ -146,7 +146,7 @@ class SklearnBackend:
     def ledoit_wolf(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         from sklearn.covariance import LedoitWolf
 
-        est = LedoitWolf(assume_centered=False).fit(np.asarray(x, dtype=np.float64))
+        est = LedoitWolf(assume_centered=False, store_precision=False).fit(np.asarray(x, dtype=np.float64))
         return np.asarray(est.covariance_, dtype=np.float64), float(est.shrinkage_)
 
 
