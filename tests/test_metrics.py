@@ -379,3 +379,34 @@ def test_write_metrics_json(tmp_path):
     assert data["jsd"] == 0.25 and data["details"]["p"] == [0.1, 0.2]
     assert data["provenance"] == {"checkpoint": "ckpt.pt"}
     assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]
+
+
+def test_cond_gain_of_a_perfect_and_of_an_input_blind_sampler():
+    """Golden cases: samples equal to each input's own target give distance 0 to it and a gain equal to the
+    targets' own between-input distance; the same image for every input gives a gain of exactly 0."""
+    from clustergan.metrics import evaluate, lpips_distance
+
+    targets, sources, train = smooth_images(5, 32, seed=3), smooth_images(5, 32, seed=4), smooth_images(8, 32, seed=5)
+    protocol = tiny_protocol(samples_per_input=3, lpips_pairs=2, ndb_bins=2)
+    order = {"i": 0}
+
+    def perfect(batch, n, generator):
+        out = targets[order["i"]: order["i"] + len(batch)]
+        order["i"] += len(batch)
+        return out[:, None].expand(-1, n, -1, -1, -1).clone()
+
+    result = evaluate(perfect, sources, train, protocol, test_targets=targets, batch_size=2)
+    details = result["details"]["cond_gain"]
+    reference = float(lpips_distance(targets, torch.roll(targets, -1, 0)).mean())
+    assert details["own_lpips"] == 0.0 and details["samples_per_input"] == 3
+    assert result["cond_gain"] == pytest.approx(reference, abs=1e-6) and details["targets_gain"] == pytest.approx(reference)
+
+    blind = evaluate(lambda batch, n, generator: targets[:1, None].expand(len(batch), n, -1, -1, -1).clone(),
+                     sources, train, protocol, test_targets=targets)
+    assert blind["cond_gain"] == pytest.approx(0.0, abs=1e-6) and blind["details"]["cond_gain"]["own_lpips"] > 0.05
+    copies = evaluate(lambda batch, n, generator: batch[:, None].expand(-1, n, -1, -1, -1).clone(), sources, train,
+                      protocol)
+    assert "cond_gain" not in copies and "cond_gain" not in copies["details"]  # no test targets: no gain
+    with pytest.raises(ClusterganError, match=r"evaluate: test_targets \[4, 3, 32, 32\] must match the sources "
+                                              r"\[5, 3, 32, 32\] \(one target per input, in order\)"):
+        evaluate(perfect, sources, train, protocol, test_targets=targets[:4])

@@ -197,19 +197,22 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
     from clustergan.tune.report import write_report
 
     (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep",
-                                                           "fid_ceiling": 100.0}))
-    _trial(tmp_path, "a", "finished", {"ndb": 2, "jsd": 0.1, "lpips": 0.30})  # front
+                                                           "fid_ceiling": 100.0, "cond_gain_floor": 0.01}))
+    _trial(tmp_path, "a", "finished", {"ndb": 2, "jsd": 0.1, "lpips": 0.30, "cond_gain": 0.05})  # front
     _trial(tmp_path, "b", "finished", {"ndb": 1, "jsd": 0.2, "lpips": 0.10})  # front, lower ndb -> first
     _trial(tmp_path, "c", "finished", {"ndb": 3, "jsd": 0.3, "lpips": 0.05})  # dominated by a and b
     _trial(tmp_path, "d", "finished", {"ndb": 0, "jsd": 0.0, "lpips": 0.9, "fid": 150.0})  # above the ceiling
+    _trial(tmp_path, "g", "finished", {"ndb": 0, "jsd": 0.0, "lpips": 0.95, "cond_gain": 0.001})  # ignores its input
     _trial(tmp_path, "e", "running")  # the sweep finished without its final report: stopped early
     _trial(tmp_path, "f", "failed", error="TrainingDiverged: loss G_total became NaN/Inf")
     table = write_report(tmp_path)
     rows = list(csv.DictReader((tmp_path / "ranking.csv").open()))
-    assert [r["trial"] for r in rows] == ["b", "a", "c", "d", "e", "f"]
-    assert [r["pareto_rank"] for r in rows] == ["1", "1", "2", "", "", ""]
-    assert [r["rank"] for r in rows] == ["1", "2", "3", "", "", ""]
-    assert [r["status"] for r in rows] == ["finished"] * 3 + ["infeasible", "stopped early", "failed"]
+    assert [r["trial"] for r in rows] == ["b", "a", "c", "g", "d", "e", "f"]
+    assert [r["pareto_rank"] for r in rows] == ["1", "1", "2", "", "", "", ""]
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "", "", "", ""]
+    assert [r["status"] for r in rows] == ["finished"] * 3 + ["infeasible"] * 2 + ["stopped early", "failed"]
+    assert [r["cond_gain"] for r in rows][:4] == ["", "0.05", "", "0.001"]  # b has none: not held to the floor
+    assert "below the conditional-gain floor (0.01: outputs that ignore their input)" in table
     assert "- f: TrainingDiverged: loss G_total became NaN/Inf" in table
     assert (tmp_path / "pareto.png").stat().st_size > 1000
     assert "trial b" in (tmp_path / "best_config.yaml").read_text().splitlines()[0]

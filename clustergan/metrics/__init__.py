@@ -4,6 +4,7 @@
 - :func:`fid` Frechet Inception Distance with pytorch-fid's network (weights converted offline);
 - :func:`ndb_jsd` / :class:`NDBBins` NDB and JSD (Richardson & Weiss) in an explicit space;
 - :func:`mode_coverage` for synthetic data with known modes;
+- ``cond_gain`` (:mod:`clustergan.metrics.conditioning`): does each output fit its own input;
 - :func:`evaluate` runs a sampler under a :class:`Protocol` (``PROTOCOLS["paper"]``, ``["sweep"]``) and
   feeds every metric in the registry (:data:`METRICS`, :func:`register_metric`).
 
@@ -16,6 +17,7 @@ from clustergan.metrics.registry import METRICS, MetricContext, MetricResult, re
 # Importing the metric modules registers them.
 from clustergan.metrics.frechet import converted_weights_path, fid, inception_features, real_statistics
 from clustergan.metrics.lpips_diversity import lpips_distance
+from clustergan.metrics import conditioning as _conditioning  # noqa: F401 - registers cond_gain
 from clustergan.metrics.modes import mode_coverage
 from clustergan.metrics.ndb import NDBBins, ndb_jsd, pixel_space
 from clustergan.metrics.runner import evaluate, write_metrics_json

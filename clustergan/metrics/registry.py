@@ -54,6 +54,7 @@ class MetricContext:
     num_modes: int | None = None
     feature_fn: Callable[[Tensor], Tensor] | None = None
     feature_name: str | None = None
+    test_targets: Tensor | None = None  # [N_test, 3, H, W], in the sources' order (cond_gain)
 
 
 MetricBuilder = Callable[[MetricContext], Metric]

@@ -28,16 +28,17 @@ from clustergan.metrics.registry import METRICS, MetricContext
 GenerateFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
 
-def metric_names(protocol: Protocol, with_mode_coverage: bool) -> list[str]:
+def metric_names(protocol: Protocol, with_mode_coverage: bool, with_cond_gain: bool = False) -> list[str]:
     """The registered metrics a protocol asks for, in reporting order."""
     names = (["fid"] if protocol.fid else []) + ["ndb", "lpips"]
-    return names + (["mode_coverage"] if with_mode_coverage else [])
+    return names + (["mode_coverage"] if with_mode_coverage else []) + (["cond_gain"] if with_cond_gain else [])
 
 
 def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, protocol: Protocol, seed: int = 0,
              fid_real_cache_key: str | None = None, mode_classifier: Callable[[Tensor], Tensor] | None = None,
              num_modes: int | None = None, batch_size: int = 4,
-             feature_fn: Callable[[Tensor], Tensor] | None = None, feature_name: str | None = None) -> dict:
+             feature_fn: Callable[[Tensor], Tensor] | None = None, feature_name: str | None = None,
+             test_targets: Tensor | None = None) -> dict:
     """Evaluate a sampler under ``protocol``.
 
     ``generate_fn(sources [B, 3, H, W], n_samples, generator) -> [B, n_samples, 3, H, W]`` in [-1, 1] is
@@ -45,9 +46,10 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
     ``torch.Generator`` seeded with ``seed`` (on the sources' device). ``train_targets`` [M, 3, H, W] are the
     real images for FID and the NDB bins. ``mode_classifier`` (images -> mode labels [N]) with ``num_modes``
     adds mode coverage; ``feature_fn``/``feature_name`` give the space when ``protocol.ndb_space`` is
-    "features".
+    "features". ``test_targets`` [N, 3, H, W] (each source's own target, in order) add the conditional gain.
 
     Returns ``{"fid" (if the protocol has it), "ndb", "jsd", "lpips", "mode_coverage" (with a classifier),
+    "cond_gain" (with test targets),
     "details": {metric: {...}}, "protocol": asdict(protocol), "seed", "seconds"}``.
     """
     start = time.perf_counter()
@@ -57,11 +59,17 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
         raise ClusterganError("evaluate: pass mode_classifier and num_modes together, or neither")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ClusterganError(f"evaluate: batch_size must be a positive integer, got {batch_size!r}")
+    if test_targets is not None:
+        test_targets = check_images(test_targets, "evaluate", "test target")
+        if test_targets.shape != sources.shape:
+            raise ClusterganError(f"evaluate: test_targets {list(test_targets.shape)} must match the sources "
+                                  f"{list(sources.shape)} (one target per input, in order)")
     device = sources.device
     ctx = MetricContext(protocol=protocol, train_targets=train_targets, seed=seed, device=device,
                         fid_real_cache_key=fid_real_cache_key, mode_classifier=mode_classifier,
-                        num_modes=num_modes, feature_fn=feature_fn, feature_name=feature_name)
-    names = metric_names(protocol, mode_classifier is not None)
+                        num_modes=num_modes, feature_fn=feature_fn, feature_name=feature_name,
+                        test_targets=test_targets)
+    names = metric_names(protocol, mode_classifier is not None, test_targets is not None)
     metrics = {name: METRICS[name](ctx) for name in names}
     seconds = {name: 0.0 for name in names}
     seconds["setup"] = time.perf_counter() - start

@@ -111,6 +111,15 @@ _CPU_FACADES = Study(
     overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
                "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
     seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
+    # Session 7's conditioning diagnostic: every noise model ignores its input at this budget (outputs no closer
+    # to their own target than to another input's), and pix2pix follows it only weakly. MSGAN's lambda_L1 is 10;
+    # pix2pix's original is 100: does a 10x heavier reconstruction term make the noise models follow the input?
+    probes=(
+        Method("MSGAN, lambda_MS 0.1, lambda_L1 100", "probe_msgan_ms0.1_l1_100", SWEEPS / "msgan.yaml",
+               ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")),
+        Method("clustergan, lambda_MS 0.1, lambda_L1 100", "probe_clustergan_ms0.1_l1_100", SWEEPS / "clustergan.yaml",
+               ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")),
+    ),
 )
 _CPU_SYNTH = Study(
     name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,

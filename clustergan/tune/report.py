@@ -6,7 +6,7 @@ or a running sweep (``clustergan report EXPERIMENT_DIR``).
 Ranking: finished trials get a ``pareto_rank`` by non-dominated sorting on (NDB min, JSD min, LPIPS max):
 rank 1 is the Pareto front, rank 2 the front once rank 1 is removed, and so on. Within a rank the tie-break
 is lower NDB, then lower JSD, then higher LPIPS. Then, ranked apart and in this order: finished trials above
-the FID ceiling (infeasible), trials stopped early (by the scheduler or a time limit: no final metrics),
+the FID ceiling or below the conditional-gain floor (infeasible), trials stopped early (by the scheduler or a time limit: no final metrics),
 trials still running, and failed trials (with their error).
 """
 
@@ -75,8 +75,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None) -> list[dict[str, Any]]:
-    """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``."""
+def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None,
+                cond_gain_floor: float | None = None) -> list[dict[str, Any]]:
+    """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``.
+    A trial without a ``cond_gain`` (evaluated before the metric existed) is not held to the floor."""
     rows = []
     for t in trials:
         m = t.get("metrics") or {}
@@ -86,6 +88,8 @@ def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None) -> list
             if not all(isinstance(m.get(k), (int, float)) and math.isfinite(m[k]) for k, _ in OBJECTIVES):
                 group = "failed"
             elif fid_ceiling is not None and "fid" in m and m["fid"] > fid_ceiling:
+                group = "infeasible"
+            elif cond_gain_floor is not None and "cond_gain" in m and m["cond_gain"] < cond_gain_floor:
                 group = "infeasible"
         rows.append({"trial": t.get("trial_id"), "kind": t.get("kind", "search"), "group": group,
                      "params": t.get("params", {}), "metrics": m, "error": t.get("error"),
@@ -120,7 +124,7 @@ def _protocol_header(state: dict[str, Any], trials: list[dict[str, Any]]) -> str
             f"{p.ndb_queries_per_input} queries per input; {fid}")
 
 
-COLUMNS = ("rank", "pareto_rank", "trial", "kind", "status", "ndb", "jsd", "lpips", "fid", "mode_coverage",
+COLUMNS = ("rank", "pareto_rank", "trial", "kind", "status", "ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain",
            *PARAM_KEYS, "sample_grid", "error")
 
 
@@ -129,7 +133,7 @@ def _row_values(r: dict[str, Any]) -> dict[str, Any]:
     cfg = r.get("train_config") or {}
     values = {"rank": r["rank"], "pareto_rank": r.get("pareto_rank"), "trial": r["trial"], "kind": r["kind"],
               "status": r["group"], "sample_grid": r["sample_grid"], "error": r["error"]}
-    for k in ("ndb", "jsd", "lpips", "fid", "mode_coverage"):
+    for k in ("ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain"):
         values[k] = m.get(k)
     for k in PARAM_KEYS:
         section, _, leaf = k.partition(".")
@@ -199,7 +203,7 @@ def write_report(experiment_dir: str | Path) -> str:
                               "`clustergan sweep` wrote (default runs/sweeps/<name>)")
     state = json.loads(state_path.read_text())
     trials = _load_trials(exp, sweep_finished=state.get("status") == "finished")
-    rows = rank_trials(trials, state.get("fid_ceiling"))
+    rows = rank_trials(trials, state.get("fid_ceiling"), state.get("cond_gain_floor"))
     values = [_row_values(r) for r in rows]
 
     buffer = io.StringIO()
@@ -214,8 +218,14 @@ def write_report(experiment_dir: str | Path) -> str:
     lines = [f"# Sweep `{name}` ({state.get('status', 'running')}): {len(rows)} trials", "",
              _protocol_header(state, trials), "",
              "Ranking: pareto_rank by non-dominated sorting on (NDB min, JSD min, LPIPS max); within a rank, "
-             "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling, stopped early, "
-             "running or failed are listed after the ranked ones, unranked.", "",
+             "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling"
+             + (f" ({state['fid_ceiling']:g})" if state.get("fid_ceiling") is not None else "")
+             + ", below the conditional-gain floor"
+             + (f" ({state['cond_gain_floor']:g}: outputs that ignore their input)"
+                if state.get("cond_gain_floor") is not None else "")
+             + ", stopped early, running or failed are listed after the ranked ones, unranked. cond_gain: how "
+             "much closer an output is to its own input's target than to another input's (LPIPS; ~0 = the "
+             "input is ignored).", "",
              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for v in values:
         lines.append("| " + " | ".join(_fmt(v[c]) for c in shown) + " |")

@@ -19,7 +19,8 @@ The baselines (pix2pix: no noise, no clusters, all lambdas 0, dropout; MSGAN: no
 as their own small Tune experiment before the search, under the same protocol, so every ranking has them.
 Optuna gets the three objectives (NDB min, JSD min, LPIPS max) through ``OptunaSearch`` only; Tune's own
 ``metric``/``mode`` stay unset (a list there raises). The optional FID ceiling is applied in the ranking:
-a trial above it is reported but ranked apart as infeasible (Optuna itself does not see the constraint).
+a trial above it is reported but ranked apart as infeasible (Optuna itself does not see the constraint); so is
+a trial whose conditional gain is below the optional floor (its outputs ignore their inputs).
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ def run_trial(tune_config: dict[str, Any], spec: dict[str, Any]) -> None:
             _train_one(config, spec, run_name=f"{trial_id}-seed{seed}")
             result = evaluate_run(config.run_dir, protocol=spec["protocol"], seed=seed,
                                   out=config.run_dir / "metrics.json")
-            values = {m: float(result[m]) for m in (*OBJECTIVES, "fid", "mode_coverage") if m in result}
+            values = {m: float(result[m]) for m in (*OBJECTIVES, "fid", "mode_coverage", "cond_gain") if m in result}
             bad = [m for m, v in values.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(f"trial {trial_id} seed {seed}: metric(s) {', '.join(bad)} are NaN/Inf")
@@ -443,7 +444,8 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False).encode())
     _write_json(storage / "sweep_state.json", {"status": "running", "name": name, "protocol": sweep.protocol,
                                                "objectives": dict(zip(OBJECTIVES, MODES)),
-                                               "fid_ceiling": sweep.fid_ceiling, "started": started,
+                                               "fid_ceiling": sweep.fid_ceiling,
+                                               "cond_gain_floor": sweep.cond_gain_floor, "started": started,
                                                "remote": remote.uri if remote is not None else None})
     if not ray.is_initialized():
         ray.init()

@@ -75,6 +75,8 @@ class SweepConfig(_Strict):
     trial_time_limit_s: float | None = Field(None, gt=0.0)
     protocol: str = "sweep"
     fid_ceiling: float | None = Field(None, gt=0.0)
+    # trials whose conditional gain (clustergan.metrics.conditioning) is below it ignore their input: ranked apart
+    cond_gain_floor: float | None = None
     scheduler: SchedulerConfig | None = None
     baselines: bool = True
     optuna_seed: int = 0
