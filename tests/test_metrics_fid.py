@@ -110,8 +110,9 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
 
     monkeypatch.setattr(frechet, "frechet_distance", recording_distance)
     first_half = lambda images: (torch.arange(len(images)) % 2).long()  # noqa: E731  two "modes" per input
-    result = evaluate(replay, sources, train, protocol, mode_classifier=first_half, num_modes=2, batch_size=3)
-    assert set(METRICS) == {"fid", "ndb", "lpips", "mode_coverage"}
+    result = evaluate(replay, sources, train, protocol, mode_classifier=first_half, num_modes=2, batch_size=3,
+                      test_targets=train[0::2])  # input a's samples are train[2a], train[2a + 1]; its target train[2a]
+    assert set(METRICS) == {"fid", "ndb", "lpips", "mode_coverage", "cond_gain"}
     assert set(METRICS) <= set(result["details"])
     assert result["fid"] == 0.125 and len(seen) == 1
     mu_real, sigma_real, mu_fake, sigma_fake = seen[0]
@@ -119,3 +120,5 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     assert (result["ndb"], result["jsd"], result["mode_coverage"]) == (0, 0.0, 1.0)
     assert result["lpips"] > 0
     assert result["details"]["fid"]["n_fake"] == 8 and result["details"]["fid"]["n_real"] == 8
+    assert result["details"]["cond_gain"]["samples_per_input"] == 2 and result["details"]["cond_gain"]["inputs"] == 4
+    assert 0 < result["details"]["cond_gain"]["own_lpips"] < result["details"]["cond_gain"]["other_lpips"]
