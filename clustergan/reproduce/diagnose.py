@@ -74,6 +74,7 @@ def conditioning_run(run_dir: Path, passes: int = 4, seed: int = 0) -> dict:
     shared (z, i); pix2pix's dropout stays per sample (its noise effect is small)."""
     from clustergan.data import load_sources, load_targets
     from clustergan.metrics import lpips_distance
+    from clustergan.metrics.conditioning import ConditionalGain
     from clustergan.train.sampling import load_generator
 
     model = load_generator(run_dir)
@@ -81,23 +82,25 @@ def conditioning_run(run_dir: Path, passes: int = 4, seed: int = 0) -> dict:
     sources, _ = load_sources(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
     targets, _ = load_targets(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
     n = len(sources)
-    other = torch.roll(torch.arange(n), -1)  # each input's partner: the next input, and its target
+    other = torch.roll(torch.arange(n), -1)  # each input's partner: the next input (as ConditionalGain pairs them)
     gen = torch.Generator().manual_seed(seed)
-    effect, own, away, l1 = [], [], [], []
+    outs, effect = [], []
     for _ in range(passes):
         ids = model.draw_clusters(1, gen)
         z = torch.randn(1, model.nz, generator=gen).expand(n, -1) if model.nz else None
         out = model.generate(sources, ids.expand(n) if ids is not None else None, gen, z=z)
         effect.append(lpips_distance(out, out[other]))
-        own.append(lpips_distance(out, targets))
-        away.append(lpips_distance(out, targets[other]))
-        l1.append((out - targets).abs().mean((1, 2, 3)))
-    own_mean, away_mean = float(torch.cat(own).mean()), float(torch.cat(away).mean())
+        outs.append(out)
+    samples = torch.stack(outs, 1)  # [N, passes, 3, H, W]
+    gain = ConditionalGain(targets, samples_per_input=passes)
+    gain.update(samples)
+    g = gain.compute()
     return {"run": str(run_dir), "inputs": n, "passes": passes,
             "input_effect_lpips": float(torch.cat(effect).mean()),
-            "targets_input_effect_lpips": float(lpips_distance(targets, targets[other]).mean()),
-            "own_target_lpips": own_mean, "other_target_lpips": away_mean,
-            "conditional_gain_lpips": away_mean - own_mean, "own_target_l1": float(torch.cat(l1).mean())}
+            "targets_input_effect_lpips": g.details["targets_gain"],
+            "own_target_lpips": g.details["own_lpips"], "other_target_lpips": g.details["other_lpips"],
+            "conditional_gain_lpips": g.values["cond_gain"],
+            "own_target_l1": float((samples - targets[:, None]).abs().mean())}
 
 
 def diagnose_study(study_dir: Path, study, log=print) -> None:
