@@ -33,6 +33,7 @@ class ConditionalGain:
         self.samples_per_input = samples_per_input
         self.batch_size = batch_size
         self.seen = 0
+        self.used = 0  # samples per input actually compared: min(S, samples_per_input)
         self.own: list[Tensor] = []
         self.other: list[Tensor] = []
 
@@ -42,7 +43,7 @@ class ConditionalGain:
         n = len(self.targets)
         if self.seen + num_inputs > n:
             raise ClusterganError(f"cond_gain: samples for {self.seen + num_inputs} inputs, but {n} test targets")
-        s = min(num_samples, self.samples_per_input)
+        s = self.used = min(num_samples, self.samples_per_input)
         index = torch.arange(self.seen, self.seen + num_inputs)
         images = samples[:, :s].flatten(0, 1)
         own = self.targets[index].repeat_interleave(s, 0).to(images.device)
@@ -61,7 +62,7 @@ class ConditionalGain:
         return MetricResult(
             values={"cond_gain": other - own},
             details={"own_lpips": own, "other_lpips": other, "targets_gain": reference, "inputs": n,
-                     "samples_per_input": min(self.samples_per_input, len(torch.cat(self.own)) // n),
+                     "samples_per_input": self.used,
                      "other": "the next input's target (wrapping)"},
         )
 
