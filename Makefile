@@ -38,8 +38,11 @@ PRESET ?= cpu
 reproduce: install
 	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
 
+# Two pytest-xdist workers: the Ray modules in one (xdist_group "ray"), the rest in the other; see
+# tests/conftest.py. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadgroup tests
 
 clean-demo:
 	rm -rf $(DEMO_RUN) $(DEMO_SWEEP)

@@ -1,5 +1,13 @@
 """Shared fixtures: a per-session cache folder (features and converted weights computed once) and the
-facades location (tests that need it skip when it is absent)."""
+facades location (tests that need it skip when it is absent).
+
+`make test` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup``). Every module that starts
+Ray is marked ``xdist_group("ray")``, so one worker runs them one after another (never two Rays on the machine
+at once: a plain ``ray.init()`` would join the other's cluster; one ``smoke_job`` per session) while the other
+worker runs everything else. Most of the Ray tests' wall time is process start-up and waiting, which the
+second worker fills. Under xdist each worker's torch uses one thread, so two workers never oversubscribe two
+cores. Plain ``pytest`` (one process) keeps working.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,19 @@ REPO = Path(__file__).resolve().parents[1]
 FACADES = Path(os.environ.get("CLUSTERGAN_FACADES", REPO.parent / "shared" / "datasets" / "facades"))
 
 
+def pytest_collection_modifyitems(config, items):
+    # The Ray group is the longest chain of the run: start it first, so that the other worker's tests fill the
+    # time beside it instead of delaying its start (xdist hands out work in collection order).
+    def in_ray_group(item) -> bool:
+        return any(mark.args[:1] == ("ray",) for mark in item.iter_markers("xdist_group"))
+
+    items.sort(key=lambda item: not in_ray_group(item))  # stable: each part keeps its order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_defaults(tmp_path_factory):
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // workers))
     if "CLUSTERGAN_CACHE" not in os.environ:
         os.environ["CLUSTERGAN_CACHE"] = str(tmp_path_factory.mktemp("clustergan-cache"))
     yield

@@ -85,6 +85,7 @@ def test_clustergan_trains_on_cuda_and_its_checkpoint_loads_on_cpu(tmp_path, amp
 
 
 @needs_cuda
+@pytest.mark.xdist_group("ray")  # starts Ray: runs in the Ray modules' worker (tests/conftest.py)
 def test_ray_train_worker_on_gpu_uses_nccl_and_reports_a_checkpoint(tmp_path, monkeypatch):
     # a throwaway local cluster, as in tests/test_ray.py: Ray reads the mode when it is first imported, so it
     # is set before the import (the job-submission test, tests/test_ray_jobs.py, covers token auth)

@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray module: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def two_nodes():

@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("ray")
 
+pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray module: see tests/conftest.py
+
 
 def test_requests_without_the_token_are_refused(smoke_job):
     assert all(code in (401, 403) for code in smoke_job["refused"]), smoke_job["refused"]  # none, then a wrong one

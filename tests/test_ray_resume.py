@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("ray")
 
+pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray module: see tests/conftest.py
+
 
 def _cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "clustergan.cli", *args], env=env, cwd=REPO,
