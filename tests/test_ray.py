@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray module: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def ray_session():
@@ -322,6 +324,20 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     with pytest.raises(ClusterganError, match=r"already holds a sweep, and the ledger restores into a new "
                                               r"experiment folder only"):
         run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, ledger=ledger)
+
+    # the sweep's configuration changed since the ledger was written: its trials do not compare, refuse them
+    from clustergan.config import apply_overrides
+    from clustergan.tune.ledger import restore
+    from clustergan.tune.sweep import SMOKE_OVERRIDES, load_sweep
+    from clustergan.tune.sweep_config import dotted_overrides
+
+    base = apply_overrides(load_sweep(REPO / "sweeps" / "debug_sweep.yaml")[1], dotted_overrides(SMOKE_OVERRIDES))
+    first = ledger_trials(ledger)[0]
+    with pytest.raises(ClusterganError, match=rf"^--ledger {ledger}: trial {first['trial_id']} \({first['kind']}\) "
+                                              r"was trained under another configuration than this sweep's "
+                                              r"\(loss.lambda_l1: 10.0 in the ledger, 50.0 now\)\. The ledger belongs"):
+        restore(ledger, tmp_path / "changed", apply_overrides(base, ["loss.lambda_l1=50.0"]))
+    assert not (tmp_path / "changed").exists()
 
     exp = tmp_path / "new_machine"
     run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=exp, smoke_test=True, ledger=ledger)

@@ -76,12 +76,50 @@ def ledger_trials(ledger: Path) -> list[dict[str, Any]]:
     return [r for p in sorted(Path(ledger).glob("trials/*/trial.json")) if (r := _finished(p)) is not None]
 
 
-def restore(ledger: Path, exp: Path) -> list[dict[str, Any]]:
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(record: dict[str, Any], base: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (the trial's value, this sweep's value)}`` where a ledger trial's training config is not
+    the one this sweep would build for the same parameters and seed (its base config or overrides changed).
+
+    Not compared: the run folder (``out``, ``name``), ``cluster.stats_dir`` (set per machine), the folder of
+    ``data.root`` (only its last part: the same dataset lives at other paths on other machines), and keys one
+    side does not have (a key added to the schema after the trial ran takes its default)."""
+    from clustergan.tune.sweep import build_trial_config
+
+    trained = _flat(record["train_config"])
+    rebuilt = _flat(build_trial_config(base, record["params"], record["seeds"][0], Path(trained["out"])).to_dict())
+    for flat in (trained, rebuilt):
+        if flat.get("data.root"):
+            flat["data.root"] = Path(str(flat["data.root"])).name
+    skip = {"out", "name", "cluster.stats_dir"}
+    return {k: (trained[k], rebuilt[k]) for k in sorted(trained.keys() & rebuilt.keys())
+            if k not in skip and trained[k] != rebuilt[k]}
+
+
+def restore(ledger: Path, exp: Path, base: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Copy the ledger's finished trials into experiment ``exp`` (a trial already there is left alone);
-    returns their records."""
+    returns their records. With ``base`` (the sweep's base config, overrides applied), a trial trained under
+    another configuration is an error: its numbers would be ranked against trials they do not compare with."""
     ledger, exp = Path(ledger), Path(exp)
-    records = []
-    for record in ledger_trials(ledger):
+    records = ledger_trials(ledger)
+    for record in records if base is not None else ():
+        diff = config_differences(record, base)
+        if diff:
+            shown = ", ".join(f"{k}: {a!r} in the ledger, {b!r} now" for k, (a, b) in list(diff.items())[:5])
+            raise ClusterganError(
+                f"--ledger {ledger}: trial {record['trial_id']} ({record.get('kind')}) was trained under another "
+                f"configuration than this sweep's ({shown}). The ledger belongs to an earlier version of the "
+                f"sweep: give a new --ledger folder, or delete this one to start over")
+    for record in records:
         src = ledger / "trials" / record["trial_id"]
         dst = exp / "trials" / record["trial_id"]
         if not (dst / "trial.json").is_file():
@@ -90,7 +128,6 @@ def restore(ledger: Path, exp: Path) -> list[dict[str, Any]]:
                 record["sample_grid"] = str(dst / "grid.png")
             record["restored_from"] = str(ledger)
             atomic_write_bytes(dst / "trial.json", (json.dumps(record, indent=2, default=str) + "\n").encode())
-        records.append(record)
     return records
 
 

@@ -423,7 +423,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         fresh = not ((storage / "optuna.db").exists() or (storage / "search").exists()
                      or (storage / "baselines").exists() or (remote is not None and remote.exists("sweep_state.json")))
         if fresh:
-            restored = restore(ledger, storage)
+            restored = restore(ledger, storage, base)
             for r in restored if remote is not None else ():
                 remote.push(storage / "trials" / r["trial_id"], f"trials/{r['trial_id']}")
         elif resume:  # restored when this experiment began: the same trials count as done
