@@ -220,6 +220,26 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
     assert "trial b" in (tmp_path / "best_config.yaml").read_text().splitlines()[0]
 
 
+def test_best_config_is_the_best_searched_trial_even_below_a_baseline(tmp_path):
+    import json
+
+    from clustergan.tune.report import write_report
+
+    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep"}))
+    _trial(tmp_path, "p", "finished", {"ndb": 0, "jsd": 0.0, "lpips": 0.5}, kind="baseline:pix2pix")  # dominates
+    write_report(tmp_path)
+    assert not (tmp_path / "best_config.yaml").exists()  # no searched configuration finished: no answer yet
+    _trial(tmp_path, "s", "finished", {"ndb": 3, "jsd": 0.3, "lpips": 0.1})
+    write_report(tmp_path)
+    header = (tmp_path / "best_config.yaml").read_text().splitlines()
+    assert header[0].startswith("# Best configuration of sweep t (trial s, search): ndb=3 ")
+    assert header[1] == ("# Ranked above it: baseline:pix2pix (the best searched configuration is not the best "
+                         "point of the ranking)")
+    (tmp_path / "trials" / "s" / "trial.json").unlink()
+    write_report(tmp_path)
+    assert not (tmp_path / "best_config.yaml").exists()  # a stale answer is not left behind
+
+
 # -------------------------------------------------------------------------------------- smoke sweep
 
 

@@ -178,9 +178,16 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | None:
-    best = next((r for r in rows if r["group"] == "finished" and r.get("train_config")), None)
+    """The best-ranked finished *searched* configuration: the sweep's answer. The baselines are reference
+    points of the ranking, not candidates (a baseline as "the best configuration" would reach the
+    reproduction's "sweep best" row under a clustergan label); the header says when one ranks above it."""
+    finished = [r for r in rows if r["group"] == "finished" and r.get("train_config")]
+    best = next((r for r in finished if r["kind"] == "search"), None)
+    path = exp / "best_config.yaml"
     if best is None:
+        path.unlink(missing_ok=True)  # e.g. written before the search trials were held to a floor
         return None
+    above = [r["kind"] for r in finished[:finished.index(best)]]
     cfg = dict(best["train_config"])
     cfg["name"] = f"{name}-best"
     cfg["out"] = None
@@ -188,8 +195,9 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | Non
     header = (f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
               f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
               f"lpips={best['metrics']['lpips']:.4g}\n"
+              + (f"# Ranked above it: {', '.join(above)} (the best searched configuration is not the best point "
+                 f"of the ranking)\n" if above else "") +
               f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n")
-    path = exp / "best_config.yaml"
     atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
     return path
 
