@@ -6,7 +6,8 @@ Ray is marked ``xdist_group("ray")``, so one worker runs them one after another 
 at once: a plain ``ray.init()`` would join the other's cluster; one ``smoke_job`` per session) while the other
 worker runs everything else. Most of the Ray tests' wall time is process start-up and waiting, which the
 second worker fills. Under xdist each worker's torch uses one thread, so two workers never oversubscribe two
-cores. Plain ``pytest`` (one process) keeps working.
+cores. Plain ``pytest`` (one process) keeps working. The grouping needs pytest < 9 with pytest-xdist 3.8 (the
+test extra pins it); a run where the group came apart fails its Ray tests before any Ray starts.
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ REPO = Path(__file__).resolve().parents[1]
 FACADES = Path(os.environ.get("CLUSTERGAN_FACADES", REPO.parent / "shared" / "datasets" / "facades"))
 
 
+def _in_ray_group(item) -> bool:
+    return any(mark.args[:1] == ("ray",) for mark in item.iter_markers("xdist_group"))
+
+
 def pytest_collection_modifyitems(config, items):
     # The Ray group is the longest chain of the run: start it first, so that the other worker's tests fill the
     # time beside it instead of delaying its start (xdist hands out work in collection order).
-    def in_ray_group(item) -> bool:
-        return any(mark.args[:1] == ("ray",) for mark in item.iter_markers("xdist_group"))
+    items.sort(key=lambda item: not _in_ray_group(item))  # stable: each part keeps its order
 
-    items.sort(key=lambda item: not in_ray_group(item))  # stable: each part keeps its order
+
+def pytest_runtest_setup(item):
+    # xdist's loadgroup groups by a suffix it appends to each marked test's id in the worker; when it cannot
+    # (pytest 9 with xdist 3.8), the group is silently split and two Rays run at once: fail before Ray starts.
+    if getattr(item.config.option, "loadgroup", False) and _in_ray_group(item) and not item.nodeid.endswith("@ray"):
+        pytest.fail(f"pytest-xdist did not put this test in the Ray group (pytest {pytest.__version__}), so the "
+                    "Ray modules would run in two workers at once: install the pinned test extra "
+                    "(pip install -e '.[test]'), or run with TEST_WORKERS=0", pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
