@@ -352,6 +352,8 @@ DIRECTION_PAIRS = (
     ("clustergan", "pix2pix", "clustergan", "pix2pix"),
     ("clustergan, lambda_MS 0.1", "MSGAN, lambda_MS 0.1", "clustergan", "MSGAN"),
     ("clustergan, lambda_MS 0.1", "pix2pix", "clustergan", "pix2pix"),
+    # the same pair where both follow their input (lambda_L1 100, pix2pix's weight)
+    ("clustergan, lambda_MS 0.1, lambda_L1 100", "MSGAN, lambda_MS 0.1, lambda_L1 100", "clustergan", "MSGAN"),
 )
 
 
