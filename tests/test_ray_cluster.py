@@ -1,5 +1,7 @@
 """Ray Train on a 2-node cluster simulated with ``ray.cluster_utils.Cluster`` (one worker per node), and a
-worker killed mid-training: the run restarts from its last checkpoint and finishes.
+worker killed mid-training: the run restarts from its last checkpoint and finishes; and a sweep of 8 trials
+spread over both nodes that runs the encoder over the training set once (every worker process of its job
+counts, through Ray's ``worker_process_setup_hook``).
 
 One simulated cluster (2 nodes x 2 CPUs) is shared by the tests of this module.
 """
@@ -129,3 +131,86 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
     # the restarted run continued (epoch 4 reached through the restored state, not from scratch)
     final = load_checkpoint(config.run_dir / "checkpoints" / "epoch_0004.pt")
     assert final["epoch"] == 4 and final["global_step"] == 4 * 4
+
+
+# ------------------------------------------------------------- a sweep of 8 trials on the 2 nodes
+
+def _passes_file() -> Path:
+    return Path(os.environ["CLUSTERGAN_TEST_PASSES"])
+
+
+def _record(line: str) -> None:
+    with _passes_file().open("a") as f:  # one short append per event: whole lines from every process
+        f.write(line + "\n")
+
+
+def _count_in_worker() -> None:
+    """Every Ray worker process of the job (``worker_process_setup_hook``): record each pass of the encoder
+    over a set of images and each trial's evaluation, with the process and the node."""
+    import ray
+
+    import clustergan.clustering as clustering
+    import clustergan.clustering.features as features
+    import clustergan.train.evaluate as evaluate
+
+    encode, evaluate_run = features.extract_features, evaluate.evaluate_run
+
+    def counted_encode(encoder, images, *a, **k):
+        _record(f"encode {ray.get_runtime_context().get_node_id()} {os.getpid()} {len(images)}")
+        return encode(encoder, images, *a, **k)
+
+    def counted_evaluate(*a, **k):
+        _record(f"evaluate {ray.get_runtime_context().get_node_id()} {os.getpid()}")
+        return evaluate_run(*a, **k)
+
+    features.extract_features = clustering.extract_features = counted_encode
+    evaluate.evaluate_run = counted_evaluate
+
+
+def test_sweep_of_8_trials_on_two_nodes_runs_the_encoder_once(two_nodes, tmp_path, monkeypatch):
+    """6 searched trials + the 2 baselines, 4 at a time on the 2 nodes: the driver encodes the training set
+    once, before the trials; no trial process on either node runs the encoder over it again."""
+    import ray.cloudpickle
+    import yaml
+
+    import clustergan.clustering.features as features
+    from clustergan.tune.sweep import run_sweep
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    passes = tmp_path / "passes.txt"
+    passes.touch()
+    monkeypatch.setenv("CLUSTERGAN_TEST_PASSES", str(passes))
+    # a dataset of its own (synth seed 7): its features are in no cache yet, so the driver must encode it
+    sweep_yaml = tmp_path / "eight.yaml"
+    sweep_yaml.write_text(yaml.safe_dump({
+        "name": "eight", "base": str(REPO / "sweeps" / "debug.yaml"),
+        "overrides": {"train.epochs": 1, "train.max_steps": 2, "train.threads": 1, "data.synth.seed": 7,
+                      "data.synth.n_train": 40, "data.synth.n_test": 6},
+        "space": {"cluster.k": {"type": "int", "low": 2, "high": 4},
+                  "loss.lambda_ms": {"type": "loguniform", "low": 0.1, "high": 10.0, "zero_allowed": 0.2},
+                  "loss.lambda_kl1": {"type": "loguniform", "low": 0.1, "high": 10.0},
+                  "loss.lambda_km": {"type": "loguniform", "low": 0.001, "high": 0.1}},
+        "num_trials": 6, "seeds": [0], "workers": 0, "cpus_per_worker": 1, "max_concurrent": 4,
+        "protocol": "sweep", "baselines": True}))
+    original = features.extract_features
+    driver_node = ray.get_runtime_context().get_node_id()
+    monkeypatch.setattr(features, "extract_features", lambda encoder, images, *a, **k: _record(
+        f"encode {driver_node} {os.getpid()} {len(images)}") or original(encoder, images, *a, **k))
+    ray.shutdown()  # the same cluster, a job whose worker processes count
+    ray.init(address=two_nodes.address, runtime_env={"worker_process_setup_hook": _count_in_worker,
+                                                     "env_vars": {"CLUSTERGAN_TEST_PASSES": str(passes)}})
+    try:
+        exp = run_sweep(sweep_yaml, storage=tmp_path / "exp")
+    finally:
+        ray.shutdown()
+        ray.init(address=two_nodes.address)
+    events = [line.split() for line in passes.read_text().splitlines()]
+    encodes = [e for e in events if e[0] == "encode"]
+    evaluations = [e for e in events if e[0] == "evaluate"]
+    assert encodes == [["encode", driver_node, str(os.getpid()), "40"]]  # once, in the driver, all 40 targets
+    assert len(evaluations) == 8 and len({e[1] for e in evaluations}) == 2  # 8 trials, on both nodes
+    import csv
+
+    rows = list(csv.DictReader((exp / "ranking.csv").open()))
+    assert len(rows) == 8 and all(r["status"] == "finished" for r in rows)
+    assert sorted(p.name for p in (exp / "clusters").iterdir()) == ["k2", "k3", "k4"]
