@@ -240,6 +240,30 @@ def test_best_config_is_the_best_searched_trial_even_below_a_baseline(tmp_path):
     assert not (tmp_path / "best_config.yaml").exists()  # a stale answer is not left behind
 
 
+def test_report_labels_the_scale_and_names_ties(tmp_path):
+    import json
+
+    from clustergan.tune.report import write_report
+
+    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep",
+                                                           "smoke_test": True, "note": "32 px, 12 steps"}))
+    _trial(tmp_path, "a", "finished", {"ndb": 20, "jsd": 0.5, "lpips": 0.0})
+    _trial(tmp_path, "b", "finished", {"ndb": 20, "jsd": 0.5, "lpips": 0.0})
+    _trial(tmp_path, "c", "finished", {"ndb": 19, "jsd": 0.5, "lpips": 0.0})
+    _trial(tmp_path, "d", "failed", error="boom")  # unranked: never part of a tie
+    table = write_report(tmp_path)
+    lines = table.splitlines()
+    assert lines[2].startswith("**Smoke test** (`--smoke-test`: a few steps per trial)")
+    assert lines[4] == "**Note:** 32 px, 12 steps"
+    assert ("- a, b tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, nothing separates "
+            "them") in lines
+    assert sum("tie on" in line for line in lines) == 1  # c is not tied with anything
+    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep"}))
+    (tmp_path / "trials" / "b" / "trial.json").unlink()
+    table = write_report(tmp_path)
+    assert "Smoke test" not in table and "Note:" not in table and "Ties:" not in table
+
+
 # -------------------------------------------------------------------------------------- smoke sweep
 
 
@@ -287,6 +311,7 @@ def test_smoke_sweep_ranks_baselines_and_search_trials(smoke_sweep):
     assert all(Path(r["sample_grid"]).is_file() for r in rows)
     md = (smoke_sweep / "ranking.md").read_text()
     assert "protocol `sweep`: 10 samples per test input x 24 inputs" in md
+    assert md.splitlines()[2].startswith("**Smoke test**") and "**Note:** smoke scale" in md
     assert (smoke_sweep / "optuna.db").is_file() and (smoke_sweep / "pareto.png").is_file()
     # clusters were computed by the driver for every k of the space, before the trials
     assert sorted(p.name for p in (smoke_sweep / "clusters").iterdir()) == ["k2", "k3", "k4"]

@@ -124,6 +124,27 @@ def _protocol_header(state: dict[str, Any], trials: list[dict[str, Any]]) -> str
             f"{p.ndb_queries_per_input} queries per input; {fid}")
 
 
+def _scale_notes(state: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting the numbers: a smoke test, the sweep's own ``note``."""
+    notes = []
+    if state.get("smoke_test"):
+        notes.append("**Smoke test** (`--smoke-test`: a few steps per trial): the numbers show that the pipeline "
+                     "runs, not how good any configuration is.")
+    if state.get("note"):
+        notes.append(f"**Note:** {state['note']}")
+    return notes
+
+
+def _ties(rows: list[dict[str, Any]]) -> list[str]:
+    """Ranked trials equal on all three objectives: their order is only the trial-id tie-break."""
+    groups: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r["rank"] is not None:
+            groups.setdefault(tuple(r["metrics"][k] for k, _ in OBJECTIVES), []).append(str(r["trial"]))
+    return [f"{', '.join(trials)} tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, "
+            "nothing separates them" for trials in groups.values() if len(trials) > 1]
+
+
 COLUMNS = ("rank", "pareto_rank", "trial", "kind", "status", "ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain",
            *PARAM_KEYS, "sample_grid", "error")
 
@@ -224,6 +245,7 @@ def write_report(experiment_dir: str | Path) -> str:
     name = state.get("name", exp.name)
     shown = [c for c in COLUMNS if c not in ("error", "sample_grid") and any(v[c] is not None for v in values)]
     lines = [f"# Sweep `{name}` ({state.get('status', 'running')}): {len(rows)} trials", "",
+             *(line for note in _scale_notes(state) for line in (note, "")),
              _protocol_header(state, trials), "",
              "Ranking: pareto_rank by non-dominated sorting on (NDB min, JSD min, LPIPS max); within a rank, "
              "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling"
@@ -237,6 +259,9 @@ def write_report(experiment_dir: str | Path) -> str:
              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for v in values:
         lines.append("| " + " | ".join(_fmt(v[c]) for c in shown) + " |")
+    ties = _ties(rows)
+    if ties:
+        lines += ["", "Ties:"] + [f"- {t}" for t in ties]
     errors = [v for v in values if v["error"]]
     if errors:
         lines += ["", "Errors:"] + [f"- {v['trial']}: {v['error']}" for v in errors]

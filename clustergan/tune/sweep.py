@@ -443,6 +443,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     atomic_write_bytes(storage / "sweep.yaml", yaml.safe_dump(
         {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False).encode())
     _write_json(storage / "sweep_state.json", {"status": "running", "name": name, "protocol": sweep.protocol,
+                                               "note": sweep.note, "smoke_test": smoke_test,
                                                "objectives": dict(zip(OBJECTIVES, MODES)),
                                                "fid_ceiling": sweep.fid_ceiling,
                                                "cond_gain_floor": sweep.cond_gain_floor, "started": started,

@@ -2,6 +2,7 @@
 
 Example (``sweeps/debug_sweep.yaml``)::
 
+    note: "smoke scale: ..."         # optional, shown at the top of the ranking
     base: debug.yaml                 # training config, relative to this file
     overrides: {train.epochs: 1}     # dotted keys applied to the base for every trial
     space:
@@ -62,6 +63,7 @@ class SchedulerConfig(_Strict):
 
 class SweepConfig(_Strict):
     name: str = "sweep"
+    note: str | None = None  # shown at the top of the ranking, e.g. the scale a reader must know about
     base: str  # training config YAML; relative paths are relative to the sweep file
     overrides: dict[str, Any] = {}
     space: dict[str, ParamSpace] = {}
