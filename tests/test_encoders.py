@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import subprocess
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from clustergan.encoders import ENCODERS, RANDOM_SOURCE, available_encoders, build_encoder
+from clustergan.encoders.base import FrozenEncoder, fold_batchnorm
 from clustergan.encoders import efficientnet as effnet
 from clustergan.errors import ConfigError, WeightsError
 
@@ -123,11 +125,13 @@ def test_lite0_state_dict_equals_package_file():
     assert len(converted) == 296
     for (raw_key, raw_value), (key, value) in zip(raw.items(), converted.items()):
         assert torch.equal(raw_value, value), (raw_key, key)
-    # The encoder holds exactly these tensors, minus the classifier head.
+    # The encoder holds exactly these tensors, minus the classifier head, with its 49 batch norms folded.
+    net = timm.create_model(effnet.LITE0_TIMM_NAME, pretrained=False, num_classes=0)
+    net.load_state_dict({k: v for k, v in converted.items() if not k.startswith("classifier.")})
+    assert fold_batchnorm(net) == 49
     enc = build_encoder("efficientnet_lite0")
-    net_sd = enc.net.state_dict()
-    assert set(net_sd) == {k for k in converted if not k.startswith("classifier.")}
-    assert all(torch.equal(net_sd[k], converted[k]) for k in net_sd)
+    net_sd, want = enc.net.state_dict(), net.state_dict()
+    assert set(net_sd) == set(want) and all(torch.equal(net_sd[k], want[k]) for k in net_sd)
     # Converted once, then read from the cache.
     cached = list((Path(os.environ["CLUSTERGAN_CACHE"]) / "weights").glob("tf_efficientnet_lite0-*.pth"))
     assert len(cached) == 1
@@ -248,7 +252,9 @@ def test_b0_from_local_file(tmp_path):
     torch.save(reference.state_dict(), path)
     enc = build_encoder("efficientnet_b0", str(path))
     assert str(path.resolve()) in enc.weights_source
-    ref_sd = reference.state_dict()
+    folded = copy.deepcopy(reference).eval()
+    assert fold_batchnorm(folded) == enc.bn_folded == 49  # the encoder holds the file's weights, folded
+    ref_sd = folded.state_dict()
     for key, value in enc.net.state_dict().items():
         assert torch.equal(value, ref_sd[key]), key
 
@@ -263,3 +269,48 @@ def test_b0_wrong_file(tmp_path):
     torch.save(timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict(), path)
     with pytest.raises(WeightsError, match=r"cannot load efficientnet_b0 weights from .*lite\.pth"):
         build_encoder("efficientnet_b0", str(path))
+
+
+def test_folded_batch_norms_keep_the_features_and_their_gradients():
+    """The encoder runs with its batch norms folded into the convolutions (faster): the same function up to
+    float rounding. The gradients reaching the generator agree too (cosine 0.99997 on these patterns), except
+    where rounding moves a pre-activation across a ReLU6 kink, which changes a few percent of the input
+    gradients by more than 1 % of their mean."""
+    enc = build_encoder("efficientnet_lite0")
+    assert enc.bn_folded == 49 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.net.modules())
+    sd, _ = effnet.lite0_state_dict()
+    plain = timm.create_model(effnet.LITE0_TIMM_NAME, pretrained=False, num_classes=0).eval()
+    plain.load_state_dict({k: v for k, v in sd.items() if not k.startswith("classifier.")})
+    weights = torch.randn(2, 1280, generator=torch.Generator().manual_seed(0))
+    outputs = []
+    for net in (plain, enc.net):
+        x = torch.cat([pattern(64), pattern(64, phase=0.25)]).requires_grad_(True)
+        f = net(enc.preprocess(x))
+        (f * weights).sum().backward()
+        outputs.append((f.detach(), x.grad))
+    (f_plain, g_plain), (f_fold, g_fold) = outputs
+    assert ((f_fold - f_plain).abs().max() / f_plain.abs().max()).item() < 1e-5
+    difference = (g_fold - g_plain).abs()
+    assert (difference.median() / g_plain.abs().mean()).item() < 1e-4  # measured 2e-5
+    assert torch.nn.functional.cosine_similarity(g_fold.flatten(), g_plain.flatten(), dim=0).item() > 0.9999
+
+
+def test_a_network_that_does_not_fold_runs_unfolded_with_a_warning():
+    class ConvThenUnusedNorm(torch.nn.Module):  # a batch norm listed after a conv that never follows it
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3)
+            self.norm = torch.nn.BatchNorm2d(8)
+            self.norm.running_var.fill_(4.0)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
+    net = ConvThenUnusedNorm().eval()
+    original = copy.deepcopy(net)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with pytest.warns(UserWarning, match=r"folding 1 batch norms changed the features by .* runs unfolded"):
+        enc = FrozenEncoder(net, "odd", 32, 8, (0.5,) * 3, (0.5,) * 3, "test")
+    assert enc.bn_folded == 0
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x), original(enc.preprocess(x)))

@@ -42,7 +42,8 @@ def extract_features(encoder: FrozenEncoder, images: torch.Tensor, batch_size: i
 def features_cache_key(
     fingerprint: str, split: str, direction: str, size: int, encoder: FrozenEncoder
 ) -> str:
-    return hash_key("features-v1", fingerprint, split, direction, int(size), encoder.name,
+    return hash_key("features-v2",  # v2: batch norms folded (features within ~1e-6)
+                    fingerprint, split, direction, int(size), encoder.name,
                     encoder.weights_source, encoder.input_size)
 
 
