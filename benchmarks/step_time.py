@@ -47,7 +47,7 @@ def _rss_mb() -> float:
 
 # ------------------------------------------------------------------------------------------ one configuration
 def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
-            batch: int = 1, device: str = "cpu") -> dict:
+            batch: int = 1, device: str = "cpu", settings: list[str] | None = None) -> dict:
     """Runs in the subprocess: build the real Trainer and time its step."""
     import torch
 
@@ -65,6 +65,7 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
     ]
     if method == "clustergan":
         overrides.append("cluster.k=4")
+    overrides += settings or []
     config = prepare_run(load_config(REPO / "sweeps" / f"{method}.yaml", overrides))
     rss_before_build = _rss_mb()
     trainer = Trainer(config, LocalContext(device=device))
@@ -95,6 +96,7 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
     return {
         "method": method, "size": size, "batch": batch, "amp": amp, "device": device,
         "device_name": torch.cuda.get_device_name() if cuda else "cpu", "threads": torch.get_num_threads(), "levers": levers,
+        "settings": settings or [],
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
         "median_cpu_s": statistics.median(cpu_times),
         "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
@@ -109,12 +111,8 @@ def _apply_levers(trainer, levers: list[str]) -> None:
         if lever == "channels_last":
             trainer.G.to(memory_format=torch.channels_last)
             trainer.D.to(memory_format=torch.channels_last)
-        elif lever == "fused_adam":
-            t = trainer.config.train
-            trainer.opt_G = torch.optim.Adam(trainer.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=True)
-            trainer.opt_D = torch.optim.Adam(trainer.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=True)
         else:
-            raise SystemExit(f"unknown --lever {lever!r}: use channels_last or fused_adam")
+            raise SystemExit(f"unknown --lever {lever!r}: use channels_last")
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -124,6 +122,8 @@ def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
            "--device", args.device]
     for lever in args.lever:
         cmd += ["--lever", lever]
+    for setting in args.set:
+        cmd += ["--set", setting]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode != 0:
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=1, help="images per step (the facades cpu preset uses 8)")
-    p.add_argument("--lever", action="append", default=[], help="experimental: channels_last, fused_adam")
+    p.add_argument("--lever", action="append", default=[], help="experimental: channels_last")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every configuration, e.g. train.fused_adam=false")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -148,13 +150,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args._worker:
         print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
-                                 args.lever, args.batch, args.device)))
+                                 args.lever, args.batch, args.device, args.set)))
         return
 
     load = os.getloadavg()
     print(f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-          + (f"; levers {args.lever}" if args.lever else ""), flush=True)
+          + (f"; levers {args.lever}" if args.lever else "") + (f"; set {args.set}" if args.set else ""), flush=True)
     header = (f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
               f"{'grow MB':>9}")
     print(header)

@@ -91,6 +91,9 @@ class TrainSection(_Section):
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
     amp: Literal["none", "bf16"] = "none"
+    # torch's fused Adam kernel: the same update as the per-tensor loop (5e-10 apart on equal gradients), one
+    # pass over the weights instead of ~10; on CPU it took a 256 px step's Adam from ~0.8 s to ~0.18 s (1 thread)
+    fused_adam: bool = True
     threads: int | None = Field(None, ge=1)  # torch threads; null = all CPUs this process was given
     checkpoint_every: int = Field(1, ge=1)  # epochs
     sample_every: int = Field(1, ge=1)  # epochs

@@ -98,8 +98,8 @@ class Trainer:
         self.G = context.prepare_model(build_generator(config))
         self.D = context.prepare_model(build_discriminator(config))
         t = config.train
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=t.fused_adam)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=t.fused_adam)
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, _lr_lambda(config))
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, _lr_lambda(config))
         self.gan_loss = GANLoss(config.loss.gan_mode)
