@@ -20,6 +20,16 @@ ratio clustergan / MSGAN. On a machine shared with other jobs the wall-clock tim
 load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is close to the
 step time of an idle machine, which makes ratios between configurations robust to that load.
 ``--json FILE`` also writes the raw results.
+
+On a machine whose speed drifts (a shared VM: back-to-back runs of the same configuration were seen 1.5x
+apart), ``--interleave`` builds every method of a size in one process and steps them in turn, so drift
+hits all of them alike and their ratios hold; ``--ab KEY=VALUE`` adds a variant B of every method, for a
+lever's A/B in the same run:
+
+    python benchmarks/step_time.py --sizes 128 256 --methods msgan clustergan --interleave --ab train.fused_adam=false
+
+MSGAN's reference code was timed on REFERENCE.md's Xeon (0.302 s at 128 px, 0.657 s at 256 px); on another
+machine pass its own figures with ``--reference 128=S 256=S`` (docs/BENCHMARKS.md: how they were measured).
 """
 
 from __future__ import annotations
@@ -37,7 +47,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("pix2pix", "msgan", "clustergan")
-# MSGAN's public reference code on this machine (REFERENCE.md section 7): seconds per iteration, 2 threads.
+# MSGAN's public reference code on REFERENCE.md's machine (section 7, an AVX512 Xeon): seconds per iteration,
+# 2 threads. Another machine needs its own figures (--reference); docs/BENCHMARKS.md has the AVX2 EPYC's.
 REFERENCE_MSGAN = {128: 0.302, 256: 0.657}
 
 
@@ -46,9 +57,10 @@ def _rss_mb() -> float:
 
 
 # ------------------------------------------------------------------------------------------ one configuration
-def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
-            batch: int = 1, device: str = "cpu", settings: list[str] | None = None) -> dict:
-    """Runs in the subprocess: build the real Trainer and time its step."""
+def build(method: str, size: int, amp: str, threads: int, levers: list[str], batch: int = 1, device: str = "cpu",
+          settings: list[str] | None = None):
+    """The real Trainer of ``sweeps/<method>.yaml`` at ``size`` on a small procedural dataset, with its batches
+    fetched (data loading is not timed). Returns (trainer, batches)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -67,26 +79,45 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
         overrides.append("cluster.k=4")
     overrides += settings or []
     config = prepare_run(load_config(REPO / "sweeps" / f"{method}.yaml", overrides))
-    rss_before_build = _rss_mb()
     trainer = Trainer(config, LocalContext(device=device))
-    cuda = trainer.device.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
     trainer.epoch = 0
     _apply_levers(trainer, levers)
     torch.set_num_threads(threads)  # building the encoder must not have changed it
     trainer.loader.sampler.set_epoch(0)
-    batches = list(trainer.loader)
+    return trainer, list(trainer.loader)
+
+
+def _timed_step(trainer, batch) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one ``Trainer.step``, synchronised on CUDA."""
+    import torch
+
+    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+    sync()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    trainer.step(batch)
+    sync()
+    return time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def _summary(times: list[float], cpu_times: list[float]) -> dict:
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": len(times),
+            "median_cpu_s": statistics.median(cpu_times)}
+
+
+def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
+            batch: int = 1, device: str = "cpu", settings: list[str] | None = None) -> dict:
+    """Runs in the subprocess: build the real Trainer and time its step."""
+    import torch
+
+    rss_before_build = _rss_mb()
+    trainer, batches = build(method, size, amp, threads, levers, batch, device, settings)
+    cuda = trainer.device.type == "cuda"
     rss_built = _rss_mb()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-
     times, cpu_times = [], []
     for i in range(warmup + steps):
-        sync()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        trainer.step(batches[i % len(batches)])
-        sync()
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        elapsed, cpu = _timed_step(trainer, batches[i % len(batches)])
         if i >= warmup:
             times.append(elapsed)
             cpu_times.append(cpu)
@@ -96,11 +127,32 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
     return {
         "method": method, "size": size, "batch": batch, "amp": amp, "device": device,
         "device_name": torch.cuda.get_device_name() if cuda else "cpu", "threads": torch.get_num_threads(), "levers": levers,
-        "settings": settings or [],
-        "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": steps,
-        "median_cpu_s": statistics.median(cpu_times),
+        "settings": settings or [], **_summary(times, cpu_times),
         "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
     }
+
+
+def interleave(size: int, args: argparse.Namespace, amp: str) -> list[dict]:
+    """Every method (and its ``--ab`` variant) built in this one process and stepped in turn, one step each per
+    round: machine drift then hits every configuration alike, so their ratios hold on a noisy machine. Peak
+    memory is not per configuration here (use the default subprocess mode for it)."""
+    variants = [(m, list(args.set), "") for m in args.methods]
+    if args.ab:
+        variants += [(m, list(args.set) + list(args.ab), "B") for m in args.methods]
+    built = [build(m, size, amp, args.threads, args.lever, args.batch, args.device, settings)
+             for m, settings, _ in variants]
+    times: list[list[float]] = [[] for _ in variants]
+    cpu_times: list[list[float]] = [[] for _ in variants]
+    for i in range(args.warmup + args.steps):
+        for j, (trainer, batches) in enumerate(built):
+            elapsed, cpu = _timed_step(trainer, batches[i % len(batches)])
+            if i >= args.warmup:
+                times[j].append(elapsed)
+                cpu_times[j].append(cpu)
+    return [{"method": m, "variant": tag, "size": size, "batch": args.batch, "amp": amp, "device": args.device,
+             "threads": args.threads, "levers": args.lever, "settings": settings, "interleaved": True,
+             **_summary(times[j], cpu_times[j]), "peak_rss_mb": float("nan"), "rss_growth_mb": float("nan")}
+            for j, (m, settings, tag) in enumerate(variants)]
 
 
 def _apply_levers(trainer, levers: list[str]) -> None:
@@ -131,6 +183,14 @@ def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _reference_arg(text: str) -> tuple[int, float]:
+    size, _, seconds = text.partition("=")
+    try:
+        return int(size), float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--reference {text!r}: expected SIZE=SECONDS, e.g. 256=2.62") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
@@ -143,10 +203,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lever", action="append", default=[], help="experimental: channels_last")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override for every configuration, e.g. train.fused_adam=false")
+    p.add_argument("--interleave", action="store_true",
+                   help="all configurations of a size in one process, one step each in turn (ratios robust to "
+                        "machine drift; no per-configuration peak memory)")
+    p.add_argument("--ab", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --interleave: also a variant B of every method with this override, e.g. "
+                        "train.fused_adam=false")
+    p.add_argument("--reference", type=_reference_arg, nargs="+", default=None, metavar="SIZE=SECONDS",
+                   help="MSGAN's reference code's seconds per iteration on THIS machine (2 threads), e.g. "
+                        "128=1.09 256=2.62; default: REFERENCE.md's figures, timed on another machine")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.ab and not args.interleave:
+        p.error("--ab needs --interleave (the A and B variants are compared step by step in one process)")
 
     if args._worker:
         print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
@@ -154,35 +225,43 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     load = os.getloadavg()
-    print(f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up; "
-          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-          + (f"; levers {args.lever}" if args.lever else "") + (f"; set {args.set}" if args.set else ""), flush=True)
-    header = (f"{'method':<11}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
+    print(f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up"
+          + (", interleaved in one process" if args.interleave else "")
+          + f"; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+          + (f"; levers {args.lever}" if args.lever else "") + (f"; set {args.set}" if args.set else "")
+          + (f"; variant B: {args.ab}" if args.ab else ""), flush=True)
+    header = (f"{'method':<13}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
               f"{'grow MB':>9}")
     print(header)
     results = []
     for amp in args.amp:
         for size in args.sizes:
-            for method in args.methods:
-                r = run_one(method, size, args, amp)
+            rows = interleave(size, args, amp) if args.interleave else [run_one(m, size, args, amp) for m in args.methods]
+            for r in rows:
                 results.append(r)
-                print(f"{method:<11}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
+                name = r["method"] + (f" {r['variant']}" if r.get("variant") else "")
+                print(f"{name:<13}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
                       f"{r['median_cpu_s']:>8.3f}{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
 
+    reference, where = (dict(args.reference), "this machine") if args.reference else (REFERENCE_MSGAN, "REFERENCE.md's Xeon")
     print("\n# ratios (median s/step)")
-    by = {(r["method"], r["size"], r["amp"]): r["median_s"] for r in results}
-    cpu = {(r["method"], r["size"], r["amp"]): r["median_cpu_s"] for r in results}
+    by = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_s"] for r in results}
+    cpu = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_cpu_s"] for r in results}
     for amp in args.amp:
         for size in args.sizes:
-            msgan = by.get(("msgan", size, amp))
-            line = f"{size:>4} px {amp:>5}:"
-            if msgan and ("clustergan", size, amp) in by:
-                line += f" clustergan/MSGAN {by[('clustergan', size, amp)] / msgan:.2f}x"
-                line += f" (CPU time {cpu[('clustergan', size, amp)] / cpu[('msgan', size, amp)]:.2f}x)"
-            if msgan and size in REFERENCE_MSGAN and args.threads == 2 and args.device == "cpu":  # the reference was timed with 2 threads
-                line += f"; MSGAN reference code {REFERENCE_MSGAN[size]:.3f} s/step, ours {msgan:.3f} s " \
-                        f"(speed-up {REFERENCE_MSGAN[size] / msgan:.2f}x)"
-            print(line)
+            for tag in dict.fromkeys(r.get("variant", "") for r in results):
+                msgan = by.get(("msgan", tag, size, amp))
+                line = f"{size:>4} px {amp:>5}{' ' + tag if tag else ''}:"
+                if msgan and ("clustergan", tag, size, amp) in by:
+                    line += f" clustergan/MSGAN {by[('clustergan', tag, size, amp)] / msgan:.2f}x"
+                    line += f" (CPU time {cpu[('clustergan', tag, size, amp)] / cpu[('msgan', tag, size, amp)]:.2f}x)"
+                if msgan and size in reference and args.threads == 2 and args.device == "cpu":  # timed with 2 threads
+                    line += f"; MSGAN reference code {reference[size]:.3f} s/step ({where}), ours {msgan:.3f} s " \
+                            f"(speed-up {reference[size] / msgan:.2f}x)"
+                if tag:
+                    line += "; B/A " + ", ".join(f"{m} {by[(m, tag, size, amp)] / by[(m, '', size, amp)]:.2f}x"
+                                                 for m in args.methods if (m, tag, size, amp) in by)
+                print(line)
     load = os.getloadavg()
     print(f"# load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
