@@ -275,3 +275,20 @@ def test_conditioning_of_a_perfect_and_of_an_input_blind_generator(tmp_path, mon
     blind = conditioning_run(tmp_path / "run", passes=2)
     assert blind["input_effect_lpips"] == 0.0 and blind["conditional_gain_lpips"] == pytest.approx(0.0, abs=1e-6)
     assert blind["own_target_lpips"] > 0.01
+
+
+def test_the_report_shows_matched_comparisons_and_leaves_mismatched_ones_to_the_json():
+    from clustergan.reproduce.results import shown_pairs
+
+    labels = ["pix2pix", "MSGAN", "clustergan", "MSGAN, lambda_MS 0.1", "clustergan, lambda_MS 0.1",
+              "clustergan (sweep best)"]
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
+    shown = shown_pairs(pairs)
+    assert shown[("MSGAN", "clustergan")] == 0 and shown[("MSGAN, lambda_MS 0.1", "clustergan, lambda_MS 0.1")] == 0
+    # the sweep's best has no MSGAN at its settings: it meets every MSGAN row
+    assert shown[("MSGAN", "clustergan (sweep best)")] == shown[("MSGAN, lambda_MS 0.1", "clustergan (sweep best)")] == 0
+    assert all(shown[("pix2pix", x)] == 1 for x in labels[1:])
+    assert shown[("MSGAN", "MSGAN, lambda_MS 0.1")] == 2 and shown[("clustergan", "clustergan, lambda_MS 0.1")] == 2
+    # method and settings both differ: not a line of the table
+    assert ("clustergan", "MSGAN, lambda_MS 0.1") not in shown and ("MSGAN", "clustergan, lambda_MS 0.1") not in shown
+    assert len(shown) == len(pairs) - 2
