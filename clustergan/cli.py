@@ -138,7 +138,8 @@ def cmd_sweep(args) -> None:
     from clustergan.tune.sweep import run_sweep
 
     exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
-                    ledger=args.ledger, time_limit_s=args.time_limit, local=args.local)
+                    ledger=args.ledger, time_limit_s=args.time_limit, local=args.local,
+                    max_trials=args.max_trials)
     print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
 
 
@@ -224,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "docs/sweeps/<name>): restored into a new experiment first, updated at the end")
     sw.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds (overrides "
                     "the YAML's time_limit_s; a trial still running then is trained again next time)")
+    sw.add_argument("--max-trials", type=int, default=None, help="start at most this many trials in this run "
+                    "(baselines first), so that a slice of a long sweep ends between trials; with --ledger")
     sw.add_argument("--local", default=None, help="with a URI --storage: the driver's local copy of the "
                     "experiment (default runs/sweeps/<name>)")
     sw.set_defaults(func=cmd_sweep)

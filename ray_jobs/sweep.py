@@ -21,13 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds")
     p.add_argument("--ledger", default=None, help="folder of finished trials kept across machines")
     p.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds")
+    p.add_argument("--max-trials", type=int, default=None, help="start at most this many trials in this run")
     p.add_argument("--local", default=None, help="with a URI --storage: the driver's local copy")
     args = p.parse_args(argv)
     try:
         from clustergan.tune.sweep import run_sweep
 
         exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
-                        ledger=args.ledger, time_limit_s=args.time_limit, local=args.local)
+                        ledger=args.ledger, time_limit_s=args.time_limit, local=args.local,
+                        max_trials=args.max_trials)
     except ClusterganError as e:
         print(f"ray_jobs/sweep.py: error: {e}", file=sys.stderr)
         return 2

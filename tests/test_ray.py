@@ -382,6 +382,19 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
         restore(ledger, tmp_path / "changed", apply_overrides(base, ["loss.lambda_l1=50.0"]))
     assert not (tmp_path / "changed").exists()
 
+    # a slice capped at one trial runs the missing baseline (baselines come first) and leaves the search
+    # trial for the next slice
+    pix2pix = next(r for r in ledger_trials(ledger) if r["kind"] == "baseline:pix2pix")
+    shutil.rmtree(ledger / "trials" / pix2pix["trial_id"])
+    with pytest.raises(ClusterganError, match=r"^--max-trials 0: give at least 1"):
+        run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=tmp_path / "s0", smoke_test=True, ledger=ledger,
+                  max_trials=0)
+    capped = tmp_path / "slice"
+    run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=capped, smoke_test=True, ledger=ledger, max_trials=1)
+    ran = [json.loads(p.read_text()) for p in capped.glob("trials/*/trial.json")]
+    assert sorted(r["kind"] for r in ran if "restored_from" not in r) == ["baseline:pix2pix"]
+    assert not (capped / "search").exists() and len(ledger_trials(ledger)) == 3
+
     exp = tmp_path / "new_machine"
     run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=exp, smoke_test=True, ledger=ledger)
     records = [json.loads(p.read_text()) for p in exp.glob("trials/*/trial.json")]

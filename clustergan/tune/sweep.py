@@ -384,7 +384,8 @@ def _experiment_folders(storage, local, name: str, resume: bool):
 
 def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume: bool = False,
               smoke_test: bool = False, ledger: str | Path | None = None,
-              time_limit_s: float | None = None, local: str | Path | None = None) -> Path:
+              time_limit_s: float | None = None, local: str | Path | None = None,
+              max_trials: int | None = None) -> Path:
     """Run (or with ``resume`` continue) a sweep; returns the (local) experiment folder with the ranking written.
 
     ``storage``: a folder, or a URI pyarrow opens (the experiment is mirrored there; ``local`` is the driver's
@@ -392,8 +393,10 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
 
     ``ledger``: a folder of finished trials kept across machines (:mod:`clustergan.tune.ledger`): restored
     into a new experiment before the sweep, updated after it. ``time_limit_s`` overrides the sweep's own
-    whole-sweep limit (e.g. the time a session has). Connects to a running Ray cluster (``RAY_ADDRESS``) or
-    starts a local one.
+    whole-sweep limit (e.g. the time a session has); a trial still running when it is spent is lost.
+    ``max_trials`` instead caps the trials this run starts (baselines first, then search trials), so that a
+    slice of a long sweep ends between trials; the rest wait for the next run with the ledger. Connects to a
+    running Ray cluster (``RAY_ADDRESS``) or starts a local one.
     """
     import optuna
     import ray
@@ -408,6 +411,11 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         base = apply_overrides(base, dotted_overrides(SMOKE_OVERRIDES))
         sweep = sweep.model_copy(update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1],
                                          "scheduler": None})
+    if max_trials is not None and max_trials < 1:
+        raise ClusterganError(f"--max-trials {max_trials}: give at least 1 (the trials this run may start)")
+    if max_trials is not None and resume:
+        raise ClusterganError("--max-trials with --resume: a resumed sweep finishes the trials its first run "
+                              "planned; drop --max-trials, or start the next slice with --ledger and a new --storage")
     if time_limit_s is not None:
         if time_limit_s <= 0:
             raise ClusterganError(f"--time-limit {time_limit_s}: give a positive number of seconds")
@@ -487,9 +495,13 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     if restored:
         print(f"ledger {ledger}: {len(restored)} finished trials restored ({sorted(done_baselines)} and "
               f"{done_search} searched); {max(sweep.num_trials - done_search, 0)} search trials left", flush=True)
-    if sweep.baselines and done_baselines != {f"baseline:{b}" for b in BASELINES}:
+    budget = max_trials if max_trials is not None else math.inf  # trials this run may still start
+    todo_baselines = [b for b in BASELINES if f"baseline:{b}" not in done_baselines] if sweep.baselines else []
+    todo_baselines = todo_baselines[:int(min(budget, len(todo_baselines)))]
+    if todo_baselines:
+        budget -= len(todo_baselines)
         tuner = _tuner(trainable, tune_root, "baselines", resume,
-                       {"baseline": tune.grid_search([b for b in BASELINES if f"baseline:{b}" not in done_baselines])},
+                       {"baseline": tune.grid_search(todo_baselines)},
                        tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent, time_budget_s=remaining(),
                                        reuse_actors=True), stop,
                        callbacks)
@@ -498,7 +510,11 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     if out_of_time and sweep.num_trials > done_search:
         print(f"the sweep's time limit ({sweep.time_limit_s:.0f} s) is spent: the search waits for the next run",
               flush=True)
-    if sweep.num_trials > done_search and not out_of_time:
+    search_now = int(min(sweep.num_trials - done_search, budget)) if sweep.num_trials > done_search else 0
+    if sweep.num_trials > done_search and not out_of_time and search_now < 1:
+        print(f"--max-trials {max_trials} is spent: {sweep.num_trials - done_search} search trials wait for the "
+              "next run", flush=True)
+    if search_now > 0 and not out_of_time:
         if done_search:  # the ledger's trials, as completed trials of the study the searcher loads
             from clustergan.tune.ledger import seed_study
 
@@ -521,7 +537,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
                                       max_t=10_000)
         tuner = _tuner(trainable, tune_root, "search", resume, None,
                        tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
-                                       scheduler=scheduler, num_samples=sweep.num_trials - done_search,
+                                       scheduler=scheduler, num_samples=search_now,
                                        time_budget_s=remaining(), reuse_actors=True), stop, callbacks)
         tuner.fit()
 
