@@ -71,7 +71,17 @@ import json, sys, time
 from ray.job_submission import JobSubmissionClient, JobStatus
 url, entrypoint, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 client = JobSubmissionClient(url)
-job = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env})
+# the dashboard answers before the node's job agent has registered; on a loaded machine that takes a while,
+# and the head answers 500 "No available agent to submit job, please try again later": so try again
+deadline = time.time() + 120
+while True:
+    try:
+        job = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env})
+        break
+    except RuntimeError as e:
+        if "No available agent" not in str(e) or time.time() > deadline:
+            raise
+        time.sleep(2)
 deadline = time.time() + 420
 while time.time() < deadline:
     status = client.get_job_status(job)
@@ -164,7 +174,7 @@ def smoke_job(tmp_path_factory) -> dict:
         client_env.pop("RAY_AUTH_TOKEN_PATH", None)
         start = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", SUBMIT, url, entrypoint, json.dumps(job_env)],
-                             env=client_env, capture_output=True, text=True, timeout=480)
+                             env=client_env, capture_output=True, text=True, timeout=600)
         record.update(stdout=out.stdout, stderr=out.stderr, seconds=time.perf_counter() - start)
         print(f"job submission + smoke sweep: {record['seconds']:.1f} s")
         return record
