@@ -17,6 +17,14 @@ A first run on a new GPU machine: one epoch of every facades run at the paper's 
 (smoke runs go to runs/reproduce/<preset>-smoke, apart from the real ones):
 
     python ray_jobs/reproduce.py --preset gpu --study facades --seeds 0 --epochs 1 --train-only
+
+The sweep's best configuration (sweeps/facades_best.yaml, from the sweep's best_config.yaml) was already
+trained once, by its sweep trial, with seed 0 and the study's budget. That run can be taken as the row's
+seed 0 instead of training it again, when it is the same training (checked: config, dataset, last epoch,
+clusters); it is then evaluated under the study's protocol like the others:
+
+    python ray_jobs/reproduce.py --preset cpu --study facades --only clustergan_best \
+        --adopt clustergan_best=runs/sweeps/facades_search_2/trials/<id>/seed0
 """
 
 from __future__ import annotations
@@ -28,6 +36,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustergan.errors import ClusterganError  # noqa: E402
+
+
+def adopt(preset, out: Path, facades: Path, studies: list[str] | None, item: str, smoke: bool) -> None:
+    """``--adopt KEY=RUN_DIR``: the run's seed comes from its own config."""
+    import json
+
+    from clustergan.reproduce.run import adopt_run, run_specs
+
+    key, sep, folder = item.partition("=")
+    if not sep or not key or not folder:
+        raise ClusterganError(f"--adopt {item!r}: write it as KEY=RUN_DIR, e.g. "
+                              f"clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0")
+    try:
+        seed = json.loads((Path(folder) / "config.json").read_text())["config"]["seed"]
+    except (OSError, ValueError, KeyError):
+        raise ClusterganError(f"--adopt {item}: {Path(folder) / 'config.json'} is missing or has no seed; "
+                              f"give a finished run folder") from None
+    specs = run_specs(preset, studies, [key], [seed])
+    if len(specs) != 1:
+        raise ClusterganError(f"--adopt {item}: {len(specs)} runs of {key} with seed {seed}; pick one with --study")
+    run_dir = adopt_run(specs[0], Path(folder), out, facades, smoke=smoke)
+    print(f"adopted {folder} as {specs[0].name} ({run_dir}): not trained again")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train (and time) the runs, do not evaluate them or write the report")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="Ray Train workers per run instead of the preset's (0: this process, no Ray; -1: one per GPU)")
+    p.add_argument("--adopt", action="append", default=[], metavar="KEY=RUN_DIR",
+                   help="take this finished run (e.g. a sweep trial's seed folder) as method KEY's run for the "
+                        "seed it trained with, when it is the same training; repeatable")
     p.add_argument("--fresh", action="store_true",
                    help="ignore the committed ledger (<docs>/results/<preset>/runs): recompute every run")
     args = p.parse_args(argv)
@@ -72,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if n := restore(ledger, out):
                 print(f"restored {n} finished runs' results from the ledger {ledger} (--fresh recomputes them)")
+        for item in args.adopt:
+            adopt(preset, out, args.facades, args.study, item, smoke=args.smoke_test)
         if not args.report_only:
             reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds,
                       smoke_epochs=args.epochs, train_only=args.train_only, workers=args.workers)

@@ -292,3 +292,48 @@ def test_the_report_shows_matched_comparisons_and_leaves_mismatched_ones_to_the_
     # method and settings both differ: not a line of the table
     assert ("clustergan", "MSGAN, lambda_MS 0.1") not in shown and ("MSGAN", "clustergan, lambda_MS 0.1") not in shown
     assert len(shown) == len(pairs) - 2
+
+
+def test_adopt_takes_a_finished_identical_run_and_refuses_another_training(tmp_path):
+    # the sweep's best configuration was trained once by its trial: that run becomes the row's seed 0
+    from clustergan.reproduce.run import adopt_run
+
+    preset = _tiny_preset()
+    elsewhere, out = tmp_path / "sweep_trial", tmp_path / "runs"
+    reproduce(preset, elsewhere, None, smoke=True, only=["clustergan", "msgan"], seeds=[0], train_only=True,
+              log=lambda *a, **k: None)
+    source = elsewhere / "synth" / "clustergan" / "seed0"
+    spec = next(s for s in run_specs(preset, only=["clustergan"], seeds=[0]))
+    other = next(s for s in run_specs(preset, only=["msgan"], seeds=[0]))
+
+    with pytest.raises(ClusterganError) as err:  # an MSGAN run is not clustergan's training
+        adopt_run(spec, elsewhere / "synth" / "msgan" / "seed0", out, None, smoke=True)
+    assert "not the training synth/clustergan/seed0 would run (cluster.k: 0 there, 2 here; " in str(err.value)
+    assert not (out / "synth" / "clustergan" / "seed0" / "checkpoints").exists()
+    with pytest.raises(ClusterganError, match=r"no config.json in it; give a run folder"):
+        adopt_run(other, tmp_path / "nothing", out, None, smoke=True)
+
+    run = adopt_run(spec, source, out, None, smoke=True)
+    assert run == out / "synth" / "clustergan" / "seed0"
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == sorted(p.name for p in (source / "checkpoints").iterdir()) and names
+    assert (source / "checkpoints" / names[-1]).is_file()  # copied, the source left as it was
+    record = json.loads((run / "reproduce.json").read_text())
+    assert record["train_done"] and record["adopted_from"] == str(source.resolve()) and record["train_seconds"] >= 0
+    assert json.loads((run / "config.json").read_text()) == json.loads((source / "config.json").read_text())
+    with pytest.raises(ClusterganError, match=r"is already trained .*remove that folder first"):
+        adopt_run(spec, source, out, None, smoke=True)
+
+    ckpt = run / "checkpoints" / names[-1]
+    before = ckpt.stat().st_mtime_ns
+    reproduce(preset, out, None, smoke=True, only=["clustergan"], seeds=[0], log=lambda *a, **k: None)
+    assert ckpt.stat().st_mtime_ns == before  # not trained again
+    assert json.loads((run / "metrics.json").read_text())["protocol"]["name"] == "sweep"  # evaluated here
+
+
+def test_cli_adopt_needs_key_equals_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "cpu", "--adopt", "clustergan_best",
+                           "--out", str(tmp_path), "--no-report", "--fresh"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("reproduce: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
+                                   "clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0")

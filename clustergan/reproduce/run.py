@@ -160,6 +160,90 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     return run_dir
 
 
+def _flat(data: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smoke: bool = False) -> Path:
+    """Take a finished run trained elsewhere (a sweep trial's seed folder) as this spec's run instead of
+    training it again, when it is the same training: the same resolved config but for the run folder and
+    name (``out``, ``name``, ``cluster.stats_dir``), the same dataset, a checkpoint at the budget's last
+    epoch and, for a clustered run, the same cluster statistics as this run computes. The checkpoints,
+    samples and TensorBoard files are copied (the source is left as it was); the source's ``config.json``
+    comes along as the record of what trained, and ``reproduce.json`` says where the run came from. The
+    run is then evaluated under the study's protocol like any other. Returns the run folder."""
+    import shutil
+
+    import numpy as np
+
+    from clustergan.clustering import ClusterStats
+    from clustergan.train.builders import prepare_run, synth_root
+    from clustergan.train.checkpoint import list_checkpoints
+
+    source = Path(source)
+    src_cfg = _read_json(source / "config.json").get("config")
+    if not src_cfg:
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: no config.json in it; give a run folder "
+                              f"(e.g. <sweep>/trials/<id>/seed0)")
+    config = build_config(spec, out, facades, smoke)
+    run_dir = config.run_dir
+    if _read_json(run_dir / "reproduce.json").get("train_done"):
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: {spec.name} is already trained ({run_dir}); "
+                              f"remove that folder first to replace it")
+    if config.data.root is None:  # the procedural dataset, as prepare_run fills it in
+        config.data.root = str(synth_root(config))
+    mine, theirs = _flat(config.to_dict()), _flat(src_cfg)
+    for flat in (mine, theirs):
+        if flat.get("data.root"):
+            flat["data.root"] = str(Path(str(flat["data.root"])).resolve())
+    skip = {"out", "name", "cluster.stats_dir"}
+    differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(mine.keys() | theirs.keys())
+              if k not in skip and theirs.get(k) != mine.get(k)}
+    if differ:
+        listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, a, b in ((k, *v) for k, v in differ.items()))
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: not the training {spec.name} would run "
+                              f"({listed}); train it instead")
+    total = config.train.epochs + config.train.epochs_decay
+    found = list_checkpoints(source / "checkpoints")
+    if not found or (not smoke and found[-1][0] < total):
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: no checkpoint at epoch {total} in "
+                              f"{source / 'checkpoints'}; finish that run first")
+    prepared = prepare_run(config)  # this run's own clusters, as training it here would compute them
+    if config.cluster.k:
+        src_dir = theirs.get("cluster.stats_dir")
+        if not src_dir:
+            raise ClusterganError(f"--adopt {spec.method.key}={source}: its config names no cluster.stats_dir")
+        a, b = ClusterStats.load(Path(src_dir)), ClusterStats.load(Path(prepared.cluster.stats_dir))
+        same = (np.array_equal(a.cluster_ids, b.cluster_ids) and np.allclose(a.means, b.means, atol=1e-6)
+                and np.allclose(a.precision_cholesky, b.precision_cholesky, rtol=1e-4, atol=1e-5))
+        if not same:
+            raise ClusterganError(f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "
+                                  f"this run computes ({prepared.cluster.stats_dir}); train it instead")
+    for name in ("checkpoints", "samples", "tensorboard"):
+        if (source / name).is_dir():
+            tmp = run_dir / f".{name}.adopting"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source / name, tmp)
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+            tmp.rename(run_dir / name)
+    shutil.copy2(source / "config.json", run_dir / "config.json")
+    # training wall time from the source's own files: its config is written as training starts, each
+    # checkpoint as an epoch ends (cluster statistics computed before it are not counted)
+    seconds = found[-1][1].stat().st_mtime - (source / "config.json").stat().st_mtime
+    record = {"train_done": True, "train_seconds": seconds, "adopted_from": str(source.resolve()),
+              "train_seconds_from": "the source's file times (config.json to last checkpoint)",
+              # adopt on the machine that trained it: the report lists the CPU each run trained on
+              "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}}
+    _write_json(run_dir / "reproduce.json", record)
+    return run_dir
+
+
 def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0, device: str | None = None) -> dict:
     """``metrics.json`` of the run's last checkpoint under the study's protocol (reused when present)."""
     from clustergan.train.evaluate import evaluate_run
