@@ -329,6 +329,9 @@ def test_adopt_takes_a_finished_identical_run_and_refuses_another_training(tmp_p
     reproduce(preset, out, None, smoke=True, only=["clustergan"], seeds=[0], log=lambda *a, **k: None)
     assert ckpt.stat().st_mtime_ns == before  # not trained again
     assert json.loads((run / "metrics.json").read_text())["protocol"]["name"] == "sweep"  # evaluated here
+    text = write_results(preset, out, tmp_path / "docs").read_text()
+    assert f"trained once by the sweep trial that found the configuration; evaluated here like every run): " \
+           f"synth/clustergan/seed0 (`{source.resolve()}`)." in text
 
 
 def test_cli_adopt_needs_key_equals_folder(tmp_path):

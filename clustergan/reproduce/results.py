@@ -330,6 +330,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     wall_total = 0.0
     figure_lines: list[str] = []
     trained_on: dict[str, list[str]] = {}  # CPU -> runs, from each run's reproduce.json
+    adopted: list[str] = []  # runs trained elsewhere with the same config (reproduce.py --adopt)
     for study in preset.studies:
         study_dir = out / study.name
         rows = collect(study, study_dir)
@@ -337,6 +338,8 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             for seed, x in r["seeds"].items():
                 cpu = x["times"].get("machine", {}).get("cpu", "not recorded")
                 trained_on.setdefault(cpu, []).append(f"{study.name}/{r['label']}/seed{seed}")
+                if x["times"].get("adopted_from"):
+                    adopted.append(f"{study.name}/{r['label']}/seed{seed} (`{x['times']['adopted_from']}`)")
         section, s = study_section(study, study_dir, rows)
         lines += section + _protocol_lines(rows, study)
         started = _read(study_dir / "machine.json")
@@ -377,6 +380,10 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
                   "the committed ledger, `docs/results/" + preset.name + "/runs`); wall times are not comparable "
                   "across them:", ""]
         lines += [f"- {cpu}: {len(runs)} runs ({', '.join(runs)})" for cpu, runs in trained_on.items()] + [""]
+    if adopted:
+        lines += ["Adopted, not trained by the reproduction (`reproduce.py --adopt`: the same config, dataset, "
+                  "budget and clusters, trained once by the sweep trial that found the configuration; evaluated "
+                  "here like every run): " + "; ".join(adopted) + ".", ""]
     docs.mkdir(parents=True, exist_ok=True)
     path = docs / "RESULTS.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
