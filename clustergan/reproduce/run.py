@@ -160,16 +160,6 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     return run_dir
 
 
-def _flat(data: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smoke: bool = False) -> Path:
     """Take a finished run trained elsewhere (a sweep trial's seed folder) as this spec's run instead of
     training it again, when it is the same training: the same resolved config but for the run folder and
@@ -185,6 +175,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     from clustergan.clustering import ClusterStats
     from clustergan.train.builders import prepare_run, synth_root
     from clustergan.train.checkpoint import list_checkpoints
+    from clustergan.tune.ledger import flat_config
 
     source = Path(source)
     src_cfg = _read_json(source / "config.json").get("config")
@@ -198,7 +189,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
                               f"remove that folder first to replace it")
     if config.data.root is None:  # the procedural dataset, as prepare_run fills it in
         config.data.root = str(synth_root(config))
-    mine, theirs = _flat(config.to_dict()), _flat(src_cfg)
+    mine, theirs = flat_config(config.to_dict()), flat_config(src_cfg)
     for flat in (mine, theirs):
         if flat.get("data.root"):
             flat["data.root"] = str(Path(str(flat["data.root"])).resolve())
@@ -206,7 +197,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(mine.keys() | theirs.keys())
               if k not in skip and theirs.get(k) != mine.get(k)}
     if differ:
-        listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, a, b in ((k, *v) for k, v in differ.items()))
+        listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in differ.items())
         raise ClusterganError(f"--adopt {spec.method.key}={source}: not the training {spec.name} would run "
                               f"({listed}); train it instead")
     total = config.train.epochs + config.train.epochs_decay

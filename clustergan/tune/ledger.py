@@ -76,11 +76,12 @@ def ledger_trials(ledger: Path) -> list[dict[str, Any]]:
     return [r for p in sorted(Path(ledger).glob("trials/*/trial.json")) if (r := _finished(p)) is not None]
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{dotted key: value}``."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flat_config(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -95,8 +96,8 @@ def config_differences(record: dict[str, Any], base: dict[str, Any]) -> dict[str
     side does not have (a key added to the schema after the trial ran takes its default)."""
     from clustergan.tune.sweep import build_trial_config
 
-    trained = _flat(record["train_config"])
-    rebuilt = _flat(build_trial_config(base, record["params"], record["seeds"][0], Path(trained["out"])).to_dict())
+    trained = flat_config(record["train_config"])
+    rebuilt = flat_config(build_trial_config(base, record["params"], record["seeds"][0], Path(trained["out"])).to_dict())
     for flat in (trained, rebuilt):
         if flat.get("data.root"):
             flat["data.root"] = Path(str(flat["data.root"])).name
