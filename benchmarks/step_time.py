@@ -16,8 +16,9 @@ CUDA allocator's peak (``torch.cuda.max_memory_allocated``) instead of the proce
 
 Prints one table row per configuration (median seconds per step over ``--steps`` after ``--warmup``
 steps, min / max, median process CPU seconds, peak RSS and its growth after the trainer was built) and the
-ratio clustergan / MSGAN. On a machine shared with other jobs the wall-clock times suffer from the other
-load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is close to the
+ratio clustergan / MSGAN (interleaved: also the median of the per-round ratios with its 90% bootstrap
+interval, the figure to hold against a target). On a machine shared with other jobs the wall-clock times
+suffer from the other load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is close to the
 step time of an idle machine, which makes ratios between configurations robust to that load.
 ``--json FILE`` also writes the raw results.
 
@@ -151,8 +152,22 @@ def interleave(size: int, args: argparse.Namespace, amp: str) -> list[dict]:
                 cpu_times[j].append(cpu)
     return [{"method": m, "variant": tag, "size": size, "batch": args.batch, "amp": amp, "device": args.device,
              "threads": args.threads, "levers": args.lever, "settings": settings, "interleaved": True,
-             **_summary(times[j], cpu_times[j]), "peak_rss_mb": float("nan"), "rss_growth_mb": float("nan")}
+             **_summary(times[j], cpu_times[j]), "times_s": times[j], "peak_rss_mb": float("nan"),
+             "rss_growth_mb": float("nan")}
             for j, (m, settings, tag) in enumerate(variants)]
+
+
+def paired_ratio(numerator: list[float], denominator: list[float], resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Median over rounds of the per-round ratio numerator[i] / denominator[i] (steps of one interleaved round
+    run seconds apart, so a slow spell of the machine divides out), and its 90% bootstrap interval (rounds
+    resampled with replacement; ``seed`` fixes the resampling). Returns (median, low, high)."""
+    import random
+
+    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    return statistics.median(ratios), medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
 
 
 def _apply_levers(trainer, levers: list[str]) -> None:
@@ -247,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n# ratios (median s/step)")
     by = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_s"] for r in results}
     cpu = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_cpu_s"] for r in results}
+    steps = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["times_s"] for r in results if "times_s" in r}
     for amp in args.amp:
         for size in args.sizes:
             for tag in dict.fromkeys(r.get("variant", "") for r in results):
@@ -255,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
                 if msgan and ("clustergan", tag, size, amp) in by:
                     line += f" clustergan/MSGAN {by[('clustergan', tag, size, amp)] / msgan:.2f}x"
                     line += f" (CPU time {cpu[('clustergan', tag, size, amp)] / cpu[('msgan', tag, size, amp)]:.2f}x)"
+                    if ("clustergan", tag, size, amp) in steps:
+                        mid, low, high = paired_ratio(steps[("clustergan", tag, size, amp)], steps[("msgan", tag, size, amp)])
+                        line += f"; paired per round {mid:.2f}x (90% interval {low:.2f}-{high:.2f})"
                 if msgan and size in reference and args.threads == 2 and args.device == "cpu":  # timed with 2 threads
                     line += f"; MSGAN reference code {reference[size]:.3f} s/step ({where}), ours {msgan:.3f} s " \
                             f"(speed-up {reference[size] / msgan:.2f}x)"

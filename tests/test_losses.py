@@ -93,6 +93,25 @@ def test_mahalanobis_matches_numpy():
     assert got.item() == pytest.approx(expected, rel=1e-4)
 
 
+def test_mahalanobis_grouped_rows_equal_the_per_row_gather_with_gradients():
+    """The CPU path groups rows by cluster; every row must get its own cluster's L_i^T d, back in its own
+    place, with the same gradient as the per-row gather (the CUDA path)."""
+    means, _, chols = _random_stats()
+    targets = ClusterTargets(means, chols)
+    diff = torch.randn(7, 5, generator=torch.Generator().manual_seed(3))
+    ids = torch.tensor([2, 0, 2, 1, 0, 2, 1])
+    want = np.stack([chols[i].T @ diff[b].numpy() for b, i in enumerate(ids.tolist())])
+    results = {}
+    for grouped in (True, False):
+        d = diff.clone().requires_grad_(True)
+        y = targets._whiten(d, ids, grouped=grouped)
+        (y * torch.arange(1.0, 6.0)).sum().backward()  # an asymmetric weight, so a row swap would show
+        results[grouped] = (y.detach(), d.grad)
+        np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(results[True][1], results[False][1])
+    assert targets._whiten(torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)).shape == (0, 5)
+
+
 def test_mahalanobis_gradient_flows_and_is_finite_at_mean():
     means, _, chols = _random_stats()
     targets = ClusterTargets(torch.tensor(means), torch.tensor(chols))

@@ -1,0 +1,42 @@
+"""The benchmark scripts' statistics (the scripts themselves are run by hand: docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _step_time():
+    spec = importlib.util.spec_from_file_location("step_time", REPO / "benchmarks" / "step_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_ratio_divides_out_machine_drift():
+    """A machine that slows down 3x during the run moves both configurations of a round alike: every per-round
+    ratio stays 1.15, and one outlier step does not move the median or the interval."""
+    paired_ratio = _step_time().paired_ratio
+    drift = [1.0, 1.0, 3.0, 3.0, 3.0, 1.2, 2.5]
+    msgan = [d * 1.0 for d in drift]
+    clustergan = [d * 1.15 for d in drift]
+    clustergan[0] *= 1.5  # one outlier step
+    mid, low, high = paired_ratio(clustergan, msgan)
+    assert mid == pytest.approx(1.15)
+    assert low == pytest.approx(1.15) and high == pytest.approx(1.15)
+
+
+def test_paired_ratio_interval_brackets_the_median_and_is_reproducible():
+    paired_ratio = _step_time().paired_ratio
+    num = [1.10, 1.30, 1.05, 1.25, 1.18, 1.12, 1.40, 1.16]
+    den = [1.0] * len(num)
+    mid, low, high = paired_ratio(num, den)
+    assert mid == pytest.approx(1.17)  # median of the 8 ratios: (1.16 + 1.18) / 2
+    assert low <= mid <= high and 1.05 <= low and high <= 1.40
+    assert paired_ratio(num, den) == (mid, low, high)  # seeded resampling
+    with pytest.raises(ValueError):
+        paired_ratio(num, den[:-1])  # rounds must pair up
