@@ -262,6 +262,24 @@ def test_report_labels_the_scale_and_names_ties(tmp_path):
     assert "Smoke test" not in table and "Note:" not in table and "Ties:" not in table
 
 
+def test_report_of_a_partial_sweep_names_it_and_its_interrupted_trial(tmp_path):
+    """A slice or an interrupted sweep ends "partial": its header says how many of the planned trials ran, and
+    a trial left "running" is listed as stopped, apart from the ranked ones; while the driver runs it stays
+    "running"."""
+    import json
+
+    from clustergan.tune.report import write_report
+
+    _trial(tmp_path, "a", "finished", {"ndb": 2, "jsd": 0.1, "lpips": 0.30})
+    _trial(tmp_path, "b", "running")
+    for status, shown in (("running", "running"), ("partial: 2 of 6 trials", "stopped early")):
+        (tmp_path / "sweep_state.json").write_text(json.dumps({"status": status, "name": "t", "protocol": "sweep"}))
+        table = write_report(tmp_path)
+        assert table.splitlines()[0] == f"# Sweep `t` ({status}): 2 trials"
+        row = next(line for line in table.splitlines() if "| b |" in line)
+        assert f"| {shown} |" in row
+
+
 # -------------------------------------------------------------------------------------- smoke sweep
 
 
@@ -394,6 +412,9 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     ran = [json.loads(p.read_text()) for p in capped.glob("trials/*/trial.json")]
     assert sorted(r["kind"] for r in ran if "restored_from" not in r) == ["baseline:pix2pix"]
     assert not (capped / "search").exists() and len(ledger_trials(ledger)) == 3
+    # the slice ran what it was given, not the whole sweep: its experiment says so, not "finished"
+    assert json.loads((capped / "sweep_state.json").read_text())["status"] == "partial: 3 of 4 trials"
+    assert "# Sweep `debug_sweep-smoke` (partial: 3 of 4 trials): 3 trials" in (capped / "ranking.md").read_text()
 
     exp = tmp_path / "new_machine"
     run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=exp, smoke_test=True, ledger=ledger)

@@ -231,7 +231,8 @@ def write_report(experiment_dir: str | Path) -> str:
         raise ClusterganError(f"{exp}: not a sweep experiment folder (no sweep_state.json); give the folder "
                               "`clustergan sweep` wrote (default runs/sweeps/<name>)")
     state = json.loads(state_path.read_text())
-    trials = _load_trials(exp, sweep_finished=state.get("status") == "finished")
+    # the driver ended (finished, or partial: a slice or an interrupt): a trial still "running" was stopped
+    trials = _load_trials(exp, sweep_finished=state.get("status", "running") != "running")
     rows = rank_trials(trials, state.get("fid_ceiling"), state.get("cond_gain_floor"))
     values = [_row_values(r) for r in rows]
 

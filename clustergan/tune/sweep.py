@@ -3,7 +3,7 @@
 Layout of an experiment folder (``--storage``, default ``runs/sweeps/<name>``)::
 
     sweep.yaml            the sweep config as run (plus the resolved base training config)
-    sweep_state.json      {"status": "running" | "finished", protocol, objectives}
+    sweep_state.json      {"status": "running" | "finished" | "partial: N of M trials", protocol, objectives}
     clusters/k{K}/        cluster statistics for every k the space allows, computed by the driver up front
     optuna.db             the Optuna study (SQLite; ``optuna-dashboard sqlite:///optuna.db``)
     baselines/, search/   the two Ray Tune experiments (Ray's own state; ``Tuner.restore`` resumes them)
@@ -545,8 +545,13 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         from clustergan.tune.remote import pull_experiment
 
         pull_experiment(remote, storage)
+    # "finished" only when every planned trial ran; a slice (--max-trials), a spent --time-limit or a Ctrl-C
+    # (Tune stops gracefully and fit returns) leaves the rest for --resume or the next --ledger run
+    planned = sweep.num_trials + (len(BASELINES) if sweep.baselines else 0)
+    ran = len(list(storage.glob("trials/*/trial.json")))
     state = json.loads((storage / "sweep_state.json").read_text())
-    state.update(status="finished", finished=time.time(), seconds=time.time() - started)
+    state.update(status="finished" if ran >= planned else f"partial: {ran} of {planned} trials",
+                 finished=time.time(), seconds=time.time() - started)
     _write_json(storage / "sweep_state.json", state)
     table = write_report(storage)
     print(table)
