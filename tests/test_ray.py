@@ -426,6 +426,8 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     study = optuna.load_study(study_name="debug_sweep-smoke", storage=f"sqlite:///{exp / 'optuna.db'}")
     assert [t.params for t in study.trials[:1]] == [search[0]["sampled"]]  # the ledger's draw, then the new one
     assert len(study.trials) == 2 and study.trials[0].values == [search[0]["metrics"][m] for m in ("ndb", "jsd", "lpips")]
+    # a new draw, not one of the first run's draws again (a sampler seeded as that run's replays its draws)
+    assert study.trials[1].params not in [r["sampled"] for r in search]
     assert len(ledger_trials(ledger)) == 4  # written back: the sweep is complete again
     assert "(finished): 4 trials" in (ledger / "ranking.md").read_text()
 

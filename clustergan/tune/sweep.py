@@ -515,6 +515,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
         print(f"--max-trials {max_trials} is spent: {sweep.num_trials - done_search} search trials wait for the "
               "next run", flush=True)
     if search_now > 0 and not out_of_time:
+        sampler_seed = sweep.optuna_seed
         if done_search:  # the ledger's trials, as completed trials of the study the searcher loads
             from clustergan.tune.ledger import seed_study
 
@@ -522,10 +523,15 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
                                         storage=f"sqlite:///{storage / 'optuna.db'}", load_if_exists=True)
             if not study.trials:
                 seed_study(study, sweep.space, restored)
+            # A new sampler seeded as the first slice's would replay that slice's draws (TPE's startup phase
+            # draws at random from its seed): the facades sweep's third slice re-drew two finished trials.
+            # Offset the seed by the trials the study holds, so each slice draws new points, reproducibly.
+            sampler_seed += len(study.trials)
+            print(f"Optuna: {len(study.trials)} trials already in the study, sampler seed {sampler_seed}", flush=True)
         searcher = OptunaSearch(
             space=SpaceSampler(sweep.space), metric=list(OBJECTIVES), mode=list(MODES), study_name=name,
             storage=optuna.storages.RDBStorage(f"sqlite:///{storage / 'optuna.db'}"),
-            sampler=optuna.samplers.TPESampler(seed=sweep.optuna_seed, n_startup_trials=max(4, sweep.num_trials // 4)),
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, sweep.num_trials // 4)),
         )
         scheduler = None
         if sweep.scheduler is not None:
