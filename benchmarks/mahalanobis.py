@@ -1,6 +1,7 @@
 """The Mahalanobis loss's cost (L_km, forward + backward to the features) with its rows grouped by cluster (the
-CPU path) against one precision factor gathered per row (the CUDA path), alternating; prints medians and the
-ratio. D = 1280 (EfficientNet features), random well-conditioned statistics.
+CPU path) against one precision factor gathered per row (the CUDA path: a batched product) and against the
+code before commit 474ed3f (gathered, then einsum), alternating; prints medians and ratios. D = 1280
+(EfficientNet features), random well-conditioned statistics.
 
     .venv/bin/python benchmarks/mahalanobis.py --threads 2 --rows 2 16 --clusters 15
 """
@@ -36,24 +37,28 @@ def main() -> None:
         feats = torch.randn(rows, d, generator=gen)
         ids = torch.randint(0, k, (rows,), generator=gen)
 
-        def one(grouped: bool) -> tuple[float, torch.Tensor]:
+        def one(grouped: bool | None) -> tuple[float, torch.Tensor]:
             f = feats.clone().requires_grad_(True)
             start = time.perf_counter()
             diff = f - targets.means[ids]
-            y = targets._whiten(diff, ids, grouped=grouped)
+            if grouped is None:  # before 474ed3f
+                y = torch.einsum("bij,bi->bj", targets.precision_cholesky[ids], diff)
+            else:
+                y = targets._whiten(diff, ids, grouped=grouped)
             torch.sqrt(y.square().sum(dim=1) + 1e-8).mean().backward()
             return time.perf_counter() - start, f.grad
 
-        times: dict[bool, list[float]] = {True: [], False: []}
+        times: dict[bool | None, list[float]] = {None: [], True: [], False: []}
         for i in range(args.reps + 2):
-            for grouped in (False, True):
+            for grouped in (None, False, True):
                 elapsed, _ = one(grouped)
                 if i >= 2:
                     times[grouped].append(elapsed)
         gap = float((one(True)[1] - one(False)[1]).abs().max())
-        gathered, grouped = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
-        print(f"{rows:3d} rows: gathered per row {gathered:7.2f} ms, grouped by cluster {grouped:7.2f} ms "
-              f"({gathered / grouped:.1f}x); largest gradient difference {gap:.1e}")
+        old, gathered, grouped = (statistics.median(times[g]) * 1e3 for g in (None, False, True))
+        print(f"{rows:3d} rows: before 474ed3f (gather + einsum) {old:7.2f} ms, gathered per row (bmm) "
+              f"{gathered:7.2f} ms, grouped by cluster {grouped:7.2f} ms ({old / grouped:.1f}x faster than "
+              f"before); largest gradient difference grouped vs gathered {gap:.1e}")
 
 
 if __name__ == "__main__":
