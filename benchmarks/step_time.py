@@ -260,9 +260,12 @@ def main(argv: list[str] | None = None) -> None:
 
     reference, where = (dict(args.reference), "this machine") if args.reference else (REFERENCE_MSGAN, "REFERENCE.md's Xeon")
     print("\n# ratios (median s/step)")
-    by = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_s"] for r in results}
-    cpu = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["median_cpu_s"] for r in results}
-    steps = {(r["method"], r.get("variant", ""), r["size"], r["amp"]): r["times_s"] for r in results if "times_s" in r}
+    def key(r: dict) -> tuple:
+        return r["method"], r.get("variant", ""), r["size"], r["amp"]
+
+    by = {key(r): r["median_s"] for r in results}
+    cpu = {key(r): r["median_cpu_s"] for r in results}
+    steps = {key(r): r["times_s"] for r in results if "times_s" in r}  # interleaved runs only
     for amp in args.amp:
         for size in args.sizes:
             for tag in dict.fromkeys(r.get("variant", "") for r in results):

@@ -82,9 +82,9 @@ class ClusterTargets(nn.Module):
         On CPU the rows are grouped by cluster: one [n_c, D] x [D, D] product per cluster present, reading each
         L_i once. Gathering L_i per row instead copies 6.5 MB per row at D = 1280: fwd + bwd 5.6 vs 3.9 ms
         for 2 rows, 94 vs 22 ms for 16 as one batched product, 24 / 160 ms with the einsum used before
-        (``benchmarks/mahalanobis.py``). On CUDA
-        the grouping would wait for the device (``unique`` reads the ids back), so there the gather stays:
-        one batched product, no host sync. ``grouped`` forces either way (tests compare the two).
+        (``benchmarks/mahalanobis.py``). On CUDA the grouping would wait for the device (``unique`` reads
+        the ids back), so there the gather stays: one batched product, no host sync. ``grouped`` forces
+        either way (tests compare the two).
         """
         if not (diff.device.type == "cpu" if grouped is None else grouped):
             return torch.bmm(diff.unsqueeze(1), self.precision_cholesky[cluster_ids]).squeeze(1)
