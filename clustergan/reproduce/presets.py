@@ -84,7 +84,9 @@ def _facades_methods(best: bool = True, matched_ms: bool = False) -> tuple[Metho
             Method("clustergan, lambda_MS 0.1, lambda_L1 100", "clustergan_ms0.1_l1_100", SWEEPS / "clustergan.yaml",
                    ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")),
         ]
-    if best:  # written from the facades_search sweep's best Pareto configuration
+    if best:  # written from the facades_search sweep's best Pareto configuration: after 4 trials, and at the end
+        methods.append(Method("clustergan (sweep best after 4 trials)", "clustergan_best4",
+                              SWEEPS / "facades_best4.yaml", optional=True))
         methods.append(Method("clustergan (sweep best)", "clustergan_best", SWEEPS / "facades_best.yaml",
                               optional=True))
     return tuple(methods)
