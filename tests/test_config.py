@@ -82,3 +82,13 @@ def test_yaml_is_loaded_safely(tmp_path):
 def test_round_trip_plain_dict():
     c = load_config(REPO / "sweeps" / "clustergan.yaml")
     assert TrainConfig.model_validate(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("name", ["facades_best", "facades_best4"])
+def test_the_sweep_best_rows_load_with_a_relative_dataset_and_differ(name):
+    # the reproduction's sweep-best rows train these files; a stale key or an absolute path breaks them
+    text = (REPO / "sweeps" / f"{name}.yaml").read_text()
+    assert "root: ../shared/datasets/facades" in text
+    config = load_config(REPO / "sweeps" / f"{name}.yaml")
+    assert config.loss.lambda_l1 == 100.0 and config.train.epochs == config.train.epochs_decay == 5
+    assert config.cluster.k == {"facades_best": 2, "facades_best4": 15}[name]
