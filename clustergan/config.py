@@ -48,6 +48,10 @@ class DataConfig(_Section):
 class EncoderConfig(_Section):
     name: str = "efficientnet_lite0"
     weights: str | None = None  # null = the encoder's real pretrained weights; "random" or a file path
+    # side the images are resized to before the encoder, for the cluster statistics and the feature losses
+    # alike; null = the network's own size (224). Smaller is much cheaper at 32-64 px data: see
+    # docs/BENCHMARKS.md for how the k-means assignments move with it.
+    input_size: int | None = Field(None, ge=32)
 
 
 class ClusterConfig(_Section):

@@ -4,7 +4,8 @@
 - :mod:`.backends`: k-means + Ledoit-Wolf on CPU (scikit-learn) or GPU (cuML), registry :data:`BACKENDS`.
 - :mod:`.stats`: :class:`ClusterStats` (means, precision Cholesky factors, ...), fitting, save/load; its
   docstring documents the Ledoit-Wolf choice, the edge cases and the Mahalanobis convention.
-- :mod:`.run`: :func:`run_clustering`, what ``clustergan cluster`` calls.
+- :mod:`.run`: :func:`run_clustering`, what ``clustergan cluster`` calls; :func:`cluster_inputs`, what
+  statistics depend on, and :func:`input_differences`, whether they fit a run.
 
 To add a backend: a class with ``kmeans`` and ``ledoit_wolf`` (see :mod:`.backends`) decorated with
 ``@register_backend("name")``.
@@ -12,17 +13,19 @@ To add a backend: a class with ``kmeans`` and ``ledoit_wolf`` (see :mod:`.backen
 
 from clustergan.clustering.backends import BACKENDS, cuda_usable, get_backend, register_backend
 from clustergan.clustering.features import cached_features, extract_features
-from clustergan.clustering.run import run_clustering
+from clustergan.clustering.run import cluster_inputs, input_differences, run_clustering
 from clustergan.clustering.stats import ClusterStats, fit_cluster_stats
 
 __all__ = [
     "BACKENDS",
     "ClusterStats",
     "cached_features",
+    "cluster_inputs",
     "cuda_usable",
     "extract_features",
     "fit_cluster_stats",
     "get_backend",
+    "input_differences",
     "register_backend",
     "run_clustering",
 ]

@@ -2,7 +2,8 @@
 
 The cache key holds everything that determines the features: the dataset content
 (:func:`clustergan.data.dataset_fingerprint`), the split, the translation direction (which half is the
-target), the load size, the encoder name, its ``weights_source`` and its input size. Clustering the same
+target), the load size, the encoder name, its ``weights_id`` (a digest of the weights themselves, so the same
+weights installed elsewhere hit the cache) and its input size. Clustering the same
 features with another k or seed therefore never runs the encoder again.
 """
 
@@ -42,9 +43,9 @@ def extract_features(encoder: FrozenEncoder, images: torch.Tensor, batch_size: i
 def features_cache_key(
     fingerprint: str, split: str, direction: str, size: int, encoder: FrozenEncoder
 ) -> str:
-    return hash_key("features-v2",  # v2: batch norms folded (features within ~1e-6)
+    return hash_key("features-v3",  # v3: weights by content digest, not by where they were read from
                     fingerprint, split, direction, int(size), encoder.name,
-                    encoder.weights_source, encoder.input_size)
+                    encoder.weights_id, encoder.input_size)
 
 
 def cached_features(
@@ -55,6 +56,7 @@ def cached_features(
     encoder_weights: str | None = None,
     split: str = "train",
     encoder: FrozenEncoder | None = None,
+    input_size: int | None = None,
 ) -> np.ndarray:
     """Features [N, D] float32 of the ``split`` targets of ``root`` (in ``load_targets`` order), cached.
 
@@ -65,14 +67,16 @@ def cached_features(
         encoder_name, encoder_weights: passed to :func:`clustergan.encoders.build_encoder`.
         split: dataset split.
         encoder: an already built encoder (must match ``encoder_name``) to avoid building it twice; it
-            runs on its own device. Otherwise one is built and put on the GPU when there is one.
+            runs on its own device, at its own input size. Otherwise one is built and put on the GPU when
+            there is one.
+        input_size: ``encoder.input_size`` for the encoder built here (None: the network's own size).
 
     The cache lives under ``cache_dir("features")`` (``<key>.npy`` plus ``<key>.json`` describing it).
     """
     from clustergan.data import dataset_fingerprint, load_targets
 
     if encoder is None:
-        encoder = build_encoder(encoder_name, encoder_weights)
+        encoder = build_encoder(encoder_name, encoder_weights, input_size)
         if torch.cuda.is_available():
             encoder = encoder.to("cuda")
     elif encoder.name != encoder_name:
@@ -93,7 +97,8 @@ def cached_features(
     description = {
         "root": str(Path(root).resolve()), "dataset_fingerprint": fingerprint, "split": split,
         "direction": direction, "size": int(size), "encoder": encoder.name,
-        "weights_source": encoder.weights_source, "input_size": encoder.input_size,
+        "weights_source": encoder.weights_source, "weights_id": encoder.weights_id,
+        "input_size": encoder.input_size,
         "shape": list(features.shape),
     }
     atomic_write_bytes(path.with_suffix(".json"), (json.dumps(description, indent=1) + "\n").encode())

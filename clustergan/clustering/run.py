@@ -23,7 +23,7 @@ from clustergan.cache import atomic_write_bytes
 from clustergan.clustering.backends import get_backend
 from clustergan.clustering.features import cached_features
 from clustergan.clustering.stats import ClusterStats, fit_cluster_stats
-from clustergan.encoders import build_encoder
+from clustergan.encoders import FrozenEncoder, build_encoder
 
 MONTAGE_CAP = 32
 OVERVIEW_PER_ROW = 8
@@ -61,6 +61,42 @@ def format_table(stats: ClusterStats) -> str:
     return "\n".join(lines)
 
 
+def cluster_inputs(root: str | Path, direction: str, size: int, encoder: FrozenEncoder, k: int, seed: int,
+                   backend: str) -> dict:
+    """Everything cluster statistics depend on, as plain JSON values (``ClusterStats.inputs``).
+
+    ``backend`` is the resolved backend's name (``"sklearn"`` or ``"cuml"``): the two do not find the same
+    clusters. The dataset is named by its content fingerprint and the weights by their digest, so the same
+    data or weights at another path still match.
+    """
+    from clustergan.data import dataset_fingerprint
+
+    return {
+        "dataset_fingerprint": dataset_fingerprint(root, "train"),
+        "direction": direction,
+        "size": int(size),
+        "k": int(k),
+        "seed": int(seed),
+        "encoder": encoder.name,
+        "weights_id": encoder.weights_id,
+        "input_size": encoder.input_size,
+        "backend": backend,
+    }
+
+
+LEGACY_INPUTS = ("the statistics record none of their inputs (written by an older clustergan), so they cannot be "
+                 "checked against this run")
+
+
+def input_differences(recorded: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Why statistics computed from ``recorded`` inputs do not fit a run that needs ``wanted`` ones: one
+    ``"key: recorded A, this run B"`` per differing key (keys in ``ignore`` skipped); empty when they fit."""
+    if not recorded:
+        return [LEGACY_INPUTS]
+    return [f"{key}: recorded {recorded.get(key)!r}, this run {value!r}" for key, value in wanted.items()
+            if key not in ignore and recorded.get(key) != value]
+
+
 def run_clustering(
     root: str | Path,
     direction: str,
@@ -71,6 +107,7 @@ def run_clustering(
     encoder_weights: str | None = None,
     backend: str = "auto",
     seed: int = 0,
+    encoder_input_size: int | None = None,
 ) -> ClusterStats:
     """Cluster the training targets of ``root`` and write the artifact, report and montages to ``out_dir``.
 
@@ -83,16 +120,18 @@ def run_clustering(
         out_dir: output folder (created).
         backend: ``"auto"``, ``"sklearn"`` or ``"cuml"``.
         seed: k-means random state.
+        encoder_input_size: ``encoder.input_size`` (None: the network's own size).
     """
     from clustergan.data import load_targets
 
     cluster_backend = get_backend(backend)  # fail on a bad backend before any expensive work
-    encoder = build_encoder(encoder_name, encoder_weights)
+    encoder = build_encoder(encoder_name, encoder_weights, encoder_input_size)
     if torch.cuda.is_available():
         encoder = encoder.to("cuda")
     features = cached_features(root, direction, size, encoder_name, encoder_weights, split="train", encoder=encoder)
     stats = fit_cluster_stats(features, k, cluster_backend, seed=seed, encoder=encoder.name,
                               weights_source=encoder.weights_source)
+    stats.inputs = cluster_inputs(root, direction, size, encoder, k, seed, cluster_backend.name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stats.save(out_dir)
@@ -107,6 +146,7 @@ def run_clustering(
         "backend": stats.backend,
         "encoder": stats.encoder,
         "weights_source": stats.weights_source,
+        "inputs": stats.inputs,
         "seed": seed,
         "root": str(Path(root).resolve()),
         "direction": direction,

@@ -69,6 +69,10 @@ class ClusterStats:
         weights_source: the encoder's ``weights_source``.
         backend: the backend that fitted it (``"sklearn"`` or ``"cuml"``).
         notes: human-readable remarks (fallbacks taken, etc.).
+        inputs: everything the statistics were computed from (dataset fingerprint, direction, size, k,
+            k-means seed, encoder, its weights digest and input size, backend;
+            :func:`clustergan.clustering.run.cluster_inputs`), so that reusing them for another run can be
+            checked; empty for statistics written before it was recorded.
     """
 
     k: int
@@ -82,6 +86,7 @@ class ClusterStats:
     weights_source: str
     backend: str
     notes: list[str] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)
 
     @property
     def feature_dim(self) -> int:
@@ -119,6 +124,7 @@ class ClusterStats:
             "weights_source": self.weights_source,
             "backend": self.backend,
             "notes": list(self.notes),
+            "inputs": dict(self.inputs),
             "precision_cholesky_convention": "lower L_i with inv(Sigma_i) = L_i @ L_i.T; "
             "mahalanobis = || L_i.T @ (f - mu_i) ||_2",
         }
@@ -158,6 +164,7 @@ class ClusterStats:
                 weights_source=str(meta["weights_source"]),
                 backend=str(meta["backend"]),
                 notes=[str(n) for n in meta["notes"]],
+                inputs=dict(meta.get("inputs") or {}),
             )
         except KeyError as e:
             raise ClusterganError(f"cluster statistics in {directory} lack {e}; re-run `clustergan cluster`") from e

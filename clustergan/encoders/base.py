@@ -8,6 +8,7 @@ the same feature space, whatever the training resolution.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Sequence
 
 import torch
@@ -17,6 +18,8 @@ from torch import nn
 # The folded network must compute the same features as the original up to float rounding: measured ~1e-6
 # relative on a random image; a wrong pairing of layers would be off by orders of magnitude more.
 FOLD_TOLERANCE = 1e-4
+# The EfficientNets downsample by 32: below that the last feature map would be empty.
+MIN_INPUT_SIZE = 32
 
 
 def fold_batchnorm(net: nn.Module) -> int:
@@ -47,6 +50,20 @@ def fold_batchnorm(net: nn.Module) -> int:
     return folded
 
 
+def state_dict_digest(net: nn.Module) -> str:
+    """A 16-hex-digit SHA-256 of a module's tensors (names, dtypes, shapes and bytes), in state-dict order.
+
+    It identifies weights by what they are, not where they were read from: the same weights in another venv
+    or cache folder give the same digest, and another file at the same path does not.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class FrozenEncoder(nn.Module):
     """A pretrained classifier used as a frozen, differentiable feature map.
 
@@ -59,9 +76,13 @@ class FrozenEncoder(nn.Module):
 
     Attributes:
         name: registry name (e.g. ``"efficientnet_lite0"``).
-        input_size: side length the images are resized to (224 for both EfficientNets).
+        input_size: side length the images are resized to; the network's own size (``native_input_size``)
+            unless :meth:`set_input_size` chose another.
+        native_input_size: the size the network was trained at (224 for both EfficientNets).
         feature_dim: D, the pooled feature size (1280 for both EfficientNets).
         weights_source: where the weights came from, in words, or ``"RANDOM INIT (requested)"``.
+        weights_id: :func:`state_dict_digest` of the network as built (before batch-norm folding): what
+            caches and cluster statistics are keyed by.
     """
 
     def __init__(
@@ -77,7 +98,7 @@ class FrozenEncoder(nn.Module):
         super().__init__()
         self.net = net
         self.name = name
-        self.input_size = int(input_size)
+        self.input_size = self.native_input_size = int(input_size)
         self.feature_dim = int(feature_dim)
         self.weights_source = weights_source
         # Buffers (not parameters) so they follow .to(device) and never train; not saved in state dicts
@@ -87,6 +108,7 @@ class FrozenEncoder(nn.Module):
         for p in self.net.parameters():
             p.requires_grad_(False)
         super().train(False)
+        self.weights_id = state_dict_digest(self.net)
         self._fold()
 
     def _fold(self) -> None:
@@ -114,6 +136,20 @@ class FrozenEncoder(nn.Module):
             self.net = reference.to(memory_format=torch.channels_last)
             self.bn_folded = 0
 
+    def set_input_size(self, size: int) -> "FrozenEncoder":
+        """Resize images to ``size`` instead of the network's own size (the network is fully convolutional
+        and globally pooled, so any size >= MIN_INPUT_SIZE gives D features).
+
+        Why: at 64 px the encoder's pass on both fakes, upsampled to 224, cost more than the GAN step
+        itself; at a smaller size the k-means assignment of the training set barely changes
+        (``benchmarks/encoder_input_size.py``). The size is part of the feature space, so the cluster
+        statistics and the losses must use the same one (both build the encoder from ``encoder.input_size``).
+        """
+        if int(size) < MIN_INPUT_SIZE:
+            raise ValueError(f"{self.name}: input size {size} is below {MIN_INPUT_SIZE} (the network's total stride)")
+        self.input_size = int(size)
+        return self
+
     def train(self, mode: bool = True) -> "FrozenEncoder":
         """Ignore ``mode``: the encoder is in eval mode forever (see the class docstring)."""
         return super().train(False)
@@ -135,5 +171,6 @@ class FrozenEncoder(nn.Module):
         return self.net(self.preprocess(images))
 
     def extra_repr(self) -> str:
-        return (f"name={self.name!r}, input_size={self.input_size}, feature_dim={self.feature_dim}, "
-                f"weights_source={self.weights_source!r}")
+        return (f"name={self.name!r}, input_size={self.input_size} (native {self.native_input_size}), "
+                f"feature_dim={self.feature_dim}, "
+                f"weights_source={self.weights_source!r}, weights_id={self.weights_id}")

@@ -36,13 +36,15 @@ def available_encoders() -> list[str]:
     return sorted(ENCODERS)
 
 
-def build_encoder(name: str, weights: str | None = None) -> FrozenEncoder:
+def build_encoder(name: str, weights: str | None = None, input_size: int | None = None) -> FrozenEncoder:
     """Build the frozen encoder ``name``.
 
     Args:
         name: a key of :data:`ENCODERS`.
         weights: ``None`` for the encoder's default real weights, ``"random"`` for a random-init network
             (labelled ``RANDOM INIT (requested)``), or a path to a local weight file.
+        input_size: the side images are resized to before the network (``encoder.input_size``); ``None`` for
+            the network's own size (224 for the EfficientNets). See :meth:`FrozenEncoder.set_input_size`.
 
     Raises:
         ConfigError: unknown ``name``.
@@ -50,4 +52,7 @@ def build_encoder(name: str, weights: str | None = None) -> FrozenEncoder:
     """
     if name not in ENCODERS:
         raise ConfigError(f"unknown encoder {name!r}; available encoders: {', '.join(available_encoders())}")
-    return ENCODERS[name](weights)
+    encoder = ENCODERS[name](weights)
+    if input_size is not None:
+        encoder.set_input_size(input_size)
+    return encoder

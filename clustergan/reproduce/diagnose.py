@@ -33,8 +33,8 @@ import torch
 def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     from clustergan.clustering import ClusterStats, extract_features
     from clustergan.data import load_sources
-    from clustergan.encoders import build_encoder
     from clustergan.metrics import lpips_distance
+    from clustergan.train.builders import build_config_encoder
     from clustergan.train.sampling import load_generator
 
     model = load_generator(run_dir)
@@ -52,7 +52,7 @@ def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     noise_effect = torch.stack([lpips_distance(outs[c, 0], outs[c, 1]) for c in range(k)]).mean()
 
     stats = ClusterStats.load(Path(cfg.cluster.stats_dir))
-    encoder = build_encoder(cfg.encoder.name, cfg.encoder.weights)
+    encoder = build_config_encoder(cfg)
     means = torch.as_tensor(stats.means, dtype=torch.float32)
     feats = torch.as_tensor(extract_features(encoder, outs[:, 0].flatten(0, 1)))  # [k * N, D]
     nearest = torch.cdist(feats, means).argmin(1).view(k, n)

@@ -31,7 +31,7 @@ from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError, TrainingDiverged
 from clustergan.provenance import provenance
 from clustergan.train import checkpoint as ckpt
-from clustergan.train.builders import build_discriminator, build_generator, load_cluster_stats
+from clustergan.train.builders import build_config_encoder, build_discriminator, build_generator, load_cluster_stats
 from clustergan.train.dist import Context, LocalContext
 from clustergan.losses import l1_reconstruction
 from clustergan.train.grids import sample_grid
@@ -107,15 +107,17 @@ class Trainer:
 
         self.encoder = self.targets = None
         if config.uses_encoder:
-            from clustergan.encoders import build_encoder
             from clustergan.losses import ClusterTargets
 
-            self.encoder = build_encoder(config.encoder.name, config.encoder.weights).to(self.device)
-            if self.encoder.weights_source != self.stats.weights_source:
+            self.encoder = build_config_encoder(config).to(self.device)
+            seen = {"weights_id": self.encoder.weights_id, "input_size": self.encoder.input_size}
+            recorded = {key: self.stats.inputs.get(key) for key in seen}
+            if recorded != seen:  # the losses would compare features from another space with the clusters
                 raise ClusterganError(
-                    f"the encoder's weights ({self.encoder.weights_source}) differ from those the cluster "
-                    f"statistics were computed with ({self.stats.weights_source}); recompute the clusters"
-                )
+                    f"{config.cluster.stats_dir}: the cluster statistics were computed with encoder weights "
+                    f"{recorded['weights_id']} at input size {recorded['input_size']}, but this run's encoder is "
+                    f"{seen['weights_id']} ({self.encoder.weights_source}) at {seen['input_size']}; recompute the "
+                    "clusters with `clustergan cluster` for this config")
             self.targets = ClusterTargets(self.stats.means, self.stats.precision_cholesky).to(self.device)
         self.start_epoch = 0
         self.global_step = 0

@@ -130,8 +130,7 @@ def cluster_ks(sweep: SweepConfig, base: dict[str, Any]) -> list[int]:
 def prepare_clusters(base: dict[str, Any], ks: list[int], storage: Path) -> dict[int, str]:
     """Driver side, before any trial: the procedural dataset, the training-set features (once; cached) and
     the cluster statistics for every k under ``<storage>/clusters/k{K}``. Trials only read them."""
-    from clustergan.clustering import ClusterStats
-    from clustergan.train.builders import compute_clusters, synth_root
+    from clustergan.train.builders import ensure_clusters, synth_root
 
     config = validate(base, source="sweep base")
     if config.data.root is None:
@@ -139,14 +138,9 @@ def prepare_clusters(base: dict[str, Any], ks: list[int], storage: Path) -> dict
     dirs = {}
     for k in ks:
         out = storage / "clusters" / f"k{k}"
-        try:
-            ok = ClusterStats.load(out).k == k
-        except Exception:  # noqa: BLE001 - absent or partial: compute
-            ok = False
-        if not ok:
-            cfg = config.model_copy(deep=True)
-            cfg.cluster.k = k
-            compute_clusters(cfg, out)
+        cfg = config.model_copy(deep=True)
+        cfg.cluster.k = k
+        ensure_clusters(cfg, out)  # a resumed sweep whose base changed gets new statistics, not stale ones
         dirs[k] = str(out.resolve())
     return dirs
 
