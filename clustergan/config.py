@@ -94,7 +94,9 @@ class TrainSection(_Section):
     lr: float = Field(2e-4, gt=0.0)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
-    amp: Literal["none", "bf16"] = "none"
+    # bf16 autocast for G and D; "auto" = bf16 where the CPU or GPU has native bf16, else fp32 (recorded
+    # per run, see clustergan/train/precision.py)
+    amp: Literal["none", "bf16", "auto"] = "none"
     # torch's fused Adam kernel: the same update as the per-tensor loop (5e-10 apart on equal gradients), one
     # pass over the weights instead of ~10; on CPU it took a 256 px step's Adam from ~0.8 s to ~0.18 s (1 thread)
     fused_adam: bool = True

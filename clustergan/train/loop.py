@@ -15,7 +15,6 @@ A weight of 0 skips its computation (no second fake without L_MS, no encoder pas
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -35,6 +34,7 @@ from clustergan.train.builders import build_config_encoder, build_discriminator,
 from clustergan.train.dist import Context, LocalContext
 from clustergan.losses import l1_reconstruction
 from clustergan.train.grids import sample_grid
+from clustergan.train.precision import autocast, resolve_amp
 
 
 def set_threads(config: TrainConfig) -> None:
@@ -44,9 +44,7 @@ def set_threads(config: TrainConfig) -> None:
 
 
 def _autocast(config: TrainConfig, device: torch.device):
-    if config.train.amp == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return autocast(resolve_amp(config.train.amp, device), device)
 
 
 def _lr_lambda(config: TrainConfig):
@@ -140,7 +138,7 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "config": self.config.to_dict(),
             "cluster_frequencies": self.cluster_frequencies(),
-            "provenance": provenance(self.device),
+            "provenance": {**provenance(self.device), "resolved_amp": resolve_amp(self.config.train.amp, self.device)},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -350,6 +348,8 @@ def train_func(config_dict: dict[str, Any], context: Context | None = None) -> d
     set_threads(config)
     context = context or LocalContext()
     trainer = Trainer(config, context)
+    if config.train.amp == "auto" and context.is_main:
+        print(f"train.amp=auto: {resolve_amp('auto', trainer.device)} on {trainer.device}", flush=True)
     resume = context.resume_checkpoint()
     if resume is not None:
         trainer.load_state_dict(ckpt.load_checkpoint(resume))
