@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -17,3 +18,13 @@ def biases_before_instance_norm(model: torch.nn.Module) -> set[str]:
                 if norm and getattr(layer, "bias", None) is not None:
                     names.add(f"{prefix}.{name}.bias" if prefix else f"{name}.bias")
     return names
+
+
+def mahalanobis_reference(features, means, precision_cholesky, cluster_ids) -> np.ndarray:
+    """The golden Mahalanobis distance: [B] ``|| L_i^T (f_b - mu_i) ||`` in float64, one row at a time
+    (``precision_cholesky`` [k, D, D] lower L_i with Sigma_i^-1 = L_i L_i^T), independent of the grouped
+    product the training loss uses."""
+    ids = np.asarray(cluster_ids, dtype=np.int64)
+    diff = np.asarray(features, dtype=np.float64) - np.asarray(means, dtype=np.float64)[ids]
+    chol = np.asarray(precision_cholesky, dtype=np.float64)[ids]
+    return np.linalg.norm(np.einsum("bji,bj->bi", chol, diff), axis=1)

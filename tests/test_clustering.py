@@ -14,6 +14,8 @@ from PIL import Image
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from tests.helpers import mahalanobis_reference
+
 from clustergan.clustering import (
     BACKENDS,
     ClusterStats,
@@ -75,7 +77,8 @@ def test_blobs_recovered_with_ledoit_wolf_statistics(sklearn_backend):
         # Mahalanobis convention: || L^T (f - mu) || == sqrt((f - mu)^T Sigma^-1 (f - mu)).
         diff = members[:5] - members.mean(axis=0)
         expected = np.sqrt(np.einsum("bi,ij,bj->b", diff, precision, diff))
-        np.testing.assert_allclose(stats.mahalanobis(members[:5], np.full(5, i)), expected, rtol=1e-4)
+        got = mahalanobis_reference(members[:5], stats.means, stats.precision_cholesky, np.full(5, i))
+        np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
 def test_ledoit_wolf_array_module_formula_matches_sklearn():

@@ -14,6 +14,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -24,12 +25,18 @@ REPO = Path(__file__).resolve().parents[1]
 B = 4
 
 
-def _config(out: Path, batch_size: int):
+# The cluster terms average over the batch like every other term, so DDP's mean of the ranks' gradients is
+# the one-process gradient with them on too. L_MS is not: its ratio couples the samples of a batch, so it is off.
+CLUSTER_TERMS = ["cluster.k=2", "loss.lambda_kl1=1.0", "loss.lambda_km=0.05"]
+NO_CLUSTERS = ["cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0"]
+
+
+def _config(out: Path, batch_size: int, clusters: bool = False):
     from clustergan.config import load_config
     from clustergan.train.builders import prepare_run
 
-    overrides = ["cluster.k=0", "model.nz=0", "model.dropout=0.0", "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0",
-                 "loss.lambda_km=0.0", "model.norm=instance", "train.epochs=1", f"train.batch_size={batch_size}",
+    overrides = ["model.nz=0", "model.dropout=0.0", "loss.lambda_ms=0.0", *(CLUSTER_TERMS if clusters else NO_CLUSTERS),
+                 "cluster.backend=sklearn", "model.norm=instance", "train.epochs=1", f"train.batch_size={batch_size}",
                  "train.threads=1", "data.synth.n_train=16", "data.synth.n_test=4", f"out={out}"]
     return prepare_run(load_config(REPO / "sweeps" / "debug.yaml", overrides))
 
@@ -78,9 +85,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_gradients_of_two_ranks_equal_one_process_with_the_double_batch(tmp_path):
-    two = _config(tmp_path / "two", B)
-    one = _config(tmp_path / "one", 2 * B)
+@pytest.mark.parametrize("clusters", [False, True], ids=["no-clusters", "cluster-losses"])
+def test_ddp_gradients_of_two_ranks_equal_one_process_with_the_double_batch(tmp_path, clusters):
+    two = _config(tmp_path / "two", B, clusters)
+    one = _config(tmp_path / "one", 2 * B, clusters)
     mp.spawn(_first_step_gradients, args=(2, two.to_dict(), _free_port(), str(tmp_path / "two.pt")), nprocs=2)
     _first_step_gradients(0, 1, one.to_dict(), 0, str(tmp_path / "one.pt"))
     g_two = torch.load(tmp_path / "two.pt", weights_only=True)

@@ -92,15 +92,6 @@ class ClusterStats:
     def feature_dim(self) -> int:
         return int(self.means.shape[1])
 
-    def mahalanobis(self, features: np.ndarray, cluster_ids: np.ndarray) -> np.ndarray:
-        """[B, D] features, [B] cluster ids -> [B] distances ``|| L_i^T (f - mu_i) ||_2`` (float64)."""
-        features = np.asarray(features, dtype=np.float64)
-        cluster_ids = np.asarray(cluster_ids, dtype=np.int64)
-        diff = features - self.means[cluster_ids].astype(np.float64)  # [B, D]
-        chol = self.precision_cholesky[cluster_ids].astype(np.float64)  # [B, D, D]
-        proj = np.einsum("bji,bj->bi", chol, diff)  # L^T (f - mu)
-        return np.linalg.norm(proj, axis=1)
-
     def save(self, directory: str | Path) -> None:
         """Write ``cluster_stats.npz`` (arrays) and ``cluster_stats.json`` (scalars, strings) to ``directory``."""
         directory = Path(directory)

@@ -44,11 +44,6 @@ class ClusterTargets(nn.Module):
         self.register_buffer("means", means_t.contiguous())
         self.register_buffer("precision_cholesky", chol_t.contiguous())
 
-    @classmethod
-    def from_stats(cls, stats) -> "ClusterTargets":
-        """Build from a :class:`clustergan.clustering.stats.ClusterStats` (or anything with those fields)."""
-        return cls(stats.means, stats.precision_cholesky)
-
     @property
     def num_clusters(self) -> int:
         return self.means.shape[0]
