@@ -203,7 +203,7 @@ def test_backend_choice(monkeypatch):
     )
     with pytest.raises(ConfigError) as err:
         get_backend("faiss")
-    assert str(err.value) == "unknown cluster backend 'faiss'; choose auto or one of: cuml, sklearn"
+    assert str(err.value) == "unknown cluster backend 'faiss'; available: cuml, sklearn (or auto)"
 
 
 def test_gpu_without_cuml_falls_back_under_auto_and_explains_by_name(monkeypatch):

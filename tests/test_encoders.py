@@ -90,7 +90,7 @@ def test_unknown_encoder():
     with pytest.raises(ConfigError) as err:
         build_encoder("resnet9000")
     assert str(err.value) == (
-        "unknown encoder 'resnet9000'; available encoders: efficientnet_b0, efficientnet_lite0"
+        "unknown encoder 'resnet9000'; available: efficientnet_b0, efficientnet_lite0"
     )
 
 

@@ -46,7 +46,8 @@ def smooth_images(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
 
 def tiny_protocol(**overrides) -> Protocol:
     fields = dict(name="tiny", samples_per_input=4, lpips_pairs=3, ndb_bins=3, ndb_resolution=8,
-                  ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2, fid=False,
+                  ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2,
+                  metrics=("ndb", "lpips", "mode_coverage", "cond_gain"),
                   fid_samples_per_input=2, cluster_choice="fixed")
     return Protocol(**{**fields, **overrides})
 
@@ -296,6 +297,8 @@ def test_paper_and_sweep_protocols():
         True, 10, True, 10)
     assert (paper.lpips_version, paper.lpips_net, paper.lpips_range) == ("0.1", "alex", "[-1,1]")
     assert PROTOCOLS["sweep"].fid is False
+    assert paper.metrics == ("fid", "ndb", "lpips", "mode_coverage", "cond_gain")
+    assert PROTOCOLS["sweep"].metrics == ("ndb", "lpips", "mode_coverage", "cond_gain")
     with pytest.raises(ConfigError, match=r"^unknown evaluation protocol 'nope'; choose one of "
                                           r"\['paper', 'sweep'\]$"):
         get_protocol("nope")
@@ -349,6 +352,33 @@ def test_evaluate_is_deterministic_and_complete():
     assert first["details"]["lpips"]["pairs_per_input"] == 3
     assert first["protocol"]["name"] == "tiny" and first["seed"] == 7 and first["seconds"] > 0
     assert set(METRICS) >= {"fid", "ndb", "lpips", "mode_coverage"}
+
+
+def test_the_protocols_list_decides_which_registered_metrics_run():
+    from clustergan.metrics import MetricResult, register_metric
+    from clustergan.metrics.registry import METRICS as registry
+
+    class Count:
+        def __init__(self):
+            self.n = 0
+
+        def update(self, samples):
+            self.n += samples.shape[0] * samples.shape[1]
+
+        def compute(self):
+            return MetricResult(values={"count": self.n})
+
+    try:
+        register_metric("count")(lambda ctx: Count())
+        train = smooth_images(6, size=32)
+        result = evaluate(make_generate_fn(train, 0.1), train[:3], train, tiny_protocol(metrics=("count", "ndb")))
+        assert result["count"] == 3 * 4 and "ndb" in result and "lpips" not in result
+        with pytest.raises(ConfigError, match=r"^unknown metric 'nope'; available: .*count"):
+            evaluate(make_generate_fn(train, 0.1), train[:3], train, tiny_protocol(metrics=("nope",)))
+    finally:
+        registry.pop("count", None)
+    with pytest.raises(ConfigError, match=r"^protocol 'tiny': metrics must be a non-empty list"):
+        tiny_protocol(metrics=())
 
 
 def test_evaluate_rejects_a_wrong_sample_shape():

@@ -92,7 +92,8 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     # saves a second 13 s sqrtm and records what it was given).
     train = smooth_images(8, seed=5)
     protocol = Protocol(name="identity", samples_per_input=2, lpips_pairs=1, ndb_bins=2, ndb_resolution=8,
-                        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2, fid=True,
+                        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2,
+                        metrics=tuple(METRICS),
                         fid_samples_per_input=2, cluster_choice="target")
     sources = torch.zeros(4, 3, 32, 32)
 

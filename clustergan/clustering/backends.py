@@ -22,7 +22,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from clustergan.errors import ClusterganError, ConfigError
+from clustergan.errors import ClusterganError
+from clustergan.registry import Registry
 
 KMEANS_RESTARTS = 10
 
@@ -35,18 +36,15 @@ class ClusterBackend(Protocol):
     def ledoit_wolf(self, x: np.ndarray) -> tuple[np.ndarray, float]: ...
 
 
-BACKENDS: dict[str, type] = {}
+BACKENDS: Registry[type] = Registry("cluster backend", hint=" (or auto)")
 
 
 def register_backend(name: str) -> Callable[[type], type]:
-    """Class decorator adding a backend to :data:`BACKENDS` under ``name``."""
+    """Class decorator adding a backend to :data:`BACKENDS` under ``name`` (and naming the class by it)."""
 
     def deco(cls: type) -> type:
-        if name in BACKENDS:
-            raise ValueError(f"cluster backend {name!r} is registered twice")
         cls.name = name
-        BACKENDS[name] = cls
-        return cls
+        return BACKENDS.register(name)(cls)
 
     return deco
 
@@ -83,8 +81,7 @@ def get_backend(name: str) -> ClusterBackend:
     """An instance of the backend ``name`` (``"auto"``, ``"sklearn"`` or ``"cuml"``)."""
     if name == "auto":
         name = "cuml" if cuml_usable() else "sklearn"
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown cluster backend {name!r}; choose auto or one of: {', '.join(sorted(BACKENDS))}")
+    backend = BACKENDS.lookup(name)
     if name == "cuml" and not cuda_usable():
         raise ClusterganError(
             "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
@@ -97,7 +94,7 @@ def get_backend(name: str) -> ClusterBackend:
             "the gpu extra (pip install -e '.[gpu]') or use environment.yml (RAPIDS' conda channel), or use "
             "backend 'sklearn' or 'auto'"
         )
-    return BACKENDS[name]()
+    return backend()
 
 
 def ledoit_wolf_xp(x, xp: ModuleType):

@@ -10,26 +10,15 @@ from __future__ import annotations
 from typing import Callable
 
 from clustergan.encoders.base import FrozenEncoder
-from clustergan.errors import ConfigError
+from clustergan.registry import Registry
 
 EncoderBuilder = Callable[[str | None], FrozenEncoder]
 
-ENCODERS: dict[str, EncoderBuilder] = {}
+ENCODERS: Registry[EncoderBuilder] = Registry("encoder")
+register = ENCODERS.register  # ``@register("name")`` on a builder
 
 RANDOM_WEIGHTS = "random"
 RANDOM_SOURCE = "RANDOM INIT (requested)"
-
-
-def register(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
-    """Decorator adding ``fn`` to :data:`ENCODERS` under ``name``."""
-
-    def deco(fn: EncoderBuilder) -> EncoderBuilder:
-        if name in ENCODERS:
-            raise ValueError(f"encoder {name!r} is registered twice")
-        ENCODERS[name] = fn
-        return fn
-
-    return deco
 
 
 def available_encoders() -> list[str]:
@@ -50,9 +39,7 @@ def build_encoder(name: str, weights: str | None = None, input_size: int | None 
         ConfigError: unknown ``name``.
         WeightsError: the weights cannot be found or loaded (never a silent fallback to random init).
     """
-    if name not in ENCODERS:
-        raise ConfigError(f"unknown encoder {name!r}; available encoders: {', '.join(available_encoders())}")
-    encoder = ENCODERS[name](weights)
+    encoder = ENCODERS.lookup(name)(weights)
     if input_size is not None:
         encoder.set_input_size(input_size)
     return encoder

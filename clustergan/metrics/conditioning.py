@@ -67,7 +67,7 @@ class ConditionalGain:
         )
 
 
-@register_metric("cond_gain")
+@register_metric("cond_gain", needs=("test_targets",))
 def build_cond_gain(ctx: MetricContext) -> ConditionalGain:
     if ctx.test_targets is None:
         raise ClusterganError("cond_gain needs the test targets (evaluate(..., test_targets=...))")

@@ -67,7 +67,7 @@ class ModeCoverageMetric:
                                      "all_modes_share": float((per_input == 1).double().mean())})
 
 
-@register_metric("mode_coverage")
+@register_metric("mode_coverage", needs=("mode_classifier", "num_modes"))
 def build_mode_coverage(ctx: MetricContext) -> ModeCoverageMetric:
     if ctx.mode_classifier is None or ctx.num_modes is None:
         raise ClusterganError("mode_coverage: pass both mode_classifier and num_modes to evaluate")

@@ -47,7 +47,9 @@ class Protocol:
     ndb_standardize: bool
     ndb_space: str
     ndb_queries_per_input: int
-    fid: bool
+    # the registered metrics this protocol runs, in reporting order; one that needs an input the caller did
+    # not give (mode_coverage: a mode classifier; cond_gain: the test targets) is left out of that evaluation
+    metrics: tuple[str, ...]
     fid_samples_per_input: int
     cluster_choice: str
     ndb_seed: int = 0
@@ -55,8 +57,17 @@ class Protocol:
     lpips_net: str = "alex"
     lpips_range: str = "[-1,1]"
 
+    @property
+    def fid(self) -> bool:
+        return "fid" in self.metrics
+
     def __post_init__(self) -> None:
         where = f"protocol {self.name!r}"
+        if isinstance(self.metrics, list):  # a protocol read back from JSON
+            object.__setattr__(self, "metrics", tuple(self.metrics))
+        if not self.metrics or not all(isinstance(m, str) for m in self.metrics):
+            raise ConfigError(f"{where}: metrics must be a non-empty list of registered metric names, "
+                              f"got {self.metrics!r}")
         for key in ("samples_per_input", "lpips_pairs", "ndb_bins", "ndb_resolution", "ndb_queries_per_input",
                     "fid_samples_per_input"):
             value = getattr(self, key)
@@ -94,12 +105,14 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     "paper": Protocol(
         name="paper", samples_per_input=50, lpips_pairs=50, ndb_bins=20, ndb_resolution=64,
-        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10, fid=True,
+        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        metrics=("fid", "ndb", "lpips", "mode_coverage", "cond_gain"),
         fid_samples_per_input=10, cluster_choice="frequency",
     ),
     "sweep": Protocol(
         name="sweep", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
-        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10, fid=False,
+        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        metrics=("ndb", "lpips", "mode_coverage", "cond_gain"),
         fid_samples_per_input=10, cluster_choice="frequency",
     ),
 }

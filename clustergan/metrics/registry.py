@@ -7,7 +7,8 @@ samples of a whole test set never have to sit in memory at once (106 inputs x 50
 
 To add a metric: write a module with a class that has ``update`` and ``compute``, and a builder decorated
 with ``@register_metric("name")`` that turns a :class:`MetricContext` into an instance (pull out of the
-context exactly the arguments the class needs). Import the module in ``clustergan/metrics/__init__.py``.
+context exactly the arguments the class needs). Import the module in ``clustergan/metrics/__init__.py`` and
+add the name to the ``metrics`` of the protocols that should run it (:mod:`clustergan.metrics.protocols`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor
 
 from clustergan.metrics.protocols import Protocol
+from clustergan.registry import Registry
 
 
 @dataclass
@@ -59,16 +61,16 @@ class MetricContext:
 
 MetricBuilder = Callable[[MetricContext], Metric]
 
-METRICS: dict[str, MetricBuilder] = {}
+METRICS: Registry[MetricBuilder] = Registry("metric")
 
 
-def register_metric(name: str) -> Callable[[MetricBuilder], MetricBuilder]:
-    """Decorator that registers a metric builder under ``name``."""
+def register_metric(name: str, needs: tuple[str, ...] = ()) -> Callable[[MetricBuilder], MetricBuilder]:
+    """Decorator that registers a metric builder under ``name``. ``needs`` names the optional
+    :class:`MetricContext` fields it cannot run without: a protocol's metric whose needs the caller did not
+    give is left out of that evaluation (e.g. mode coverage on data without known modes)."""
 
     def decorate(builder: MetricBuilder) -> MetricBuilder:
-        if name in METRICS:
-            raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = builder
-        return builder
+        builder.needs = tuple(needs)
+        return METRICS.register(name)(builder)
 
     return decorate

@@ -28,10 +28,10 @@ from clustergan.metrics.registry import METRICS, MetricContext
 GenerateFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
 
-def metric_names(protocol: Protocol, with_mode_coverage: bool, with_cond_gain: bool = False) -> list[str]:
-    """The registered metrics a protocol asks for, in reporting order."""
-    names = (["fid"] if protocol.fid else []) + ["ndb", "lpips"]
-    return names + (["mode_coverage"] if with_mode_coverage else []) + (["cond_gain"] if with_cond_gain else [])
+def metric_names(protocol: Protocol, ctx: MetricContext) -> list[str]:
+    """The protocol's metrics, in its order, less those whose needed inputs ``ctx`` lacks."""
+    return [name for name in protocol.metrics
+            if all(getattr(ctx, need) is not None for need in METRICS.lookup(name).needs)]
 
 
 def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, protocol: Protocol, seed: int = 0,
@@ -48,8 +48,8 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
     adds mode coverage; ``feature_fn``/``feature_name`` give the space when ``protocol.ndb_space`` is
     "features". ``test_targets`` [N, 3, H, W] (each source's own target, in order) add the conditional gain.
 
-    Returns ``{"fid" (if the protocol has it), "ndb", "jsd", "lpips", "mode_coverage" (with a classifier),
-    "cond_gain" (with test targets),
+    Returns the values of the protocol's metrics (``protocol.metrics``: e.g. "fid", "ndb" and "jsd", "lpips";
+    "mode_coverage" only with a classifier, "cond_gain" only with test targets) and
     "details": {metric: {...}}, "protocol": asdict(protocol), "seed", "seconds"}``.
     """
     start = time.perf_counter()
@@ -69,8 +69,8 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
                         fid_real_cache_key=fid_real_cache_key, mode_classifier=mode_classifier,
                         num_modes=num_modes, feature_fn=feature_fn, feature_name=feature_name,
                         test_targets=test_targets)
-    names = metric_names(protocol, mode_classifier is not None, test_targets is not None)
-    metrics = {name: METRICS[name](ctx) for name in names}
+    names = metric_names(protocol, ctx)
+    metrics = {name: METRICS.lookup(name)(ctx) for name in names}
     seconds = {name: 0.0 for name in names}
     seconds["setup"] = time.perf_counter() - start
 
