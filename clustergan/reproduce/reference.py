@@ -21,9 +21,9 @@ from clustergan.provenance import provenance
 
 
 def _root(config) -> str:
-    from clustergan.train.builders import synth_root
+    from clustergan.train.builders import with_data_root
 
-    return config.data.root if config.data.root is not None else str(synth_root(config))
+    return with_data_root(config).data.root
 
 
 def floor_metrics(config, study, seed: int = 0, lpips_pairs: int = 50) -> dict:

@@ -173,7 +173,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     import numpy as np
 
     from clustergan.clustering import ClusterStats
-    from clustergan.train.builders import prepare_run, synth_root
+    from clustergan.train.builders import prepare_run, with_data_root
     from clustergan.train.checkpoint import list_checkpoints
     from clustergan.tune.ledger import flat_config
 
@@ -187,8 +187,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     if _read_json(run_dir / "reproduce.json").get("train_done"):
         raise ClusterganError(f"--adopt {spec.method.key}={source}: {spec.name} is already trained ({run_dir}); "
                               f"remove that folder first to replace it")
-    if config.data.root is None:  # the procedural dataset, as prepare_run fills it in
-        config.data.root = str(synth_root(config))
+    config = with_data_root(config)  # the procedural dataset, as prepare_run fills it in
     mine, theirs = flat_config(config.to_dict()), flat_config(src_cfg)
     for flat in (mine, theirs):
         if flat.get("data.root"):

@@ -91,6 +91,16 @@ def stale_reasons(stats_dir: Path, config: TrainConfig, ignore: tuple[str, ...] 
     return input_differences(stats.inputs, wanted_cluster_inputs(config), ignore)
 
 
+def with_data_root(config: TrainConfig) -> TrainConfig:
+    """``config`` with ``data.root`` filled in: ``null`` means the procedural dataset (generated once); the one
+    place that resolves it."""
+    if config.data.root is not None:
+        return config
+    config = config.model_copy(deep=True)
+    config.data.root = str(synth_root(config))
+    return config
+
+
 def load_cluster_stats(config: TrainConfig):
     from clustergan.clustering import ClusterStats
 
@@ -129,9 +139,7 @@ def prepare_run(config: TrainConfig) -> TrainConfig:
     """Driver side, before any worker starts: fill ``data.root`` (procedural dataset) and, when the run
     uses clusters, compute their statistics into ``<run dir>/clusters`` (reused only when they were computed
     from this run's inputs), or check the ``cluster.stats_dir`` given against this run."""
-    config = config.model_copy(deep=True)
-    if config.data.root is None:
-        config.data.root = str(synth_root(config))
+    config = with_data_root(config).model_copy(deep=True)
     if config.cluster.k and config.cluster.stats_dir:
         reasons = stale_reasons(Path(config.cluster.stats_dir), config, ignore=CHOSEN_STATS_FREE)
         if reasons:
