@@ -106,7 +106,7 @@ def prime_fid_statistics(run_dir: Path) -> float:
     d = load_generator(run_dir).config.data
     tick = time.perf_counter()
     train_targets, _ = load_targets(d.root, "train", d.direction, d.size)
-    real_statistics(train_targets, f"{d.root}|train|{d.direction}|{d.size}")
+    real_statistics(train_targets)
     return time.perf_counter() - tick
 
 

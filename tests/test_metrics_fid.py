@@ -58,15 +58,36 @@ def test_fid_of_identical_sets_is_zero():
     assert abs(fid(x, x)) < 1e-3
 
 
-def test_real_statistics_are_cached():
+def test_real_features_are_cached_by_their_content(monkeypatch):
     x = smooth_images(3, seed=2)
-    mu, sigma = real_statistics(x, cache_key="three-images")
-    files = list(cache_dir("fid").glob("real_stats_*.npz"))
-    assert len(files) == 1
-    again = real_statistics(torch.zeros(5, 3, 8, 8), cache_key="three-images")  # the key vouches for the set
+    mu, sigma = real_statistics(x)
+    assert len(list(cache_dir("fid").glob("real_features_*.npy"))) == 1 and sigma.shape == (2048, 2048)
+    monkeypatch.setattr(frechet, "inception_features", lambda *a, **k: pytest.fail("recomputed a cached set"))
+    again = real_statistics(x.clone())  # the same pixels, another tensor: the cache
     assert np.array_equal(again[0], mu) and np.array_equal(again[1], sigma)
-    by_data = real_statistics(x)
-    assert np.allclose(by_data[0], mu, atol=1e-6) and by_data[1].shape == (2048, 2048)
+    edited = x.clone()
+    edited[0, 0, 0, 0] += 0.5
+    with pytest.raises(pytest.fail.Exception, match="recomputed a cached set"):
+        real_statistics(edited)  # one pixel differs: not the cached set
+
+
+def test_kid_is_the_unbiased_polynomial_mmd():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(30, 6)), rng.normal(0.5, 1.0, size=(30, 6))
+
+    def k(a, b):
+        return (a @ b.T / a.shape[1] + 1) ** 3
+
+    # equal sizes: every subset is the whole of both sets (reordered), so the mean is the estimator itself
+    kid, kid_std, size = frechet.kernel_inception_distance(real, fake, seed=0)
+    m = 30
+    kxx, kyy, kxy = k(real, real), k(fake, fake), k(real, fake)
+    by_hand = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+    assert size == m and kid == pytest.approx(by_hand, rel=1e-5) and kid_std == pytest.approx(0, abs=1e-5)
+    assert frechet.kernel_inception_distance(real[:20], fake, seed=0)[2] == 20  # the smaller set's size
+    # two draws of one distribution: about 0 (unbiased; it may be slightly negative)
+    same, _, _ = frechet.kernel_inception_distance(rng.normal(size=(200, 6)), rng.normal(size=(200, 6)))
+    assert abs(same) < 0.1 * kid
 
 
 def test_fid_bad_inputs():

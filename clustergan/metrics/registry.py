@@ -51,7 +51,6 @@ class MetricContext:
     train_targets: Tensor
     seed: int
     device: torch.device
-    fid_real_cache_key: str | None = None
     mode_classifier: Callable[[Tensor], Tensor] | None = None
     num_modes: int | None = None
     feature_fn: Callable[[Tensor], Tensor] | None = None

@@ -35,7 +35,7 @@ def metric_names(protocol: Protocol, ctx: MetricContext) -> list[str]:
 
 
 def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, protocol: Protocol, seed: int = 0,
-             fid_real_cache_key: str | None = None, mode_classifier: Callable[[Tensor], Tensor] | None = None,
+             mode_classifier: Callable[[Tensor], Tensor] | None = None,
              num_modes: int | None = None, batch_size: int = 4,
              feature_fn: Callable[[Tensor], Tensor] | None = None, feature_name: str | None = None,
              test_targets: Tensor | None = None) -> dict:
@@ -66,7 +66,7 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
                                   f"{list(sources.shape)} (one target per input, in order)")
     device = sources.device
     ctx = MetricContext(protocol=protocol, train_targets=train_targets, seed=seed, device=device,
-                        fid_real_cache_key=fid_real_cache_key, mode_classifier=mode_classifier,
+                        mode_classifier=mode_classifier,
                         num_modes=num_modes, feature_fn=feature_fn, feature_name=feature_name,
                         test_targets=test_targets)
     names = metric_names(protocol, ctx)

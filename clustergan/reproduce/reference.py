@@ -30,7 +30,7 @@ def floor_metrics(config, study, seed: int = 0, lpips_pairs: int = 50) -> dict:
     from clustergan.data import load_targets
     from clustergan.metrics import NDBBins, get_protocol, lpips_distance, pixel_space
     from clustergan.metrics.frechet import feature_statistics, frechet_distance, inception_features, \
-        real_statistics
+        kernel_inception_distance, real_features
     from clustergan.metrics.lpips_diversity import random_pairs
 
     d = config.data
@@ -48,12 +48,18 @@ def floor_metrics(config, study, seed: int = 0, lpips_pairs: int = 50) -> dict:
               "details": {"ndb": {"n_generated": len(test), "n_train": bins.n_train, "bins": proto.ndb_bins,
                                   "queries": "each real test target once"}}}
     if proto.fid:
-        # the same cache key as evaluate_run, so the training statistics are the generated rows' own
-        mu_r, sigma_r = real_statistics(train, f"{root}|train|{d.direction}|{d.size}")
-        mu_f, sigma_f = feature_statistics(inception_features(test, name="real test"), "real test")
+        # the training features are the generated rows' own (cached by content, as evaluate_run's)
+        real = real_features(train)
+        test_features = inception_features(test, name="real test")
+        mu_r, sigma_r = feature_statistics(real, "real")
+        mu_f, sigma_f = feature_statistics(test_features, "real test")
+        kid, kid_std, subset = kernel_inception_distance(real, test_features, seed)
         result["fid"] = frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
-        result["details"]["fid"] = {"n_real": len(train), "n_fake": len(test),
-                                    "note": "real test targets, N differs from the generated rows"}
+        result["kid"] = kid
+        result["details"]["fid"] = {"n_real": len(train), "n_fake": len(test), "kid_std": kid_std,
+                                    "kid_subset_size": subset,
+                                    "note": "real test targets: FID's N differs from the generated rows' "
+                                            "(biased), KID's does not matter (unbiased)"}
     pairs = random_pairs(len(test), min(lpips_pairs, len(test) * (len(test) - 1) // 2),
                          torch.Generator().manual_seed(seed))
     between = lpips_distance(test[pairs[:, 0]], test[pairs[:, 1]])

@@ -15,9 +15,9 @@ from pathlib import Path
 from clustergan.cache import atomic_write_bytes
 from clustergan.reproduce.presets import Preset, Study
 
-METRICS = ("fid", "ndb", "jsd", "lpips", "mode_coverage")
-LOWER_IS_BETTER = {"fid": True, "ndb": True, "jsd": True, "lpips": False, "mode_coverage": False}
-LABELS = {"fid": "FID", "ndb": "NDB", "jsd": "JSD", "lpips": "LPIPS", "mode_coverage": "mode coverage"}
+METRICS = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage")
+LOWER_IS_BETTER = {"fid": True, "kid": True, "ndb": True, "jsd": True, "lpips": False, "mode_coverage": False}
+LABELS = {"fid": "FID", "kid": "KID", "ndb": "NDB", "jsd": "JSD", "lpips": "LPIPS", "mode_coverage": "mode coverage"}
 
 # REFERENCE.md section 1: the paper's Table 1 (facades; resolution, epochs and protocol not stated).
 PAPER_TABLE1 = {

@@ -52,7 +52,7 @@ def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: i
     target_clusters = _target_clusters(model, test_targets) if (model.k and choice == "target") else None
     fn = model.generate_fn(choice, cfg.cluster.fixed_index, target_clusters)
     result = evaluate(fn, sources, train_targets, proto, seed=seed,
-                      fid_real_cache_key=f"{d.root}|train|{d.direction}|{d.size}", mode_classifier=classifier,
+                      mode_classifier=classifier,
                       num_modes=num_modes, test_targets=test_targets)
     run_dir = model.checkpoint.parent.parent if model.checkpoint.parent.name == "checkpoints" else model.checkpoint.parent
     path = Path(out) if out else run_dir / "metrics.json"
