@@ -111,14 +111,14 @@ def test_run_statistics_are_reused_only_for_the_same_inputs(tiny_synth, tmp_path
     out = tmp_path / "run"
     config = builders.prepare_run(tiny_config(tiny_synth, out, "encoder.weights=random"))
     stats = ClusterStats.load(Path(config.cluster.stats_dir))
-    assert stats.inputs["k"] == 2 and stats.inputs["input_size"] == 224 and stats.inputs["size"] == 32
+    assert stats.inputs["k"] == 2 and stats.inputs["input_size"] == 32 and stats.inputs["size"] == 32
     assert len(recomputed) == 1
     builders.prepare_run(tiny_config(tiny_synth, out, "encoder.weights=random"))
     assert len(recomputed) == 1  # the same run again: kept
     changes = {"data.size=16": "size: recorded 32, this run 16",
                "data.direction=AtoB": "direction: recorded 'BtoA', this run 'AtoB'",
                "seed=1": "seed: recorded 0, this run 1",
-               "encoder.input_size=64": "input_size: recorded 224, this run 64",
+               "encoder.input_size=64": "input_size: recorded 32, this run 64",
                "encoder.weights=null": "weights_id: recorded"}
     for change, reason in changes.items():
         capsys.readouterr()

@@ -10,7 +10,6 @@ features with another k or seed therefore never runs the encoder again.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from clustergan.cache import atomic_write_bytes, cache_dir, hash_key
 from clustergan.encoders import FrozenEncoder, build_encoder
+from clustergan.jsonio import write_json
 
 
 @torch.no_grad()
@@ -101,5 +101,5 @@ def cached_features(
         "input_size": encoder.input_size,
         "shape": list(features.shape),
     }
-    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(description, indent=1) + "\n").encode())
+    write_json(path.with_suffix(".json"), description, indent=1)
     return features

@@ -11,7 +11,6 @@ Writes to ``out_dir``:
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -19,11 +18,11 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
-from clustergan.cache import atomic_write_bytes
 from clustergan.clustering.backends import get_backend
 from clustergan.clustering.features import cached_features
 from clustergan.clustering.stats import ClusterStats, fit_cluster_stats
 from clustergan.encoders import FrozenEncoder, build_encoder
+from clustergan.jsonio import write_json
 
 MONTAGE_CAP = 32
 OVERVIEW_PER_ROW = 8
@@ -154,7 +153,7 @@ def run_clustering(
         "notes": stats.notes,
         "members": {str(i): [names[j] for j in np.flatnonzero(stats.cluster_ids == i)] for i in range(stats.k)},
     }
-    atomic_write_bytes(out_dir / "report.json", (json.dumps(report, indent=1) + "\n").encode())
+    write_json(out_dir / "report.json", report, indent=1)
     write_montages(targets, stats.cluster_ids, stats.k, out_dir)
     print(format_table(stats))
     print(f"cluster statistics, report and montages -> {out_dir}")

@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from clustergan.cache import atomic_write_bytes
 from clustergan.clustering.backends import ClusterBackend
 from clustergan.errors import ClusterganError
+from clustergan.jsonio import write_json
 
 STATS_NPZ = "cluster_stats.npz"
 STATS_JSON = "cluster_stats.json"
@@ -119,7 +120,7 @@ class ClusterStats:
             "precision_cholesky_convention": "lower L_i with inv(Sigma_i) = L_i @ L_i.T; "
             "mahalanobis = || L_i.T @ (f - mu_i) ||_2",
         }
-        atomic_write_bytes(directory / STATS_JSON, (json.dumps(meta, indent=1) + "\n").encode())
+        write_json(directory / STATS_JSON, meta, indent=1)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ClusterStats":

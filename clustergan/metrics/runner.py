@@ -7,7 +7,6 @@ same numbers.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -19,11 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from clustergan.cache import atomic_write_bytes
 from clustergan.errors import ClusterganError
 from clustergan.metrics.images import check_images
 from clustergan.metrics.protocols import Protocol
 from clustergan.metrics.registry import METRICS, MetricContext
+from clustergan.jsonio import write_json
 
 GenerateFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
@@ -138,6 +137,4 @@ def write_metrics_json(path: str | Path, result: dict, provenance: dict) -> Path
     ``provenance`` should say what produced the numbers: checkpoint, config hash, git commit, data paths.
     """
     path = Path(path)
-    text = json.dumps(_jsonable({**result, "provenance": provenance}), indent=2, sort_keys=True)
-    atomic_write_bytes(path, (text + "\n").encode())
-    return path
+    return write_json(path, _jsonable({**result, "provenance": provenance}), sort_keys=True)

@@ -23,10 +23,11 @@ them. With one noise draw and one cluster index shared by every test input:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
+
+from clustergan.jsonio import read_json, write_json
 
 
 @torch.no_grad()
@@ -57,7 +58,7 @@ def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     feats = torch.as_tensor(extract_features(encoder, outs[:, 0].flatten(0, 1)))  # [k * N, D]
     nearest = torch.cdist(feats, means).argmin(1).view(k, n)
     hit_rate = float((nearest == torch.arange(k)[:, None]).float().mean())
-    report = json.loads((Path(cfg.cluster.stats_dir) / "report.json").read_text())
+    report = read_json(Path(cfg.cluster.stats_dir) / "report.json")
     return {
         "run": str(run_dir), "k": k, "inputs": n,
         "cluster_effect_lpips": float(cluster_effect), "noise_effect_lpips": float(noise_effect),
@@ -120,12 +121,12 @@ def diagnose_study(study_dir: Path, study, log=print) -> None:
                 continue
             if not (run / "conditioning.json").is_file():
                 log(f"diagnose {run}: input effect, own vs other target", flush=True)
-                (run / "conditioning.json").write_text(json.dumps(conditioning_run(run), indent=2) + "\n")
+                write_json(run / "conditioning.json", conditioning_run(run))
             if "clustergan" not in method.key:
                 continue
             if not (run / "diagnose.json").is_file():
                 log(f"diagnose {run}: cluster effect, cluster hit rate", flush=True)
-                (run / "diagnose.json").write_text(json.dumps(diagnose_run(run), indent=2) + "\n")
+                write_json(run / "diagnose.json", diagnose_run(run))
             if not (run / "metrics_target.json").is_file():
                 log(f"diagnose {run}: evaluation with each target's own cluster", flush=True)
                 evaluate_run(run, protocol=study.protocol, seed=0, cluster_choice="target",

@@ -7,12 +7,12 @@ comparison reads "not significant". With one seed per row no difference is calle
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 
 from clustergan.cache import atomic_write_bytes
+from clustergan.jsonio import read_json, write_json
 from clustergan.reproduce.presets import Preset, Study
 
 METRICS = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage")
@@ -28,10 +28,7 @@ PAPER_TABLE1 = {
 
 
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json(path, {})
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -387,8 +384,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     docs.mkdir(parents=True, exist_ok=True)
     path = docs / "RESULTS.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    atomic_write_bytes(docs / "results" / f"{preset.name}.json",
-                       (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    write_json(docs / "results" / f"{preset.name}.json", summary)
     return path
 
 

@@ -8,7 +8,6 @@ interval.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from clustergan.cache import atomic_write_bytes
 from clustergan.errors import ClusterganError
+from clustergan.jsonio import read_json, write_json
 from clustergan.reproduce.presets import Method, Preset, Study
 
 
@@ -31,17 +30,6 @@ class RunSpec:
     @property
     def name(self) -> str:
         return f"{self.study.name}/{self.method.key}/seed{self.seed}"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def machine() -> dict:
@@ -134,7 +122,7 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     config = build_config(spec, out, facades, smoke, smoke_epochs)
     run_dir = config.run_dir
     record_path = run_dir / "reproduce.json"
-    record = _read_json(record_path)
+    record = read_json(record_path, {})
     total = config.train.epochs + config.train.epochs_decay
     if record.get("train_done") and (_finished(run_dir, total, smoke) or (run_dir / "metrics.json").is_file()):
         return run_dir  # trained here, or restored from the committed ledger (results, no checkpoints)
@@ -156,7 +144,7 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     record["workers"] = workers
     record["machine"] = {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}
     record["resumed_from"] = str(resume) if resume else record.get("resumed_from")
-    _write_json(record_path, record)
+    write_json(record_path, record)
     return run_dir
 
 
@@ -178,13 +166,13 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     from clustergan.tune.ledger import flat_config
 
     source = Path(source)
-    src_cfg = _read_json(source / "config.json").get("config")
+    src_cfg = read_json(source / "config.json", {}).get("config")
     if not src_cfg:
         raise ClusterganError(f"--adopt {spec.method.key}={source}: no config.json in it; give a run folder "
                               f"(e.g. <sweep>/trials/<id>/seed0)")
     config = build_config(spec, out, facades, smoke)
     run_dir = config.run_dir
-    if _read_json(run_dir / "reproduce.json").get("train_done"):
+    if read_json(run_dir / "reproduce.json", {}).get("train_done"):
         raise ClusterganError(f"--adopt {spec.method.key}={source}: {spec.name} is already trained ({run_dir}); "
                               f"remove that folder first to replace it")
     config = with_data_root(config)  # the procedural dataset, as prepare_run fills it in
@@ -230,7 +218,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
               "train_seconds_from": "the source's file times (config.json to last checkpoint)",
               # adopt on the machine that trained it: the report lists the CPU each run trained on
               "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}}
-    _write_json(run_dir / "reproduce.json", record)
+    write_json(run_dir / "reproduce.json", record)
     return run_dir
 
 
@@ -239,16 +227,16 @@ def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0, device: str | 
     from clustergan.train.evaluate import evaluate_run
 
     path = run_dir / "metrics.json"
-    existing = _read_json(path)
+    existing = read_json(path, {})
     if existing and existing.get("protocol", {}).get("name") == study.protocol and "lpips" in existing:
         return existing
     start = time.perf_counter()
     evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins,
                  device=device)
-    record = _read_json(run_dir / "reproduce.json")
+    record = read_json(run_dir / "reproduce.json", {})
     record["eval_seconds"] = time.perf_counter() - start
-    _write_json(run_dir / "reproduce.json", record)
-    return _read_json(path)
+    write_json(run_dir / "reproduce.json", record)
+    return read_json(path, {})
 
 
 def reference_rows(study: Study, study_dir: Path, config) -> None:
@@ -257,7 +245,7 @@ def reference_rows(study: Study, study_dir: Path, config) -> None:
 
     floor = study_dir / "_floor" / "metrics.json"
     if not floor.is_file():
-        _write_json(floor, floor_metrics(config, study))
+        write_json(floor, floor_metrics(config, study))
     ceiling_dir = study_dir / "_ceiling"
     if not (ceiling_dir / "metrics.json").is_file():
         ceiling_metrics(config, study, ceiling_dir)
@@ -281,10 +269,10 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
     info = {**machine(), "preset": preset.name, "smoke_test": smoke or bool(smoke_epochs),
             "smoke_epochs": smoke_epochs, "git_commit": git_commit(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    _write_json(out / "machine.json", info)
+    write_json(out / "machine.json", info)
     for study in dict.fromkeys(spec.study.name for spec in specs):  # the code each study's runs started with
         if not (out / study / "machine.json").is_file():  # a resumed study keeps its first start
-            _write_json(out / study / "machine.json", info)
+            write_json(out / study / "machine.json", info)
     began = time.perf_counter()
     for i, spec in enumerate(specs, 1):
         elapsed = time.perf_counter() - began
@@ -294,7 +282,7 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         log(f"[{i}/{len(specs)}] {spec.name}: train{eta}", flush=True)
         run_dir = train_one(spec, preset, out, facades, smoke, smoke_epochs, workers)
         if train_only:
-            record = _read_json(run_dir / "reproduce.json")
+            record = read_json(run_dir / "reproduce.json", {})
             log(f"[{i}/{len(specs)}] {spec.name}: trained in {record.get('train_seconds', 0.0):.1f} s "
                 f"(--train-only: not evaluated)", flush=True)
             continue
@@ -315,7 +303,7 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         from clustergan.reproduce.diagnose import diagnose_study
 
         diagnose_study(out / study.name, study, log)
-    record = _read_json(out / "wall.json")
+    record = read_json(out / "wall.json", {})
     record[",".join(sorted({s.study.name for s in specs}))] = time.perf_counter() - began
-    _write_json(out / "wall.json", record)
+    write_json(out / "wall.json", record)
     return specs
