@@ -167,7 +167,8 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
     assert (docs / "figures" / "tiny_synth_figure2.png").stat().st_size > 1000
     summary = json.loads((docs / "results" / "tiny.json").read_text())
-    assert set(summary["studies"]["synth"]["rows"]) == {"pix2pix", "MSGAN", "clustergan"}
+    assert set(summary["studies"]["synth"]["rows"]) == {"pix2pix", "msgan", "clustergan"}  # method keys
+    assert summary["studies"]["synth"]["rows"]["msgan"]["label"] == "MSGAN"
 
     # a rerun skips finished training and evaluation
     ckpt = next((out / "synth" / "msgan" / "seed0" / "checkpoints").iterdir())

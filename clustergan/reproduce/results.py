@@ -105,8 +105,8 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
     lines += [header, "|" + "---|" * (len(present) + 2)]
     for key, r in rows.items():
         vals = {k: [s["metrics"][k] for s in r["seeds"].values() if k in s["metrics"]] for k in present}
-        summary["rows"][r["label"]] = {k: {"mean": mean_std(v)[0], "std": mean_std(v)[1], "values": v}
-                                       for k, v in vals.items()}
+        summary["rows"][key] = {"label": r["label"], **{k: {"mean": mean_std(v)[0], "std": mean_std(v)[1],
+                                                            "values": v} for k, v in vals.items()}}
         seeds = ",".join(str(s) for s in r["seeds"])
         lines.append(f"| {r['label']} | {seeds} | " + " | ".join(_cell(vals[k], k) for k in present) + " |")
     floor = _read(study_dir / "_floor" / "metrics.json")
@@ -147,7 +147,8 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
                 va = [s["metrics"][k] for s in rows[a]["seeds"].values() if k in s["metrics"]]
                 vb = [s["metrics"][k] for s in rows[b]["seeds"].values() if k in s["metrics"]]
                 c = compare(va, vb, LOWER_IS_BETTER[k])
-                summary["comparisons"].append({"a": rows[a]["label"], "b": rows[b]["label"], "metric": k, **c})
+                summary["comparisons"].append({"a": a, "b": b, "a_label": rows[a]["label"],
+                                               "b_label": rows[b]["label"], "metric": k, **c})
                 word = {"better": "**A better**", "worse": "**B better**"}.get(c["verdict"], "not significant")
                 cells.append(_verdict_cell(word, c))
             if (rows[a]["label"], rows[b]["label"]) in shown:
@@ -388,15 +389,15 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     return path
 
 
-# (our row A, our row B, the paper's row A, the paper's row B): the paper's direction, tested on our rows; the
+# (our method key A, key B, the paper's row A, row B): the paper's direction, tested on our rows; the
 # matched-lambda_MS pair asks the paper's question (does clustering add to mode seeking?) where neither collapses
 DIRECTION_PAIRS = (
-    ("clustergan", "MSGAN", "clustergan", "MSGAN"),
+    ("clustergan", "msgan", "clustergan", "MSGAN"),
     ("clustergan", "pix2pix", "clustergan", "pix2pix"),
-    ("clustergan, lambda_MS 0.1", "MSGAN, lambda_MS 0.1", "clustergan", "MSGAN"),
-    ("clustergan, lambda_MS 0.1", "pix2pix", "clustergan", "pix2pix"),
+    ("clustergan_ms0.1", "msgan_ms0.1", "clustergan", "MSGAN"),
+    ("clustergan_ms0.1", "pix2pix", "clustergan", "pix2pix"),
     # the same pair where both follow their input (lambda_L1 100, pix2pix's weight)
-    ("clustergan, lambda_MS 0.1, lambda_L1 100", "MSGAN, lambda_MS 0.1, lambda_L1 100", "clustergan", "MSGAN"),
+    ("clustergan_ms0.1_l1_100", "msgan_ms0.1_l1_100", "clustergan", "MSGAN"),
 )
 
 
@@ -417,7 +418,9 @@ def direction_lines(summary: dict) -> list[str]:
             same = "n/a" if ours == "not significant" else ("yes" if ours == paper else "**no**")
             if ours == "not significant" and paper != "tie":
                 same = "not shown"
-            lines.append(f"| {ours_a} vs {ours_b} | {LABELS[k]} | {paper} ({a} vs {b}) | {ours} | {same} |")
+            label = {key: row["label"] for key, row in summary["rows"].items()}
+            lines.append(f"| {label[ours_a]} vs {label[ours_b]} | {LABELS[k]} | {paper} ({a} vs {b}) | {ours} | "
+                         f"{same} |")
     return lines + [""] if any_row else []
 
 
