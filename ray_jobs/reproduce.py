@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.train_only:
             args.no_report = True
         if not args.fresh and not smoke:
-            from clustergan.reproduce.ledger import restore
+            from clustergan.reproduce.archive import restore
 
             if n := restore(ledger, out):
                 print(f"restored {n} finished runs' results from the ledger {ledger} (--fresh recomputes them)")
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds,
                       smoke_epochs=args.epochs, train_only=args.train_only, workers=args.workers)
         if not args.no_report:
-            from clustergan.reproduce.ledger import archive
+            from clustergan.reproduce.archive import archive
             from clustergan.reproduce.results import write_results
 
             path = write_results(preset, out, args.docs)

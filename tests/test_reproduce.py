@@ -178,7 +178,7 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert before == after
 
     # the committed ledger: results only (no checkpoints); a fresh machine restores them and trains nothing
-    from clustergan.reproduce.ledger import archive, restore
+    from clustergan.reproduce.archive import archive, restore
 
     ledger = tmp_path / "ledger"
     assert archive(out, ledger) == len(list(ledger.rglob("*.json")))
@@ -219,10 +219,12 @@ def test_one_seed_comparison_cells_show_no_threshold():
 def test_direction_lines_test_the_matched_lambda_pair_against_the_papers_clustergan_vs_msgan():
     from clustergan.reproduce.results import direction_lines
 
-    summary = {"comparisons": [
-        {"a": "clustergan", "b": "MSGAN", "metric": "lpips", "verdict": "worse"},
-        {"a": "clustergan, lambda_MS 0.1", "b": "MSGAN, lambda_MS 0.1", "metric": "lpips", "verdict": "better"},
-        {"a": "clustergan, lambda_MS 0.1", "b": "MSGAN, lambda_MS 0.1", "metric": "ndb", "verdict": "not significant"},
+    labels = {"clustergan": "clustergan", "msgan": "MSGAN", "clustergan_ms0.1": "clustergan, lambda_MS 0.1",
+              "msgan_ms0.1": "MSGAN, lambda_MS 0.1"}
+    summary = {"rows": {key: {"label": label} for key, label in labels.items()}, "comparisons": [
+        {"a": "clustergan", "b": "msgan", "metric": "lpips", "verdict": "worse"},
+        {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "lpips", "verdict": "better"},
+        {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "ndb", "verdict": "not significant"},
     ]}
     lines = direction_lines(summary)
     assert "| clustergan vs MSGAN | LPIPS | better (0.4444 vs 0.3752) | worse | **no** |" in lines
@@ -230,7 +232,7 @@ def test_direction_lines_test_the_matched_lambda_pair_against_the_papers_cluster
         in lines
     assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | NDB | better (9 vs 11) | not significant | not shown |" \
         in lines
-    assert direction_lines({"comparisons": []}) == []
+    assert direction_lines({"rows": {}, "comparisons": []}) == []
 
 
 def test_conditioning_of_a_perfect_and_of_an_input_blind_generator(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ threads, idle; ~1.5 s with data loading): 10 facades epochs of 50 steps cost ~4,
 the AVX512 Xeon those were measured on. The same project machine is sometimes an AVX2-only AMD EPYC, about
 2x slower (2026-11-30, 2 threads, alone: pix2pix ~50 s, MSGAN ~80 s, clustergan ~160 s per facades epoch, a
 `paper` evaluation ~4-5 min), where one seed of the three methods takes ~55 min; the committed ledger
-(:mod:`clustergan.reproduce.ledger`) lets the seeds accumulate across sessions. See ``docs/RESULTS.md`` for
+(:mod:`clustergan.reproduce.archive`) lets the seeds accumulate across sessions. See ``docs/RESULTS.md`` for
 the wall time each run really took and the CPU it ran on. The matched lambda_MS 0.1 pair on facades (session 6,
 EPYC: MSGAN ~19 min, clustergan ~30 min per seed, evaluation included) nearly doubles the facades study; the
 same pair at lambda_L1 100 (session 8: MSGAN ~20 min, clustergan ~36 min per seed there) adds as much again.

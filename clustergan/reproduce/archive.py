@@ -1,4 +1,5 @@
-"""The committed ledger of a reproduction: the small result files of every finished run, kept in the repo.
+"""The reproduction's archive (its committed ledger): the small result files of every finished run, kept in
+the repo. (A sweep's ledger of finished trials is :mod:`clustergan.tune`'s.)
 
 A reproduction takes hours on a 2-core CPU, longer than one working session, and a fresh machine starts
 with an empty ``runs/``. So the report step copies each run's results (metrics, diagnostics, wall times,
