@@ -93,7 +93,9 @@ def cmd_sample(args) -> None:
 
     from clustergan.train.sampling import load_generator
 
-    model = load_generator(args.run)
+    model = load_generator(args.run, generator=args.generator)
+    if model.generator_note:
+        print(f"{model.checkpoint}: {model.generator_note}")
     sources, files = _read_inputs(Path(args.input), model.config.data.direction, model.config.data.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +131,8 @@ def cmd_eval(args) -> None:
     from clustergan.train.evaluate import evaluate_run
 
     result = evaluate_run(args.checkpoint or args.run, protocol=args.protocol, seed=args.seed,
-                          cluster_choice=args.cluster_choice, out=args.out, ndb_bins=args.ndb_bins)
+                          cluster_choice=args.cluster_choice, out=args.out, ndb_bins=args.ndb_bins,
+                          generator=args.generator)
     keys = [k for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
@@ -184,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--config", required=True, help="training config YAML, e.g. sweeps/debug.yaml")
         parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
 
+    def add_generator(parser, verb):
+        parser.add_argument("--generator", default="ema", choices=["ema", "raw"],
+                            help=f"{verb} the EMA generator (train.ema; a checkpoint without one falls back to G "
+                            "and says so) or the raw G (default: ema)")
+
     c = sub.add_parser("cluster", help="encoder features + k-means + per-cluster statistics")
     with_config(c)
     c.add_argument("--out", default=None, help="default: <run dir>/clusters")
@@ -203,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--num-z", type=int, default=3)
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--out", required=True)
+    add_generator(sm, "sample")
     sm.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="FID / NDB / JSD / LPIPS on the test split -> metrics.json")
@@ -214,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cluster-choice", default=None, choices=["frequency", "fixed", "target"])
     e.add_argument("--ndb-bins", type=int, default=None, help="override the protocol's NDB bins (small data)")
     e.add_argument("--out", default=None, help="default: <run dir>/metrics.json")
+    add_generator(e, "evaluate")
     e.set_defaults(func=cmd_eval)
 
     sw = sub.add_parser("sweep", help="multi-objective hyper-parameter sweep on Ray Tune + Optuna")

@@ -87,6 +87,15 @@ class LossConfig(_Section):
     lambda_km: float = Field(0.0, ge=0.0)
 
 
+class EmaConfig(_Section):
+    """An average of G's weights for evaluation and sampling (clustergan/train/ema.py has the formula)."""
+
+    # half-life of the average in images; 0 = no EMA (also what configs written before this key mean)
+    half_life_images: int = Field(0, ge=0)
+    # early on the half-life is at most images_seen * rampup (StyleGAN2-ADA's 0.05); null = no ramp-up
+    rampup: float | None = Field(0.05, gt=0.0)
+
+
 class TrainSection(_Section):
     epochs: int = Field(1, ge=1)  # epochs at the full learning rate
     epochs_decay: int = Field(0, ge=0)  # then linear decay to 0 over this many epochs (pix2pix)
@@ -107,6 +116,7 @@ class TrainSection(_Section):
     eval_every: int = Field(0, ge=0)  # epochs; 0 = only when asked (clustergan eval)
     eval_protocol: Literal["paper", "sweep"] = "sweep"
     eval_ndb_bins: int | None = Field(None, ge=2)  # override the protocol's NDB bins (tiny datasets)
+    ema: EmaConfig = EmaConfig()
 
 
 class TrainConfig(_Section):

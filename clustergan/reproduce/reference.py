@@ -85,5 +85,6 @@ def ceiling_metrics(config, study, out_dir: Path) -> dict:
         "format": "clustergan-checkpoint/1", "epoch": 0, "global_step": 0, "G": G.state_dict(),
         "config": config.to_dict(), "cluster_frequencies": [], "provenance": {**provenance(), "untrained": True},
     })
+    # an untrained G has no average of training steps to ask for: "raw" on purpose, not a fallback
     return evaluate_run(path, protocol=study.protocol, seed=0, out=Path(out_dir) / "metrics.json",
-                        ndb_bins=study.ndb_bins)
+                        ndb_bins=study.ndb_bins, generator="raw")

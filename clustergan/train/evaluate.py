@@ -25,15 +25,17 @@ def _target_clusters(model, targets: torch.Tensor) -> torch.Tensor:
 
 def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: int = 0,
                  cluster_choice: str | None = None, out: str | Path | None = None,
-                 ndb_bins: int | None = None, device: str | None = None) -> dict:
+                 ndb_bins: int | None = None, device: str | None = None, generator: str = "ema") -> dict:
     """Evaluate a run's latest checkpoint (or a checkpoint file) on its test split under ``protocol`` and
-    write ``metrics.json``. ``device`` runs the generator there (e.g. "cuda"); the metrics stay on the CPU."""
+    write ``metrics.json``. ``device`` runs the generator there (e.g. "cuda"); the metrics stay on the CPU.
+    ``generator``: "ema" (the checkpoint's EMA generator) or "raw" (its G). metrics.json records the one
+    evaluated as ``generator``, and, when "ema" was asked of a checkpoint without one, ``generator_note``."""
     from clustergan.data import load_sources, load_targets
     from clustergan.metrics import evaluate, get_protocol, write_metrics_json
     from clustergan.provenance import provenance
     from clustergan.train.sampling import load_generator
 
-    model = load_generator(run_or_checkpoint, device or "cpu")
+    model = load_generator(run_or_checkpoint, device or "cpu", generator)
     cfg = model.config
     d = cfg.data
     choice = cluster_choice or cfg.cluster.test_choice
@@ -54,6 +56,10 @@ def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: i
     result = evaluate(fn, sources, train_targets, proto, seed=seed,
                       mode_classifier=classifier,
                       num_modes=num_modes, test_targets=test_targets)
+    result["generator"] = model.generator
+    if model.generator_note:
+        result["generator_note"] = model.generator_note
+        print(f"clustergan eval: {model.checkpoint}: {model.generator_note}", flush=True)
     run_dir = model.checkpoint.parent.parent if model.checkpoint.parent.name == "checkpoints" else model.checkpoint.parent
     path = Path(out) if out else run_dir / "metrics.json"
     info = provenance()
@@ -61,5 +67,5 @@ def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: i
                 encoder_weights=cfg.encoder.weights or "pretrained", data_root=d.root, test_inputs=len(sources),
                 train_targets=len(train_targets))
     write_metrics_json(path, result, info)
-    print(f"metrics ({proto.name} protocol, cluster choice {choice}) -> {path}")
+    print(f"metrics ({proto.name} protocol, cluster choice {choice}, {model.generator} G) -> {path}")
     return result

@@ -32,6 +32,7 @@ from clustergan.provenance import provenance
 from clustergan.train import checkpoint as ckpt
 from clustergan.train.builders import build_config_encoder, build_discriminator, build_generator, load_cluster_stats
 from clustergan.train.dist import Context, LocalContext
+from clustergan.train.ema import GeneratorEMA
 from clustergan.losses import l1_reconstruction
 from clustergan.train.grids import sample_grid
 from clustergan.train.precision import autocast, resolve_amp
@@ -100,6 +101,9 @@ class Trainer:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), fused=t.fused_adam)
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, _lr_lambda(config))
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, _lr_lambda(config))
+        # what evaluation and sampling use by default (None when train.ema is off); counts global batches
+        self.ema = GeneratorEMA.from_config(t.ema, getattr(self.G, "module", self.G),
+                                            t.batch_size * context.world_size)
         self.gan_loss = GANLoss(config.loss.gan_mode)
         self.mode_seeking_loss = mode_seeking_loss
 
@@ -139,11 +143,14 @@ class Trainer:
             "config": self.config.to_dict(),
             "cluster_frequencies": self.cluster_frequencies(),
             "provenance": {**provenance(self.device), "resolved_amp": resolve_amp(self.config.train.amp, self.device)},
+            **({"G_ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         getattr(self.G, "module", self.G).load_state_dict(state["G"])
         getattr(self.D, "module", self.D).load_state_dict(state["D"])
+        if self.ema is not None:  # after G: a checkpoint without an average starts it from its G
+            self.ema.restore(state.get("G_ema"), getattr(self.G, "module", self.G), announce=self.ctx.is_main)
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.sched_G.load_state_dict(state["sched_G"])
@@ -227,6 +234,8 @@ class Trainer:
         loss_G.backward()
         D.requires_grad_(True)
         self.opt_G.step()
+        if self.ema is not None:
+            self.ema.update(getattr(self.G, "module", self.G), self.global_step * self.ema.batch_images)
         self.global_step += 1
         return {k: v.detach() for k, v in losses.items()}
 
@@ -305,7 +314,8 @@ class Trainer:
 
         result = evaluate_run(checkpoint_path, protocol=self.config.train.eval_protocol, seed=self.config.seed,
                               out=self.run_dir / "eval" / f"metrics_epoch_{epoch:04d}.json",
-                              ndb_bins=self.config.train.eval_ndb_bins)
+                              ndb_bins=self.config.train.eval_ndb_bins,
+                              generator="ema" if self.ema is not None else "raw")
         scores = {k: float(result[k]) for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result}
         for k, v in scores.items():
             writer.add_scalar(f"eval/{k}", v, epoch)
@@ -318,7 +328,7 @@ class Trainer:
         return sources[:4]
 
     def _write_grid(self, writer, sources: torch.Tensor, epoch: int) -> None:
-        G = getattr(self.G, "module", self.G)
+        G = self.ema.module if self.ema is not None else getattr(self.G, "module", self.G)
         was_training = G.training
         G.eval()
         grid = sample_grid(G, sources.to(self.device), nz=self.config.model.nz, k=self.config.cluster.k,

@@ -3,12 +3,17 @@
 Cluster choice when none is given: drawn from the training cluster frequencies, independently per sample
 (``frequency``); ``fixed`` uses one index; ``target`` uses the test target's own cluster (nearest cluster mean
 of its encoder features). The choice is recorded with every result.
+
+Which weights: the EMA generator (``"G_ema"``, see :mod:`clustergan.train.ema`) by default, the raw ``"G"`` on
+request. A checkpoint trained without EMA has only G: asking for ``ema`` then gives G and says so in
+:attr:`TrainedGenerator.generator_note`, which evaluation records; it is never a silent substitute.
 """
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -16,18 +21,38 @@ from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError
 from clustergan.train import checkpoint as ckpt
 
+GeneratorChoice = Literal["ema", "raw"]
+
+
+def choose_weights(state: dict, generator: GeneratorChoice, config: TrainConfig) -> tuple[dict, str, str | None]:
+    """(G's state dict, the generator used: "ema" or "raw", a note when that is not the one asked for)."""
+    if generator not in ("ema", "raw"):
+        raise ClusterganError(f"generator {generator!r}: expected 'ema' (the weights' average) or 'raw' (G)")
+    if generator == "raw":
+        return state["G"], "raw", None
+    if "G_ema" in state:
+        return state["G_ema"], "ema", None
+    note = (f"checkpoint has no EMA generator (train.ema.half_life_images={config.train.ema.half_life_images}); "
+            "using the raw G")
+    return state["G"], "raw", note
+
 
 class TrainedGenerator:
-    """A generator rebuilt from a checkpoint: ``generate(sources, cluster_ids, z)`` and helpers."""
+    """A generator rebuilt from a checkpoint: ``generate(sources, cluster_ids, z)`` and helpers.
 
-    def __init__(self, state: dict, source: Path, device: str | torch.device = "cpu"):
+    ``generator``: "ema" (default) loads the checkpoint's EMA generator, "raw" its G. :attr:`generator` is
+    the one loaded; :attr:`generator_note` says why it differs from the one asked for (else None)."""
+
+    def __init__(self, state: dict, source: Path, device: str | torch.device = "cpu",
+                 generator: GeneratorChoice = "ema"):
         from clustergan.train.builders import build_generator
 
         self.config = TrainConfig.model_validate(state["config"])
         self.device = torch.device(device)
+        weights, self.generator, self.generator_note = choose_weights(state, generator, self.config)
         self.G = build_generator(self.config).to(self.device)
-        self.G.load_state_dict(state["G"])
-        self.G.eval()
+        self.G.load_state_dict(weights)
+        self.G.eval()  # pix2pix's dropout stays on in eval() (the model applies it with training=True)
         self.epoch = int(state["epoch"])
         self.checkpoint = source
         freqs = state.get("cluster_frequencies") or []
@@ -115,7 +140,9 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
                           "train first with `clustergan train`, or pass --checkpoint FILE")
 
 
-def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
-    """Load the latest checkpoint of a run folder (or a checkpoint file) for sampling."""
+def load_generator(run_dir: str | Path, device: str | torch.device = "cpu",
+                   generator: GeneratorChoice = "ema") -> TrainedGenerator:
+    """Load the latest checkpoint of a run folder (or a checkpoint file) for sampling; ``generator`` "ema"
+    (its EMA generator, or G with a note when it has none) or "raw" (its G)."""
     path = resolve_checkpoint(run_dir)
-    return TrainedGenerator(ckpt.load_checkpoint(path), path, device)
+    return TrainedGenerator(ckpt.load_checkpoint(path), path, device, generator)
