@@ -63,28 +63,15 @@ def cmd_train(args) -> None:
 
 def _read_inputs(folder: Path, direction: str, size: int):
     import torch
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor, resize
 
-    from clustergan.data import IMAGE_EXTENSIONS
+    from clustergan.data import IMAGE_EXTENSIONS, read_source_image
 
     if not folder.is_dir():
         raise ClusterganError(f"{folder}: input folder not found")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise ClusterganError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    images = []
-    for p in files:
-        try:
-            img = Image.open(p).convert("RGB")
-        except OSError as e:
-            raise ClusterganError(f"{p}: cannot read image ({e})") from None
-        w, h = img.size
-        if w == 2 * h:  # an A|B pair: take the source side for this run's direction
-            img = img.crop((0, 0, h, h)) if direction == "AtoB" else img.crop((h, 0, w, h))
-        t = resize(pil_to_tensor(img), [size, size], antialias=True).float() / 127.5 - 1.0
-        images.append(t)
-    return torch.stack(images), files
+    return torch.stack([read_source_image(p, direction, size) for p in files]), files
 
 
 def cmd_sample(args) -> None:

@@ -376,3 +376,22 @@ def test_augmentation_is_reproducible_through_a_dataloader_worker(tmp_path):
 
     assert torch.equal(epoch(3), epoch(3))
     assert not torch.equal(epoch(3), epoch(4))
+
+
+def test_sample_inputs_are_preprocessed_exactly_as_the_evaluated_ones(tmp_path):
+    """``clustergan sample`` reads a file through read_source_image; evaluation through the dataset. Both must
+    hand the generator the same tensor (bicubic, as the dataset), for pairs and for plain source images."""
+    from PIL import Image
+
+    from clustergan.data import PairedImageDataset, read_source_image
+    from clustergan.data.synth import make_synth
+
+    root = make_synth(tmp_path / "synth", num_modes=2, n_train=4, n_test=2, size=64, seed=1)
+    for direction in ("AtoB", "BtoA"):
+        dataset = PairedImageDataset(root, "test", direction, 32, train=False)
+        for i, path in enumerate(dataset.paths):
+            assert torch.equal(read_source_image(path, direction, 32), dataset[i]["source"]), (direction, path)
+    pair = Image.open(dataset.paths[0]).convert("RGB")
+    half = pair.width // 2
+    pair.crop((half, 0, pair.width, pair.height)).save(tmp_path / "label_map.png")  # a BtoA source alone
+    assert torch.equal(read_source_image(tmp_path / "label_map.png", "BtoA", 32), dataset[0]["source"])

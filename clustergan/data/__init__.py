@@ -16,6 +16,8 @@ from clustergan.data.paired import (
     list_images,
     load_sources,
     load_targets,
+    read_source_image,
+    to_model_input,
 )
 from clustergan.data.synth import classify_mode, make_synth, read_modes, read_num_modes
 
@@ -32,6 +34,8 @@ __all__ = [
     "list_images",
     "load_sources",
     "load_targets",
+    "read_source_image",
+    "to_model_input",
     "make_synth",
     "read_modes",
     "read_num_modes",

@@ -108,6 +108,30 @@ def _to_unit_range(img: Image.Image) -> torch.Tensor:
     return pil_to_tensor(img).float().div_(127.5).sub_(1.0)
 
 
+def to_model_input(img: Image.Image, size: int) -> torch.Tensor:
+    """One RGB image as the generator sees it at test time: bicubic resize to ``size`` x ``size``, then
+    [3, size, size] in [-1, 1]. The dataset's evaluation path and ``clustergan sample`` both call this, so a
+    sampled image is preprocessed exactly as an evaluated one."""
+    return _to_unit_range(img.resize((size, size), Image.BICUBIC))
+
+
+def read_source_image(path: Path, direction: str, size: int) -> torch.Tensor:
+    """The generator input of one file: an A|B pair (width = 2 x height) gives its source half for
+    ``direction``; any other image is the source itself. -> [3, size, size] in [-1, 1]."""
+    _check_direction(direction)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            img.load()
+            rgb = img.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path} ({err}): replace or remove the file") from err
+    if width == 2 * height:
+        a, b = load_pair(path)
+        rgb = a if direction == "AtoB" else b
+    return to_model_input(rgb, size)
+
+
 def _check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise DataError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}: pick one of them")
@@ -179,12 +203,8 @@ class PairedImageDataset(torch.utils.data.Dataset):
         a, b = load_pair(self.paths[index])
         source, target = (a, b) if self.direction == "AtoB" else (b, a)
         if not self.train:
-            side = (self.size, self.size)
-            return {
-                "source": _to_unit_range(source.resize(side, Image.BICUBIC)),
-                "target": _to_unit_range(target.resize(side, Image.BICUBIC)),
-                "index": index,
-            }
+            return {"source": to_model_input(source, self.size), "target": to_model_input(target, self.size),
+                    "index": index}
         side = (self.load_size, self.load_size)
         source = _to_unit_range(source.resize(side, Image.BICUBIC))
         target = _to_unit_range(target.resize(side, Image.BICUBIC))
