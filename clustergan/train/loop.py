@@ -33,7 +33,7 @@ from clustergan.train import checkpoint as ckpt
 from clustergan.train.builders import build_config_encoder, build_discriminator, build_generator, load_cluster_stats
 from clustergan.train.dist import Context, LocalContext
 from clustergan.train.ema import GeneratorEMA
-from clustergan.losses import l1_reconstruction
+from clustergan.losses import l1_reconstruction, mode_seeking_loss
 from clustergan.train.grids import sample_grid
 from clustergan.train.precision import autocast, resolve_amp
 
@@ -71,7 +71,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, context: Context):
         from clustergan.data import PairedImageDataset
-        from clustergan.losses import GANLoss, mode_seeking_loss
+        from clustergan.losses import GANLoss
 
         self.config, self.ctx = config, context
         self.device = context.device
@@ -105,7 +105,6 @@ class Trainer:
         self.ema = GeneratorEMA.from_config(t.ema, getattr(self.G, "module", self.G),
                                             t.batch_size * context.world_size)
         self.gan_loss = GANLoss(config.loss.gan_mode)
-        self.mode_seeking_loss = mode_seeking_loss
 
         self.encoder = self.targets = None
         if config.uses_encoder:
@@ -217,7 +216,7 @@ class Trainer:
                 losses["G_l1"] = l1_reconstruction(fakes[0].float(), y)
                 loss_G = loss_G + lam.lambda_l1 * losses["G_l1"]
             if two_fakes:
-                losses["G_ms"] = self.mode_seeking_loss(fakes[0].float(), fakes[1].float(), z1, z2)
+                losses["G_ms"] = mode_seeking_loss(fakes[0].float(), fakes[1].float(), z1, z2)
                 loss_G = loss_G + lam.lambda_ms * losses["G_ms"]
         if self.encoder is not None:
             # the encoder runs in fp32: its features are compared with fp32 cluster statistics
