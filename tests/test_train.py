@@ -95,9 +95,9 @@ def test_unconditional_discriminator_lever(tmp_path):
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
-    import clustergan.losses as losses
+    import clustergan.train.loop as loop
 
-    real = losses.mode_seeking_loss
+    real = loop.mode_seeking_loss
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -105,7 +105,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys)
         value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] >= 3 else value
 
-    monkeypatch.setattr(losses, "mode_seeking_loss", flaky)
+    monkeypatch.setattr(loop, "mode_seeking_loss", flaky)
     code = _train(tmp_path / "run", *MSGAN_TINY[4:], "train.epochs=3")
     assert code == 2
     err = capsys.readouterr().err
