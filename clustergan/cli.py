@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = e.add_mutually_exclusive_group(required=True)
     g.add_argument("--run")
     g.add_argument("--checkpoint")
-    e.add_argument("--protocol", default="paper", choices=["paper", "sweep"])
+    e.add_argument("--protocol", default="paper", help="paper, sweep or curve (clustergan/metrics/protocols.py)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--cluster-choice", default=None, choices=["frequency", "fixed", "target"])
     e.add_argument("--ndb-bins", type=int, default=None, help="override the protocol's NDB bins (small data)")

@@ -40,3 +40,19 @@ def test_paired_ratio_interval_brackets_the_median_and_is_reproducible():
     assert paired_ratio(num, den) == (mid, low, high)  # seeded resampling
     with pytest.raises(ValueError):
         paired_ratio(num, den[:-1])  # rounds must pair up
+
+
+def _curves():
+    spec = importlib.util.spec_from_file_location("learning_curves", REPO / "benchmarks" / "learning_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_plateau_rule_compares_fid_over_the_last_fifth_of_the_epochs():
+    plateau = _curves().plateau
+    falling = [(e, {"fid": 300.0 - 2 * e}) for e in range(5, 65, 5)]  # 60 epochs: 290 -> 180
+    assert plateau(falling).startswith("still moving: FID 210.0 -> 180.0 (16.7%) over epochs 48-60")
+    flat = [(e, {"fid": max(150.0, 300.0 - 5 * e)}) for e in range(5, 65, 5)]
+    assert plateau(flat).startswith("plateau: FID 150.0 -> 150.0 (0.0%)")
+    assert plateau(flat[:2]) == "too few evaluations"

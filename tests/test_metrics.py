@@ -300,7 +300,7 @@ def test_paper_and_sweep_protocols():
     assert paper.metrics == ("fid", "ndb", "lpips", "mode_coverage", "cond_gain")
     assert PROTOCOLS["sweep"].metrics == ("ndb", "lpips", "mode_coverage", "cond_gain")
     with pytest.raises(ConfigError, match=r"^unknown evaluation protocol 'nope'; choose one of "
-                                          r"\['paper', 'sweep'\]$"):
+                                          r"\[.curve., .paper., .sweep.\]$"):
         get_protocol("nope")
 
 

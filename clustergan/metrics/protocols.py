@@ -109,6 +109,14 @@ PROTOCOLS: dict[str, Protocol] = {
         metrics=("fid", "ndb", "lpips", "mode_coverage", "cond_gain"),
         fid_samples_per_input=10, cluster_choice="frequency",
     ),
+    # learning curves: the sweep's counts plus FID and KID on the same 10 samples per input (N = 10 x inputs,
+    # the paper protocol's FID N), so a curve's last point compares with a paper evaluation's FID
+    "curve": Protocol(
+        name="curve", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
+        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        metrics=("fid", "ndb", "lpips", "mode_coverage", "cond_gain"),
+        fid_samples_per_input=10, cluster_choice="frequency",
+    ),
     "sweep": Protocol(
         name="sweep", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
         ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,

@@ -315,7 +315,8 @@ class Trainer:
                               out=self.run_dir / "eval" / f"metrics_epoch_{epoch:04d}.json",
                               ndb_bins=self.config.train.eval_ndb_bins,
                               generator="ema" if self.ema is not None else "raw")
-        scores = {k: float(result[k]) for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result}
+        scores = {k: float(result[k]) for k in ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
+                  if k in result}
         for k, v in scores.items():
             writer.add_scalar(f"eval/{k}", v, epoch)
         return scores

@@ -1,0 +1,151 @@
+"""Learning curves on facades at 64 px: the evidence for choosing the cpu preset's budget.
+
+Four runs, one seed each, at a constant learning rate (no decay, so a curve is one run that can be extended):
+pix2pix, MSGAN at lambda_MS 1 (its paper's weight) and 0.1, and clustergan at lambda_MS 0.1, each from its
+preset YAML at 64 px, batch 8, with the EMA generator on (``train.ema.half_life_images`` 2500). Every
+``--eval-every`` epochs the run's EMA generator is evaluated in training under the ``curve`` protocol (the
+sweep's counts plus FID and KID on 10 samples per input): FID, KID, NDB, JSD, LPIPS, cond_gain.
+
+    python benchmarks/learning_curves.py --epochs 60                     # train / resume all four
+    python benchmarks/learning_curves.py --only pix2pix --epochs 80      # extend one run
+    python benchmarks/learning_curves.py --report-only                   # table + plot from what exists
+
+Resumable: a run continues from its last checkpoint (``--epochs`` may grow between calls), and every
+evaluation already written is kept. Evaluations are archived into the committed ledger
+``docs/results/curves/<run>/metrics_epoch_NNNN.json`` after each run and by every call (``--report-only``
+too, so stopping mid-run loses nothing evaluated); the ledger keeps the curves (not the weights), and the
+report is drawn from it. The report prints one row per evaluation and, per
+run, whether FID has plateaued: it changed by less than 5% over the last 20% of the epochs evaluated.
+The plot goes to ``docs/figures/cpu_facades_curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RUNS = {
+    "pix2pix": ("pix2pix.yaml", ()),
+    "msgan": ("msgan.yaml", ()),
+    "msgan_ms0.1": ("msgan.yaml", ("loss.lambda_ms=0.1",)),
+    "clustergan_ms0.1": ("clustergan.yaml", ("loss.lambda_ms=0.1",)),
+}
+SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain")
+PLATEAU_CHANGE, PLATEAU_TAIL = 0.05, 0.2
+
+
+def overrides(args, name: str) -> list[str]:
+    return [*RUNS[name][1], f"data.root={args.facades}", "data.size=64", "train.batch_size=8",
+            f"train.epochs={args.epochs}", "train.epochs_decay=0", f"train.eval_every={args.eval_every}",
+            "train.eval_protocol=curve", f"train.checkpoint_every={args.eval_every}",
+            f"train.sample_every={args.eval_every}", f"train.ema.half_life_images={args.ema_half_life}",
+            f"train.threads={args.threads}", f"seed={args.seed}", f"out={args.out / name}"]
+
+
+def train(args, name: str) -> None:
+    from clustergan.config import load_config
+    from clustergan.train.builders import prepare_run
+    from clustergan.train.checkpoint import latest_checkpoint
+    from clustergan.train.dist import LocalContext
+    from clustergan.train.loop import train_func, write_run_config
+
+    config = prepare_run(load_config(REPO / "sweeps" / RUNS[name][0], overrides(args, name)))
+    write_run_config(config)
+    resume = latest_checkpoint(config.run_dir / "checkpoints")
+    print(f"{name}: {'resuming from ' + str(resume) if resume else 'from scratch'} to epoch {args.epochs}",
+          flush=True)
+    train_func(config.to_dict(), LocalContext(resume_from=resume, device="cpu"))
+
+
+def archive(args, name: str) -> None:
+    """Copy the run's evaluations into the committed ledger (never weights)."""
+    from clustergan.cache import atomic_write_bytes
+
+    for path in sorted((args.out / name / "eval").glob("metrics_epoch_*.json")):
+        atomic_write_bytes(args.ledger / name / path.name, path.read_bytes())
+
+
+def curve(args, name: str) -> list[tuple[int, dict]]:
+    from clustergan.jsonio import read_json
+
+    paths = sorted((args.ledger / name).glob("metrics_epoch_*.json"))
+    return [(int(p.stem.rsplit("_", 1)[1]), read_json(p)) for p in paths]
+
+
+def plateau(points: list[tuple[int, dict]]) -> str:
+    """The plateau rule on FID: its change over the last 20% of the epochs evaluated, relative to the end."""
+    fid = [(e, m["fid"]) for e, m in points if m.get("fid") is not None]
+    if len(fid) < 3:
+        return "too few evaluations"
+    last_epoch, last = fid[-1]
+    start = last_epoch - PLATEAU_TAIL * last_epoch
+    before = [v for e, v in fid if e <= start]
+    if not before:
+        return "too few evaluations"
+    change = abs(last - before[-1]) / last
+    verdict = "plateau" if change < PLATEAU_CHANGE else "still moving"
+    return f"{verdict}: FID {before[-1]:.1f} -> {last:.1f} ({change:.1%}) over epochs {start:.0f}-{last_epoch}"
+
+
+def report(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {name: curve(args, name) for name in RUNS}
+    print("| run | epoch | " + " | ".join(SHOWN) + " |")
+    print("|---|---:|" + "---:|" * len(SHOWN))
+    for name, points in curves.items():
+        for epoch, m in points:
+            cells = " | ".join("-" if m.get(k) is None else f"{m[k]:.4g}" for k in SHOWN)
+            print(f"| {name} | {epoch} | {cells} |")
+    for name, points in curves.items():
+        print(f"{name}: {plateau(points) if points else 'no evaluations yet'}")
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, k in zip(axes.flat, SHOWN, strict=True):
+        for name, points in curves.items():
+            xs = [e for e, m in points if m.get(k) is not None]
+            ax.plot(xs, [m[k] for _, m in points if m.get(k) is not None], marker="o", ms=3, label=name)
+        ax.set_title(k)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"facades 64 px, batch 8, constant lr, EMA generator, curve protocol, seed {args.seed}")
+    fig.tight_layout()
+    args.figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=110)
+    print(f"plot -> {args.figure}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS))
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--ema-half-life", type=int, default=2500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--facades", type=Path, default=REPO.parent / "shared" / "datasets" / "facades")
+    p.add_argument("--out", type=Path, default=REPO / "runs" / "curves")
+    p.add_argument("--ledger", type=Path, default=REPO / "docs" / "results" / "curves")
+    p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "cpu_facades_curves.png")
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    if not args.report_only:
+        if not (args.facades / "train").is_dir():
+            raise SystemExit(f"facades not found at {args.facades}: pass --facades DIR")
+        for name in args.only:
+            train(args, name)
+            archive(args, name)
+    for name in RUNS:  # also what a run still in progress (or stopped) has evaluated so far
+        archive(args, name)
+    report(args)
+
+
+if __name__ == "__main__":
+    main()
