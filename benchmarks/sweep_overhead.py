@@ -57,10 +57,9 @@ def main() -> None:
     storage = work / "sweep"
     stats = None
     if base.cluster.k:  # once, for both sides, outside the timings
-        from clustergan.train.builders import compute_clusters, synth_root
+        from clustergan.train.builders import compute_clusters, with_data_root
 
-        if base.data.root is None:
-            base.data.root = str(synth_root(base))
+        base = with_data_root(base)
         stats = storage / "clusters" / f"k{base.cluster.k}"
         compute_clusters(base, stats)
 

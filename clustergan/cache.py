@@ -43,3 +43,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    """Copy a small file (a record, a grid, a result file) to ``dst`` atomically: never a half-written copy."""
+    atomic_write_bytes(dst, Path(src).read_bytes())

@@ -27,13 +27,12 @@ def cmd_data(args) -> None:
 
 
 def cmd_cluster(args) -> None:
-    from clustergan.train.builders import compute_clusters, synth_root
+    from clustergan.train.builders import compute_clusters, with_data_root
 
     config = _config(args)
     if not config.cluster.k:
         raise ClusterganError(f"{args.config}: cluster.k is 0 (this config uses no clusters); pass cluster.k=N")
-    if config.data.root is None:
-        config.data.root = str(synth_root(config))
+    config = with_data_root(config)
     out = Path(args.out) if args.out else config.run_dir / "clusters"
     compute_clusters(config, out)
     print(f"cluster statistics, montages and report.json in {out}")
@@ -134,8 +133,8 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from clustergan.tune.remote import is_uri, report_remote
-    from clustergan.tune.report import write_report
+    from clustergan.tune.report import report_remote, write_report
+    from clustergan.tune.storage import is_uri
 
     if is_uri(args.experiment):
         folder, table = report_remote(args.experiment, args.local)
@@ -147,9 +146,11 @@ def cmd_report(args) -> None:
 
 def cmd_dashboard(args) -> None:
     """optuna-dashboard on the experiment's study, bound to 127.0.0.1 unless --host says otherwise."""
+    from clustergan.tune.storage import OPTUNA_DB, is_uri
+
     folder = Path(args.experiment)
-    db = folder / "optuna.db"  # where `clustergan sweep` keeps its Optuna study
-    if "://" in args.experiment:
+    db = folder / OPTUNA_DB
+    if is_uri(args.experiment):
         raise ClusterganError(f"{args.experiment}: the dashboard reads a local experiment; pull it first with "
                               f"`clustergan report {args.experiment} --local DIR`, then pass DIR")
     if not db.is_file():

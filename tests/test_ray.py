@@ -155,7 +155,7 @@ def test_sweep_config_rejects_unknown_keys_and_bad_spaces(tmp_path):
 def test_zero_allowed_switches_a_parameter_off_with_its_probability():
     import optuna
 
-    from clustergan.tune.sweep import SpaceSampler, trial_params
+    from clustergan.tune.space import SpaceSampler, trial_params
     from clustergan.tune.sweep_config import ParamSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -179,15 +179,12 @@ def test_zero_allowed_switches_a_parameter_off_with_its_probability():
 
 
 def _trial(root: Path, tid: str, status: str, metrics=None, kind="search", **extra):
-    import json
+    from clustergan.tune.records import TrialRecord, record_path, write_record
 
-    d = root / "trials" / tid
-    d.mkdir(parents=True)
-    record = {"trial_id": tid, "kind": kind, "status": status, "params": {"cluster.k": 2},
-              "train_config": {"name": tid, "cluster": {"k": 2, "stats_dir": "/somewhere"}}, **extra}
-    if metrics is not None:
-        record["metrics"] = metrics
-    (d / "trial.json").write_text(json.dumps(record))
+    record = TrialRecord(trial_id=tid, kind=kind, status=status, params={"cluster.k": 2}, seeds=[0], started=0.0,
+                         train_config={"name": tid, "cluster": {"k": 2, "stats_dir": "/somewhere"}},
+                         metrics=metrics, **extra)
+    write_record(record_path(root, tid), record)
 
 
 def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
@@ -297,7 +294,8 @@ def test_the_driver_encodes_the_training_set_once_for_every_k(tmp_path, monkeypa
     encoder over the training set (the trials only read them: ``test_smoke_sweep_...`` finds them in the
     experiment), and a second call finds them there."""
     from clustergan.clustering import features
-    from clustergan.tune.sweep import cluster_ks, prepare_clusters
+    from clustergan.tune.space import cluster_ks
+    from clustergan.tune.sweep import prepare_clusters
     from clustergan.tune.sweep_config import load_sweep
 
     # the session's cache (dataset, weights) with an empty features folder: the features are not cached yet
@@ -378,32 +376,31 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     assert archive(smoke_sweep, ledger, expected=4) == 4
     assert "# Sweep `debug_sweep-smoke` (finished): 4 trials" in (ledger / "ranking.md").read_text()
     assert not list(ledger.rglob("*.pt")) and len(list(ledger.glob("trials/*/grid.png"))) == 4
-    search = sorted((r for r in ledger_trials(ledger) if r["kind"] == "search"), key=lambda r: r["trial_id"])
-    assert all(set(r["sampled"]) >= {"cluster.k:off", "loss.lambda_kl1"} for r in search)  # Optuna's raw draws
-    shutil.rmtree(ledger / "trials" / search[1]["trial_id"])  # as if the session ended before that trial
+    search = sorted((r for r in ledger_trials(ledger) if r.kind == "search"), key=lambda r: r.trial_id)
+    assert all(set(r.sampled) >= {"cluster.k:off", "loss.lambda_kl1"} for r in search)  # Optuna's raw draws
+    shutil.rmtree(ledger / "trials" / search[1].trial_id)  # as if the session ended before that trial
 
     with pytest.raises(ClusterganError, match=r"already holds a sweep, and the ledger restores into a new "
                                               r"experiment folder only"):
         run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, ledger=ledger)
 
     # the sweep's configuration changed since the ledger was written: its trials do not compare, refuse them
-    from clustergan.config import apply_overrides
     from clustergan.tune.ledger import restore
-    from clustergan.tune.sweep import SMOKE_OVERRIDES, load_sweep
-    from clustergan.tune.sweep_config import dotted_overrides
+    from clustergan.tune.sweep import SMOKE_OVERRIDES
+    from clustergan.tune.sweep_config import load_sweep, with_values
 
-    base = apply_overrides(load_sweep(REPO / "sweeps" / "debug_sweep.yaml")[1], dotted_overrides(SMOKE_OVERRIDES))
+    base = with_values(load_sweep(REPO / "sweeps" / "debug_sweep.yaml")[1], SMOKE_OVERRIDES)
     first = ledger_trials(ledger)[0]
-    with pytest.raises(ClusterganError, match=rf"^--ledger {ledger}: trial {first['trial_id']} \({first['kind']}\) "
+    with pytest.raises(ClusterganError, match=rf"^--ledger {ledger}: trial {first.trial_id} \({first.kind}\) "
                                               r"was trained under another configuration than this sweep's "
                                               r"\(loss.lambda_l1: 10.0 in the ledger, 50.0 now\)\. The ledger belongs"):
-        restore(ledger, tmp_path / "changed", apply_overrides(base, ["loss.lambda_l1=50.0"]))
+        restore(ledger, tmp_path / "changed", with_values(base, {"loss.lambda_l1": 50.0}))
     assert not (tmp_path / "changed").exists()
 
     # a slice capped at one trial runs the missing baseline (baselines come first) and leaves the search
     # trial for the next slice
-    pix2pix = next(r for r in ledger_trials(ledger) if r["kind"] == "baseline:pix2pix")
-    shutil.rmtree(ledger / "trials" / pix2pix["trial_id"])
+    pix2pix = next(r for r in ledger_trials(ledger) if r.kind == "baseline:pix2pix")
+    shutil.rmtree(ledger / "trials" / pix2pix.trial_id)
     with pytest.raises(ClusterganError, match=r"^--max-trials 0: give at least 1"):
         run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=tmp_path / "s0", smoke_test=True, ledger=ledger,
                   max_trials=0)
@@ -424,10 +421,10 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     assert [r["kind"] for r in new] == ["search"] and new[0]["status"] == "finished"  # only the missing one ran
     assert not (exp / "baselines").exists()  # the baselines came from the ledger
     study = optuna.load_study(study_name="debug_sweep-smoke", storage=f"sqlite:///{exp / 'optuna.db'}")
-    assert [t.params for t in study.trials[:1]] == [search[0]["sampled"]]  # the ledger's draw, then the new one
-    assert len(study.trials) == 2 and study.trials[0].values == [search[0]["metrics"][m] for m in ("ndb", "jsd", "lpips")]
+    assert [t.params for t in study.trials[:1]] == [search[0].sampled]  # the ledger's draw, then the new one
+    assert len(study.trials) == 2 and study.trials[0].values == [search[0].metrics[m] for m in ("ndb", "jsd", "lpips")]
     # a new draw, not one of the first run's draws again (a sampler seeded as that run's replays its draws)
-    assert study.trials[1].params not in [r["sampled"] for r in search]
+    assert study.trials[1].params not in [r.sampled for r in search]
     assert len(ledger_trials(ledger)) == 4  # written back: the sweep is complete again
     assert "(finished): 4 trials" in (ledger / "ranking.md").read_text()
 
@@ -564,34 +561,40 @@ baselines: false
 
 def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(tmp_path, monkeypatch):
     from clustergan.errors import ClusterganError
-    from clustergan.tune import remote as rm
+    from clustergan.tune import storage as st
+    from clustergan.tune.records import TrialSpec
+    from clustergan.tune.remote_fs import Remote
 
     stats = tmp_path / "bucket" / "clusters" / "k3"
     stats.mkdir(parents=True)
     (stats / "cluster_stats.npz").write_bytes(b"arrays")
     (stats / "cluster_stats.json").write_text("{}")
-    monkeypatch.setattr(rm.tempfile, "gettempdir", lambda: str(tmp_path / "node_b_tmp"))
-    spec = {"remote": f"file://{tmp_path / 'bucket'}", "driver_node": "A", "storage": str(tmp_path / "driver"),
-            "name": "exp", "cluster_dirs": {"3": str(tmp_path / "driver" / "clusters" / "k3")}}
-    assert rm.trial_root(spec, "A") == tmp_path / "driver"  # the driver's node: the driver's own copy
-    assert rm.cluster_dir(spec, 3, tmp_path / "driver") == spec["cluster_dirs"]["3"]
-    root = rm.trial_root(spec, "B")
+    monkeypatch.setattr(st.tempfile, "gettempdir", lambda: str(tmp_path / "node_b_tmp"))
+    spec = TrialSpec(name="exp", base={}, space={}, seeds=[0], protocol="sweep", workers=0, cpus_per_worker=1.0,
+                     gpus_per_worker=0.0, report_every_s=30.0, storage=str(tmp_path / "driver"),
+                     cluster_dirs={3: str(tmp_path / "driver" / "clusters" / "k3")},
+                     remote=f"file://{tmp_path / 'bucket'}", driver_node="A")
+    driver = st.trial_storage(spec, "A")
+    assert driver.local == tmp_path / "driver"  # the driver's node: the driver's own copy
+    assert st.cluster_dir(spec, 3, driver) == spec.cluster_dirs[3]
+    node_b = st.trial_storage(spec, "B")
+    root = node_b.local
     assert root == tmp_path / "node_b_tmp" / "clustergan-sweeps" / "exp"
-    assert rm.cluster_dir(spec, 3, root) == str(root / "clusters" / "k3")
+    assert st.cluster_dir(spec, 3, node_b) == str(root / "clusters" / "k3")
     assert (root / "clusters" / "k3" / "cluster_stats.npz").read_bytes() == b"arrays"
     assert [p.name for p in (root / "clusters").iterdir()] == ["k3"]  # no half-copied folder left beside it
     with pytest.raises(ClusterganError, match=r"bucket/clusters/k5: the driver's cluster statistics for k=5 are "
                                               r"missing at the sweep's storage URI"):
-        rm.cluster_dir(spec, 5, root)
+        st.cluster_dir(spec, 5, node_b)
     with pytest.raises(ClusterganError, match=r"--storage nope://x: pyarrow cannot open this URI \(Unrecognized "
                                               r"filesystem type in URI: nope://x\)"):
-        rm.Remote("nope://x")
+        Remote("nope://x")
 
 
 def test_a_folder_push_uploads_changed_and_small_files_only(tmp_path):
     """A trial pushes its folder after every seed: earlier checkpoints (large, unchanged) are not uploaded
     again; records (small) always are; a large file that changed is."""
-    import clustergan.tune.remote as rm
+    import clustergan.tune.remote_fs as rm
 
     trial = tmp_path / "trial"
     (trial / "seed0" / "checkpoints").mkdir(parents=True)

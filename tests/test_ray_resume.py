@@ -78,5 +78,8 @@ baselines: false
         ckpt = Path(record["per_seed"]["0"]["run_dir"]) / "checkpoints" / "epoch_0001.pt"
         assert ckpt.stat().st_mtime == mtimes[trial_id]
     finished = [r for r in after.values() if r["status"] == "finished"]
-    assert len(finished) == 3, {k: v["status"] for k, v in after.items()}  # none lost
+    # none lost. A trial that finished after Tune's last experiment snapshot is unknown to the restored Tuner
+    # and searcher, which then draw a replacement: its record stays and is ranked, so 4 is possible
+    assert len(finished) in (3, 4), {k: v["status"] for k, v in after.items()}
+    assert len(after) == len(finished)  # and nothing is left running or failed
     assert "| 1 | 1 |" in (exp / "ranking.md").read_text()

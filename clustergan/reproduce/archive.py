@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clustergan.cache import atomic_write_bytes
+from clustergan.cache import atomic_copy
 
 # per run folder <study>/<method>/seed<N>/, and the study-level files
 RUN_FILES = ("metrics.json", "metrics_target.json", "diagnose.json", "conditioning.json", "reproduce.json",
@@ -36,15 +36,11 @@ def _files(root: Path) -> list[Path]:
     return found
 
 
-def _copy(src: Path, dst: Path) -> None:
-    atomic_write_bytes(dst, Path(src).read_bytes())  # small result files; never a half-written copy
-
-
 def archive(out: Path, ledger: Path) -> int:
     """Copy the result files of ``out`` into ``ledger`` (overwriting older copies). Returns the count."""
     files = _files(Path(out))
     for rel in files:
-        _copy(Path(out) / rel, Path(ledger) / rel)
+        atomic_copy(Path(out) / rel, Path(ledger) / rel)
     return len(files)
 
 
@@ -58,13 +54,13 @@ def restore(ledger: Path, out: Path) -> int:
         if rel.parent.name.startswith("seed"):
             runs.setdefault(rel.parent, []).append(rel)
         elif not (out / rel).exists():
-            _copy(ledger / rel, out / rel)
+            atomic_copy(ledger / rel, out / rel)
     restored = 0
     for run, files in runs.items():
         local = out / run
         if (local / "metrics.json").exists() or (local / "checkpoints").exists():
             continue
         for rel in files:
-            _copy(ledger / rel, out / rel)
+            atomic_copy(ledger / rel, out / rel)
         restored += 1
     return restored

@@ -163,7 +163,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     from clustergan.clustering import ClusterStats
     from clustergan.train.builders import prepare_run, with_data_root
     from clustergan.train.checkpoint import list_checkpoints
-    from clustergan.tune.ledger import flat_config
+    from clustergan.tune.space import flat_config
 
     source = Path(source)
     src_cfg = read_json(source / "config.json", {}).get("config")

@@ -1,0 +1,28 @@
+"""Sweeps: Ray Tune trials searched by Optuna, and the Ray Train trainer they (and ``clustergan train
+--workers N``) use.
+
+Layers. A module imports only modules of a lower layer (never one of its own layer or above), at module level;
+there are no circles and no function-local imports of these modules. ``ray`` and ``optuna`` are imported
+inside the functions that need them.
+
+====  ================  ===========================================================  ======================
+layer module            role                                                         imports from tune/
+====  ================  ===========================================================  ======================
+0     ``sweep_config``  the sweep YAML's schema, ``load_sweep``, ``with_values``     (none)
+0     ``remote_fs``     a folder at a URI (``pyarrow.fs``): push, pull, list         (none)
+0     ``train_ray``     the Ray Train trainer (``TorchTrainer``, ``RayContext``)     (none)
+1     ``records``       typed ``TrialSpec`` / ``TrialRecord``; the one reader and    sweep_config
+                        writer of ``trial.json`` (schema versions, ``--migrate``)
+1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config
+2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
+3     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
+                        config); ``clustergan report [URI]``                         sweep_config
+3     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage,
+                                                                                     train_ray
+4     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
+                                                                                     sweep_config
+5     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
+====  ================  ===========================================================  ======================
+
+``tests/test_tune_records.py`` checks this table against the imports.
+"""

@@ -1,7 +1,8 @@
 """The ranking of a sweep: ``ranking.csv``, ``ranking.md``, ``pareto.png``, ``best_config.yaml``.
 
-Reads only our own files (``sweep_state.json``, ``trials/*/trial.json``, JSON), so it works on a finished
-or a running sweep (``clustergan report EXPERIMENT_DIR``).
+Reads only our own files (``sweep_state.json``, ``trials/*/trial.json`` through :mod:`clustergan.tune.records`),
+so it works on a finished or a running sweep, or a ledger (``clustergan report EXPERIMENT_DIR``); a sweep stored
+at a URI is pulled into a local copy first and the report pushed back (``clustergan report URI``).
 
 Ranking: finished trials get a ``pareto_rank`` by non-dominated sorting on (NDB min, JSD min, LPIPS max):
 rank 1 is the Pareto front, rank 2 the front once rank 1 is removed, and so on. Within a rank the tie-break
@@ -12,9 +13,9 @@ trials still running, and failed trials (with their error).
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,13 @@ import yaml
 
 from clustergan.cache import atomic_write_bytes
 from clustergan.errors import ClusterganError
+from clustergan.jsonio import read_json, write_json
+from clustergan.tune.records import TrialRecord, experiment_records
+from clustergan.tune.storage import STATE, open_uri_report
+from clustergan.tune.sweep_config import MODES, OBJECTIVES
 
-OBJECTIVES = (("ndb", "min"), ("jsd", "min"), ("lpips", "max"))
+#: (objective, "min" | "max")
+GOALS = tuple(zip(OBJECTIVES, MODES))
 PARAM_KEYS = ("cluster.k", "loss.lambda_ms", "loss.lambda_kl1", "loss.lambda_km", "model.nz", "model.dropout")
 GROUP_ORDER = {"finished": 0, "infeasible": 1, "stopped early": 2, "running": 3, "failed": 4}
 
@@ -32,7 +38,7 @@ GROUP_ORDER = {"finished": 0, "infeasible": 1, "stopped early": 2, "running": 3,
 def dominates(a: dict[str, float], b: dict[str, float]) -> bool:
     """True when ``a`` is at least as good as ``b`` on every objective and better on one."""
     better = False
-    for key, mode in OBJECTIVES:
+    for key, mode in GOALS:
         x, y = (a[key], b[key]) if mode == "min" else (-a[key], -b[key])
         if x > y:
             return False
@@ -54,19 +60,6 @@ def pareto_ranks(points: list[dict[str, float]]) -> list[int]:
     return ranks
 
 
-def _load_trials(exp: Path, sweep_finished: bool) -> list[dict[str, Any]]:
-    trials = []
-    for path in sorted((exp / "trials").glob("*/trial.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise ClusterganError(f"{path}: unreadable trial record ({e})") from None
-        if record.get("status") == "running" and sweep_finished:
-            record["status"] = "stopped early"  # the sweep ended without this trial's final report
-        trials.append(record)
-    return trials
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
@@ -75,26 +68,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None,
-                cond_gain_floor: float | None = None) -> list[dict[str, Any]]:
+def rank_trials(trials: list[TrialRecord], fid_ceiling: float | None, cond_gain_floor: float | None = None,
+                sweep_ended: bool = False) -> list[dict[str, Any]]:
     """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``.
-    A trial without a ``cond_gain`` (evaluated before the metric existed) is not held to the floor."""
+    A trial without a ``cond_gain`` (evaluated before the metric existed) is not held to the floor. Once the
+    sweep ended (``sweep_ended``), a trial still "running" was stopped early: it never sent its final report."""
     rows = []
     for t in trials:
-        m = t.get("metrics") or {}
-        status = t.get("status", "running")
-        group = status
-        if status == "finished":
-            if not all(isinstance(m.get(k), (int, float)) and math.isfinite(m[k]) for k, _ in OBJECTIVES):
+        m = t.metrics or {}
+        group = "stopped early" if t.status == "running" and sweep_ended else t.status
+        if t.status == "finished":
+            if not all(math.isfinite(m[k]) for k in OBJECTIVES):
                 group = "failed"
             elif fid_ceiling is not None and "fid" in m and m["fid"] > fid_ceiling:
                 group = "infeasible"
             elif cond_gain_floor is not None and "cond_gain" in m and m["cond_gain"] < cond_gain_floor:
                 group = "infeasible"
-        rows.append({"trial": t.get("trial_id"), "kind": t.get("kind", "search"), "group": group,
-                     "params": t.get("params", {}), "metrics": m, "error": t.get("error"),
-                     "sample_grid": t.get("sample_grid"), "train_config": t.get("train_config"),
-                     "seeds": t.get("seeds")})
+        rows.append({"trial": t.trial_id, "kind": t.kind, "group": group, "params": t.params, "metrics": m,
+                     "error": t.error, "sample_grid": t.sample_grid, "train_config": t.train_config,
+                     "seeds": t.seeds})
     finished = [r for r in rows if r["group"] == "finished"]
     for r, pr in zip(finished, pareto_ranks([r["metrics"] for r in finished])):
         r["pareto_rank"] = pr
@@ -103,7 +95,7 @@ def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None,
         m = r["metrics"]
         if r["group"] in ("finished", "infeasible"):
             return (GROUP_ORDER[r["group"]], r.get("pareto_rank", 0), m["ndb"], m["jsd"], -m["lpips"], r["trial"])
-        return (GROUP_ORDER.get(r["group"], 9), 0, 0.0, 0.0, 0.0, r["trial"] or "")
+        return (GROUP_ORDER[r["group"]], 0, 0.0, 0.0, 0.0, r["trial"])
 
     rows.sort(key=key)
     for i, r in enumerate(rows, 1):
@@ -111,12 +103,12 @@ def rank_trials(trials: list[dict[str, Any]], fid_ceiling: float | None,
     return rows
 
 
-def _protocol_header(state: dict[str, Any], trials: list[dict[str, Any]]) -> str:
+def _protocol_header(state: dict[str, Any], trials: list[TrialRecord]) -> str:
     from clustergan.metrics import get_protocol
 
     name = state.get("protocol", "sweep")
     p = get_protocol(name)
-    inputs = next((t.get("test_inputs") for t in trials if t.get("test_inputs")), None)
+    inputs = next((t.test_inputs for t in trials if t.test_inputs), None)
     fid = f"FID on {p.fid_samples_per_input} samples/input" if p.fid else "FID off"
     return (f"protocol `{name}`: {p.samples_per_input} samples per test input"
             f"{f' x {inputs} inputs' if inputs else ''}; LPIPS on {p.lpips_pairs} random pairs per input; "
@@ -140,7 +132,7 @@ def _ties(rows: list[dict[str, Any]]) -> list[str]:
     groups: dict[tuple, list[str]] = {}
     for r in rows:
         if r["rank"] is not None:
-            groups.setdefault(tuple(r["metrics"][k] for k, _ in OBJECTIVES), []).append(str(r["trial"]))
+            groups.setdefault(tuple(r["metrics"][k] for k in OBJECTIVES), []).append(str(r["trial"]))
     return [f"{', '.join(trials)} tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, "
             "nothing separates them" for trials in groups.values() if len(trials) > 1]
 
@@ -209,7 +201,7 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | Non
         path.unlink(missing_ok=True)  # e.g. written before the search trials were held to a floor
         return None
     above = [r["kind"] for r in finished[:finished.index(best)]]
-    cfg = dict(best["train_config"])
+    cfg = copy.deepcopy(best["train_config"])
     cfg["name"] = f"{name}-best"
     cfg["out"] = None
     cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
@@ -230,10 +222,11 @@ def write_report(experiment_dir: str | Path) -> str:
     if not state_path.is_file():
         raise ClusterganError(f"{exp}: not a sweep experiment folder (no sweep_state.json); give the folder "
                               "`clustergan sweep` wrote (default runs/sweeps/<name>)")
-    state = json.loads(state_path.read_text())
+    state = read_json(state_path)
+    trials = experiment_records(exp)
     # the driver ended (finished, or partial: a slice or an interrupt): a trial still "running" was stopped
-    trials = _load_trials(exp, sweep_finished=state.get("status", "running") != "running")
-    rows = rank_trials(trials, state.get("fid_ceiling"), state.get("cond_gain_floor"))
+    rows = rank_trials(trials, state.get("fid_ceiling"), state.get("cond_gain_floor"),
+                       sweep_ended=state.get("status", "running") != "running")
     values = [_row_values(r) for r in rows]
 
     buffer = io.StringIO()
@@ -279,3 +272,12 @@ def write_report(experiment_dir: str | Path) -> str:
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(exp / "ranking.md", table.encode())
     return table
+
+
+def report_remote(uri: str, local: str | Path | None = None) -> tuple[Path, str]:
+    """``clustergan report URI``: pull the records into the local copy, rank, push the report back."""
+    store, state = open_uri_report(uri, local)
+    write_json(store.local / STATE, state)  # the latest
+    table = write_report(store.local)
+    store.push_driver_files(report=True)
+    return store.local, table

@@ -19,13 +19,13 @@ mode-seeking loss). Optuna samples it through an auxiliary uniform ``<key>:off``
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clustergan.config import _resolve_extends, apply_overrides, describe_error, read_yaml, validate
+from clustergan.config import _resolve_extends, describe_error, read_yaml, validate
 from clustergan.errors import ConfigError
 
 OBJECTIVES = ("ndb", "jsd", "lpips")
@@ -96,10 +96,22 @@ class SweepConfig(_Strict):
         return self
 
 
-def dotted_overrides(values: dict[str, Any]) -> list[str]:
-    """``{"loss.lambda_ms": 1.0}`` -> ``["loss.lambda_ms=1.0"]`` (YAML scalars, as the CLI parses them)."""
-    return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-            for k, v in values.items()]
+def with_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the config dict ``data`` with ``{dotted key: value}`` set; the values go in as they are (typed,
+    no YAML text in between). ``{"loss.lambda_ms": 1.0}`` sets ``data["loss"]["lambda_ms"] = 1.0``."""
+    out = copy.deepcopy(data)
+    for key, value in values.items():
+        parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"`{key}`: empty key")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"`{key}`: `{part}` is not a section")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
 
 
 def representative(space: ParamSpace) -> float | int:
@@ -121,7 +133,10 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
     base_path = (path.parent / sweep.base).resolve()
     base = _resolve_extends(base_path)
     base.setdefault("name", base_path.stem)
-    base = apply_overrides(base, dotted_overrides(sweep.overrides))
+    try:
+        base = with_values(base, sweep.overrides)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: overrides: {e}") from None
     # trials run in Tune's own working folders (and perhaps on other nodes): resolve relative paths here,
     # against the directory the sweep was started from, as `clustergan train` does
     for dotted in ("data.root", "cluster.stats_dir", "encoder.weights"):
@@ -132,9 +147,8 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
     # every searched key must exist in the training config, and the base must be valid on its own
     validate(base, source=f"{path}: base {sweep.base} with overrides")
     for key, space in sweep.space.items():
-        probe = apply_overrides(base, dotted_overrides({key: representative(space)}))
         try:
-            validate(probe, source=f"{path}: space key `{key}`")
+            validate(with_values(base, {key: representative(space)}), source=f"{path}: space key `{key}`")
         except ConfigError as e:
             if "unknown key" in str(e) or "is not a section" in str(e):
                 raise ConfigError(f"{path}: space key `{key}` is not a training config key "

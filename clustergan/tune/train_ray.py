@@ -7,11 +7,15 @@ shards are exactly those of the local mode and ``N`` workers x batch ``b`` see t
 one worker with batch ``N * b``; epoch losses are all-reduced (mean) before reporting; rank 0 writes grids and
 checkpoints and hands each checkpoint to ``ray.train.report``, which copies it into the run's storage.
 
-How the batch-coupled mode-seeking loss behaves across workers: L_MS compares two fakes of the *same*
-inputs (``G(x, z1)`` vs ``G(x, z2)``), so each worker computes it on its local batch only, and DDP averages
-the gradients. L_MS is a per-sample ratio averaged over the batch, so the average over workers equals the
-loss of the concatenated batch; it differs from one big batch only in the noise draws (each rank draws its
-own z from the same seed). The cluster losses (kL1, Mahalanobis) are per-sample too and behave the same way.
+How the mode-seeking loss behaves across workers: L_MS compares two fakes of the *same* inputs
+(``G(x, z1)`` vs ``G(x, z2)``), so each worker computes it on its local batch only, and DDP averages the
+gradients. L_MS is batch-coupled, not per-sample: ``1 / (mean|fake2 - fake1| / mean|z2 - z1| + eps)`` with
+both means over the whole batch (:func:`clustergan.losses.mode_seeking_loss`, as MSGAN published it). So
+``N`` workers x batch ``b`` optimise the mean of ``N`` such losses over batches of ``b``, which is not the
+loss of the concatenated ``N * b`` batch (the reciprocal of a ratio of batch means does not average), and
+the noise draws differ too (each rank draws its own z from the same seed). A sweep or a comparison that
+changes the number of workers changes L_MS's batch. The cluster losses (kL1, Mahalanobis) are means over
+per-sample terms, so for them (equal shards) the average over workers does equal the concatenated batch's.
 Random augmentation (crop / flip) is drawn per (seed, epoch, index), so a sample is augmented the same way
 whichever rank loads it: for pix2pix, 2 workers x batch b and 1 worker x batch 2b agree within float noise
 (tests/test_ray.py), except conv biases right before a non-affine InstanceNorm, whose true gradient is 0
