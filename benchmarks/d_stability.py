@@ -50,7 +50,8 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     from clustergan.reproduce.run import RunSpec, build_config
     from clustergan.train.builders import prepare_run
     from clustergan.train.dist import LocalContext
-    from clustergan.train.loop import Trainer, write_run_config
+    from clustergan.train.launch import write_run_config
+    from clustergan.train.loop import Trainer
 
     config_file, extra = VARIANTS[name]
     study = next(s for s in get_preset("cpu").studies if s.name == "facades")
@@ -105,7 +106,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
             diag = diagnose_run(config.run_dir)
             result.update({k: diag[k] for k in ("cluster_effect_lpips", "noise_effect_lpips", "cluster_hit_rate",
                                                 "generated_cluster_histogram") if k in diag})
-    del trainer
+    trainer = None  # drop the models before emptying the CUDA cache (traced() still names it)
     torch.cuda.empty_cache() if args.device == "cuda" else None
     return result
 

@@ -36,19 +36,16 @@ SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
 def run_one(method: str, seed: int, out: Path, half_life: int, threads: int) -> dict[str, dict]:
     from clustergan.config import load_config
     from clustergan.jsonio import read_json
-    from clustergan.train.builders import prepare_run
     from clustergan.train.checkpoint import latest_checkpoint
     from clustergan.train.evaluate import evaluate_run
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
     total_epochs = 15
     last = latest_checkpoint(out / "checkpoints")
     if last is None or not last.name.endswith(f"{total_epochs:04d}.pt"):
-        config = prepare_run(load_config(REPO / "sweeps" / "debug.yaml", [
+        run_training(load_config(REPO / "sweeps" / "debug.yaml", [
             *BUDGET, *METHODS[method], f"train.ema.half_life_images={half_life}", f"seed={seed}", f"out={out}",
             f"train.threads={threads}"]))
-        write_run_config(config)
-        train_func(config.to_dict())
     result = {}
     for generator in ("raw", "ema"):
         path = out / f"metrics_{generator}.json"

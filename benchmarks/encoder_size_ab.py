@@ -34,16 +34,16 @@ def run_one(size: int, seed: int, out: Path, threads: int) -> dict:
     from clustergan.config import load_config
     from clustergan.train.builders import prepare_run
     from clustergan.train.evaluate import evaluate_run
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
     metrics_path = out / "metrics.json"
     if metrics_path.is_file():
         return json.loads(metrics_path.read_text())
+    # the cluster statistics first, outside the timing (run_training then finds them and reuses them)
     config = prepare_run(load_config(REPO / "sweeps" / "debug.yaml", [
         *STUDY, f"encoder.input_size={size}", f"seed={seed}", f"out={out}", f"train.threads={threads}"]))
-    write_run_config(config)
     start = time.perf_counter()
-    train_func(config.to_dict())
+    run_training(config)
     seconds = time.perf_counter() - start
     evaluate_run(out, protocol="sweep", seed=0, ndb_bins=10)
     payload = json.loads(metrics_path.read_text())

@@ -48,17 +48,14 @@ def overrides(args, name: str) -> list[str]:
 
 def train(args, name: str) -> None:
     from clustergan.config import load_config
-    from clustergan.train.builders import prepare_run
     from clustergan.train.checkpoint import latest_checkpoint
-    from clustergan.train.dist import LocalContext
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
-    config = prepare_run(load_config(REPO / "sweeps" / RUNS[name][0], overrides(args, name)))
-    write_run_config(config)
+    config = load_config(REPO / "sweeps" / RUNS[name][0], overrides(args, name))
     resume = latest_checkpoint(config.run_dir / "checkpoints")
     print(f"{name}: {'resuming from ' + str(resume) if resume else 'from scratch'} to epoch {args.epochs}",
           flush=True)
-    train_func(config.to_dict(), LocalContext(resume_from=resume, device="cpu"))
+    run_training(config, gpu=False, resume=resume is not None)
 
 
 def archive(args, name: str) -> None:

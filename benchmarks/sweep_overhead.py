@@ -44,10 +44,8 @@ def main() -> None:
     import torch
 
     from clustergan.config import load_config
-    from clustergan.train.builders import prepare_run
-    from clustergan.train.dist import LocalContext
     from clustergan.train.evaluate import evaluate_run
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sweep-overhead-"))
     overrides = [f"train.max_steps={args.steps}", "train.epochs=1000", "train.epochs_decay=0",
@@ -84,9 +82,7 @@ def main() -> None:
         if stats is not None:
             cfg.cluster.stats_dir = str(stats)
         start = time.perf_counter()
-        cfg = prepare_run(cfg)
-        write_run_config(cfg)
-        train_func(cfg.to_dict(), LocalContext(device="cpu"))
+        cfg = run_training(cfg, gpu=False)
         evaluate_run(cfg.run_dir, protocol="sweep", seed=0, out=cfg.run_dir / "metrics.json")
         direct_s.append(time.perf_counter() - start)
         trial_storage = work / f"sweep{i}"

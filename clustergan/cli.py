@@ -39,24 +39,10 @@ def cmd_cluster(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from clustergan.train.builders import prepare_run
-    from clustergan.train.checkpoint import latest_checkpoint
-    from clustergan.train.dist import LocalContext
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
-    config = prepare_run(_config(args))
-    resume = None
-    if args.resume:
-        resume = latest_checkpoint(config.run_dir / "checkpoints")
-        if resume is None:
-            print(f"--resume: no checkpoint in {config.run_dir / 'checkpoints'}, starting from scratch")
-    write_run_config(config)
-    if args.workers > 0:
-        from clustergan.tune.train_ray import train_with_ray
-
-        train_with_ray(config, workers=args.workers, use_gpu=args.gpu, resume=args.resume)
-    else:
-        train_func(config.to_dict(), LocalContext(resume_from=resume, device="cuda" if args.gpu else None))
+    config = run_training(_config(args), workers=args.workers, gpu=args.gpu or None, resume=args.resume,
+                          storage_path=args.storage, cpus_per_worker=args.cpus_per_worker)
     print(f"run folder: {config.run_dir} (checkpoints/, samples/, tensorboard/, config.yaml)")
 
 
@@ -163,6 +149,12 @@ def cmd_dashboard(args) -> None:
     run_server(f"sqlite:///{db.resolve()}", host=args.host, port=args.port)
 
 
+def cmd_reproduce(args) -> None:
+    from clustergan.reproduce.command import run
+
+    run(args)
+
+
 def cmd_metrics(args) -> None:
     from clustergan.metrics import prepare_metric_weights
 
@@ -206,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(t)
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--workers", type=int, default=0, help="Ray Train workers; 0 = this process (debug mode)")
-    t.add_argument("--gpu", action="store_true")
+    t.add_argument("--gpu", action="store_true", help="train on GPUs (Ray Train: one per worker, NCCL)")
+    t.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray Train: CPUs each worker reserves")
+    t.add_argument("--storage", default=None, help="Ray Train: run storage folder or URI (default <run dir>/ray)")
     t.set_defaults(func=cmd_train)
 
     sm = sub.add_parser("sample", help="generate from a trained run for chosen clusters")
@@ -257,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
     db.add_argument("--port", type=int, default=8080)
     db.set_defaults(func=cmd_dashboard)
+
+    from clustergan.reproduce.command import add_arguments as reproduce_arguments
+
+    rp = sub.add_parser("reproduce", help="the paper's Table 1 at a preset's scale -> docs/RESULTS.md (resumable)")
+    reproduce_arguments(rp)
+    rp.set_defaults(func=cmd_reproduce)
 
     m = sub.add_parser("metrics", help="metric utilities")
     msub = m.add_subparsers(dest="metrics_command", required=True)

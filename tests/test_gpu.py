@@ -9,7 +9,6 @@ laptops); ``benchmarks/gpu_smoke.sh`` runs them on a GPU machine. What each run 
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -90,10 +89,10 @@ def test_ray_train_worker_on_gpu_uses_nccl_and_reports_a_checkpoint(tmp_path, mo
     # a throwaway local cluster, as in tests/test_ray.py: Ray reads the mode when it is first imported, so it
     # is set before the import (the job-submission test, tests/test_ray_jobs.py, covers token auth)
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     import ray.cloudpickle
 
-    from clustergan.tune.train_ray import make_trainer
+    from clustergan.train.ray_train import make_trainer
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = _debug_config(tmp_path / "run", "train.epochs=1", "train.epochs_decay=0", "train.max_steps=3",
@@ -120,7 +119,7 @@ def _record_device_loop(loop_config):
     import ray.train.torch
     import torch.distributed as dist
 
-    from clustergan.tune.train_ray import worker_loop
+    from clustergan.train.ray_train import worker_loop
 
     run_dir = Path(loop_config["config"]["out"])
     run_dir.mkdir(parents=True, exist_ok=True)

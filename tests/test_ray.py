@@ -57,7 +57,7 @@ def test_two_workers_match_one_worker_with_double_batch(ray_session, tmp_path):
     from clustergan.train.checkpoint import load_checkpoint
     from clustergan.train.dist import LocalContext
     from clustergan.train.loop import train_func
-    from clustergan.tune.train_ray import make_trainer
+    from clustergan.train.ray_train import make_trainer
 
     b = 4
     two = _pix2pix_config(tmp_path / "two", b)
@@ -103,7 +103,7 @@ def test_two_workers_match_one_worker_with_double_batch(ray_session, tmp_path):
 
 def test_gpu_run_without_enough_gpus_is_refused_instead_of_hanging(ray_session, tmp_path):
     from clustergan.errors import ClusterganError
-    from clustergan.tune.train_ray import check_gpus, make_trainer, train_with_ray
+    from clustergan.train.ray_train import check_gpus, make_trainer, train_with_ray
 
     config = _pix2pix_config(tmp_path / "gpu", 2)
     with pytest.raises(ClusterganError) as err:  # the module's Ray session has CPUs only
@@ -624,7 +624,7 @@ def test_the_last_checkpoint_is_fetched_from_ray_storage_when_rank0_ran_elsewher
     import ray.train
 
     from clustergan.errors import ClusterganError
-    from clustergan.tune.train_ray import fetch_final_checkpoint
+    from clustergan.train.ray_train import fetch_final_checkpoint
 
     reported = tmp_path / "ray_storage" / "checkpoint_000001"
     reported.mkdir(parents=True)

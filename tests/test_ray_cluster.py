@@ -51,7 +51,7 @@ def _recording_loop(loop_config):
     """The real worker loop, after writing ``<pids>/rank<r>-<pid>`` = "<node id> <restored?>"."""
     import ray.train
 
-    from clustergan.tune.train_ray import worker_loop
+    from clustergan.train.ray_train import worker_loop
 
     rank = ray.train.get_context().get_world_rank()
     node = ray.get_runtime_context().get_node_id()
@@ -79,7 +79,7 @@ def _pid_records(out: Path) -> dict[str, str]:
 def test_two_node_run_places_one_worker_per_node(two_nodes, tmp_path):
     import ray.cloudpickle
 
-    from clustergan.tune.train_ray import make_trainer
+    from clustergan.train.ray_train import make_trainer
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = _config(tmp_path / "run", epochs=1)
@@ -96,7 +96,7 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
     import ray.cloudpickle
 
     from clustergan.train.checkpoint import load_checkpoint
-    from clustergan.tune.train_ray import make_trainer
+    from clustergan.train.ray_train import make_trainer
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = _config(tmp_path / "run", epochs=4)

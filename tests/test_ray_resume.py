@@ -78,8 +78,9 @@ baselines: false
         ckpt = Path(record["per_seed"]["0"]["run_dir"]) / "checkpoints" / "epoch_0001.pt"
         assert ckpt.stat().st_mtime == mtimes[trial_id]
     finished = [r for r in after.values() if r["status"] == "finished"]
-    # none lost. A trial that finished after Tune's last experiment snapshot is unknown to the restored Tuner
-    # and searcher, which then draw a replacement: its record stays and is ranked, so 4 is possible
-    assert len(finished) in (3, 4), {k: v["status"] for k, v in after.items()}
-    assert len(after) == len(finished)  # and nothing is left running or failed
+    # None lost. A trial that started after Tune's last experiment snapshot is unknown to the restored Tuner
+    # and searcher, which draw a replacement for it; its record stays, as finished (ranked) or, when the kill
+    # interrupted it, as running (reported as interrupted). Nothing failed.
+    statuses = sorted(v["status"] for v in after.values())
+    assert len(finished) >= 3 and set(statuses) <= {"finished", "running"} and len(after) <= 4, statuses
     assert "| 1 | 1 |" in (exp / "ranking.md").read_text()

@@ -83,7 +83,7 @@ def test_cli_error_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "laptop"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("reproduce: error: unknown reproduction preset 'laptop'; "
+    assert proc.stderr.strip() == ("clustergan: error: unknown reproduction preset 'laptop'; "
                                    "choose one of ['cpu', 'gpu']")
 
 
@@ -126,7 +126,7 @@ def test_cli_epochs_must_be_positive():
     proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "gpu", "--epochs", "0"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "reproduce: error: --epochs 0: give a whole number of epochs >= 1"
+    assert proc.stderr.strip() == "clustergan: error: --epochs 0: give a whole number of epochs >= 1"
 
 
 def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
@@ -341,5 +341,5 @@ def test_cli_adopt_needs_key_equals_folder(tmp_path):
     proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "cpu", "--adopt", "clustergan_best",
                            "--out", str(tmp_path), "--no-report", "--fresh"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("reproduce: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
+    assert proc.stderr.strip() == ("clustergan: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
                                    "clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0")

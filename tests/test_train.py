@@ -3,7 +3,6 @@ stops the run with a clear message and keeps the last good checkpoint."""
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from clustergan.cli import main

@@ -114,10 +114,8 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
               smoke_epochs: int | None = None, workers: int | None = None) -> Path:
     """Train (or resume, or skip) one run; returns its folder. ``workers`` overrides the preset's Ray Train
     workers (0: this process, no Ray; -1: one per visible GPU)."""
-    from clustergan.train.builders import prepare_run
     from clustergan.train.checkpoint import latest_checkpoint
-    from clustergan.train.dist import LocalContext
-    from clustergan.train.loop import train_func, write_run_config
+    from clustergan.train.launch import run_training
 
     config = build_config(spec, out, facades, smoke, smoke_epochs)
     run_dir = config.run_dir
@@ -127,18 +125,11 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     if record.get("train_done") and (_finished(run_dir, total, smoke) or (run_dir / "metrics.json").is_file()):
         return run_dir  # trained here, or restored from the committed ledger (results, no checkpoints)
     start = time.perf_counter()
-    config = prepare_run(config)
-    resume = latest_checkpoint(run_dir / "checkpoints")
-    write_run_config(config)
+    resume = latest_checkpoint(run_dir / "checkpoints")  # an interrupted reproduction continues its runs
     workers = preset.workers if workers is None else workers
     workers = workers if workers >= 0 else max(torch.cuda.device_count(), 1)
-    if workers > 0:
-        from clustergan.tune.train_ray import train_with_ray
-
-        train_with_ray(config, workers=workers, use_gpu=preset.gpu, resume=resume is not None)
-    else:
-        device = "cuda" if preset.gpu and torch.cuda.is_available() else "cpu"
-        train_func(config.to_dict(), LocalContext(resume_from=resume, device=device))
+    run_training(config, workers=workers, gpu=preset.gpu and (workers > 0 or torch.cuda.is_available()),
+                 resume=resume is not None)
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
     record["train_done"] = True
     record["workers"] = workers

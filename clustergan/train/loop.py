@@ -15,7 +15,6 @@ A weight of 0 skips its computation (no second fake without L_MS, no encoder pas
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from clustergan.cache import atomic_write_bytes
 from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError, TrainingDiverged
 from clustergan.provenance import provenance
@@ -340,16 +338,6 @@ class Trainer:
         out.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, out)
         writer.add_image("samples", grid, epoch)
-
-
-def write_run_config(config: TrainConfig) -> None:
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"config": config.to_dict(), "provenance": provenance()}
-    atomic_write_bytes(run_dir / "config.json", json.dumps(payload, indent=2, default=str).encode())
-    import yaml
-
-    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
 
 
 def train_func(config_dict: dict[str, Any], context: Context | None = None) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""Sweeps: Ray Tune trials searched by Optuna, and the Ray Train trainer they (and ``clustergan train
---workers N``) use.
+"""Sweeps: Ray Tune trials searched by Optuna; each trial trains through
+:func:`clustergan.train.launch.run_training` (in-process or on Ray Train workers).
 
 Layers. A module imports only modules of a lower layer (never one of its own layer or above), at module level;
 there are no circles and no function-local imports of these modules. ``ray`` and ``optuna`` are imported
@@ -10,15 +10,13 @@ layer module            role                                                    
 ====  ================  ===========================================================  ======================
 0     ``sweep_config``  the sweep YAML's schema, ``load_sweep``, ``with_values``     (none)
 0     ``remote_fs``     a folder at a URI (``pyarrow.fs``): push, pull, list         (none)
-0     ``train_ray``     the Ray Train trainer (``TorchTrainer``, ``RayContext``)     (none)
 1     ``records``       typed ``TrialSpec`` / ``TrialRecord``; the one reader and    sweep_config
                         writer of ``trial.json`` (schema versions, ``--migrate``)
 1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config
 2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
 3     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
                         config); ``clustergan report [URI]``                         sweep_config
-3     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage,
-                                                                                     train_ray
+3     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
 4     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
                                                                                      sweep_config
 5     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above

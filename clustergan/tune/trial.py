@@ -17,15 +17,13 @@ import torch
 
 from clustergan.config import TrainConfig
 from clustergan.errors import TrainingDiverged
-from clustergan.train.builders import prepare_run
 from clustergan.train.checkpoint import latest_checkpoint
 from clustergan.train.dist import LocalContext
 from clustergan.train.evaluate import evaluate_run
-from clustergan.train.loop import train_func, write_run_config
+from clustergan.train.launch import run_training
 from clustergan.tune.records import METRICS, SeedResult, TrialRecord, TrialSpec, read_record, write_record
 from clustergan.tune.space import baseline_params, build_trial_config, optuna_draws, trial_params
 from clustergan.tune.storage import Storage, cluster_dir, trial_storage
-from clustergan.tune.train_ray import fetch_final_checkpoint, make_trainer
 
 
 class TuneLocalContext(LocalContext):
@@ -47,22 +45,16 @@ class TuneLocalContext(LocalContext):
             tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
 
 
-def _train_one(config: TrainConfig, spec: TrialSpec, store: Storage, run_name: str) -> None:
-    write_run_config(config)
-    if spec.workers == 0:
-        resume = latest_checkpoint(config.run_dir / "checkpoints")  # a resumed sweep continues the run
-        train_func(config.to_dict(), TuneLocalContext(resume, spec.report_every_s))
-        return
+def _train_one(config: TrainConfig, spec: TrialSpec, store: Storage, run_name: str) -> TrainConfig:
+    """Train one seed (a resumed sweep continues the seed's run from its last checkpoint)."""
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    trainer = make_trainer(config, spec.workers, use_gpu=spec.gpus_per_worker > 0,
-                           cpus_per_worker=spec.cpus_per_worker, gpus_per_worker=spec.gpus_per_worker or None,
-                           storage_path=f"{store.tune_root.rstrip('/')}/ray_train", name=run_name,
-                           callbacks=[TuneReportCallback()], max_failures=1)
-    result = trainer.fit()
-    if result.error is not None:
-        raise result.error
-    fetch_final_checkpoint(result, config.run_dir)
+    resume = latest_checkpoint(config.run_dir / "checkpoints") is not None
+    return run_training(config, workers=spec.workers, gpu=spec.gpus_per_worker > 0, resume=resume,
+                        storage_path=f"{store.tune_root.rstrip('/')}/ray_train", name=run_name,
+                        cpus_per_worker=spec.cpus_per_worker, gpus_per_worker=spec.gpus_per_worker or None,
+                        callbacks=[TuneReportCallback()], max_failures=1,
+                        local_context=lambda resume: TuneLocalContext(resume, spec.report_every_s))
 
 
 def _report_final(record: TrialRecord, info_path: Path) -> None:
@@ -97,8 +89,7 @@ def _train_and_evaluate(record: TrialRecord, spec: TrialSpec, store: Storage, se
         record.train_config = config.to_dict()
     if config.cluster.k:
         config.cluster.stats_dir = cluster_dir(spec, config.cluster.k, store)
-    config = prepare_run(config)
-    _train_one(config, spec, store, run_name=f"{record.trial_id}-seed{seed}")
+    config = _train_one(config, spec, store, run_name=f"{record.trial_id}-seed{seed}")
     result = evaluate_run(config.run_dir, protocol=spec.protocol, seed=seed, out=config.run_dir / "metrics.json")
     values = {m: float(result[m]) for m in METRICS if m in result}
     bad = [m for m, v in values.items() if not math.isfinite(v)]

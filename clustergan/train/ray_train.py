@@ -1,4 +1,4 @@
-"""The training function under Ray Train: ``clustergan train --workers N`` and every trial of a sweep.
+"""The training function under Ray Train (:func:`clustergan.train.launch.run_training` with ``workers >= 1``).
 
 :class:`RayContext` implements :class:`clustergan.train.dist.Context` for one Ray Train worker: G and D are
 wrapped in DDP (gloo on CPU, NCCL on GPU) by ``ray.train.torch.prepare_model``; the data loader keeps the
@@ -34,7 +34,9 @@ import torch
 
 from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError
+from clustergan.train.checkpoint import latest_checkpoint
 from clustergan.train.dist import Context
+from clustergan.train.loop import train_func
 
 #: How many times a Ray Train run restarts from its last checkpoint after a worker dies.
 DEFAULT_MAX_FAILURES = 2
@@ -112,8 +114,6 @@ class RayContext(Context):
 
 def worker_loop(loop_config: dict[str, Any]) -> None:
     """What each Ray Train worker runs: ``{"config": TrainConfig dict, "threads": int, "resume_from": str}``."""
-    from clustergan.train.loop import train_func
-
     torch.set_num_threads(max(1, int(loop_config.get("threads") or 1)))  # train.threads, if set, wins later
     ctx = RayContext(resume_from=loop_config.get("resume_from"))
     train_func(loop_config["config"], ctx)
@@ -132,8 +132,6 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
-
-    from clustergan.train.checkpoint import latest_checkpoint
 
     if workers < 1:
         raise ClusterganError(f"--workers {workers}: Ray Train needs at least one worker (0 = the local mode)")
@@ -178,11 +176,13 @@ def check_gpus(workers: int, cluster_gpus: float) -> None:
 
 def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
                    storage_path: str | None = None, cpus_per_worker: float = 1.0,
-                   max_failures: int = DEFAULT_MAX_FAILURES):
+                   gpus_per_worker: float | None = None, max_failures: int = DEFAULT_MAX_FAILURES,
+                   name: str | None = None, callbacks: list | None = None):
     """Train ``config`` (already prepared) on ``workers`` Ray Train workers; returns the ``ray.train.Result``.
 
     Connects to a running cluster (``RAY_ADDRESS``) or starts a local one. A worker that dies restarts the
-    run from its last reported checkpoint, up to ``max_failures`` times.
+    run from its last reported checkpoint, up to ``max_failures`` times. ``name`` and ``callbacks`` go to
+    :func:`make_trainer` (a sweep trial names each seed's run and reports through Tune's callback).
     """
     import ray
 
@@ -196,7 +196,8 @@ def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, res
         print(f"starting from scratch: removing the previous Ray run state {previous} (use --resume to continue)")
         shutil.rmtree(previous)
     trainer = make_trainer(config, workers, use_gpu=use_gpu, resume=resume, storage_path=storage_path,
-                           cpus_per_worker=cpus_per_worker, max_failures=max_failures)
+                           cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                           max_failures=max_failures, name=name, callbacks=callbacks)
     result = trainer.fit()
     if result.error is not None:
         raise result.error
