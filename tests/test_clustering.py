@@ -207,7 +207,7 @@ def test_backend_choice(monkeypatch):
 
 
 def test_gpu_without_cuml_falls_back_under_auto_and_explains_by_name(monkeypatch):
-    # a PyTorch + CuPy GPU image without RAPIDS (seen on the project's H200 device machine): "auto" must not
+    # a PyTorch + CuPy GPU image without RAPIDS (a common GPU image): "auto" must not
     # pick cuML there, and asking for it by name says what to install
     monkeypatch.setattr(backends_mod, "cuda_usable", lambda: True)
     monkeypatch.setattr(backends_mod, "cuml_importable", lambda: False)

@@ -81,12 +81,12 @@ def test_two_workers_match_one_worker_with_double_batch(ray_session, tmp_path):
     # A conv bias right before a non-affine InstanceNorm is cancelled by the normalisation: its true gradient
     # is 0, its computed gradient float noise (~1e-9) that differs with the batch split, and Adam's first
     # steps (m / sqrt(v)) turn that noise into +-lr. Those biases are compared by their bound instead. (With
-    # them excluded, augmentation on: worst other difference 5.2e-6, 2026-11-30; they alone reached 8.1e-4.)
+    # them excluded, augmentation on: worst other difference 5.2e-6; they alone reached 8.1e-4.)
     noise_only = biases_before_instance_norm(model)
     assert noise_only  # the U-Net has some; if it stops having them, this exclusion can go
     diffs = {k: float((g_two[k].float() - g_one[k].float()).abs().max()) for k in g_two}
     worst = max(v for k, v in diffs.items() if k not in noise_only)
-    # Elementwise 1e-5 held on an AVX2 EPYC (worst 5.2e-6). On an AVX-512 Xeon (2026-12-01) 2.4 % of the
+    # Elementwise 1e-5 held on an AVX2 CPU (worst 5.2e-6). On an AVX-512 CPU 2.4 % of the
     # elements differed by more than 1e-5 (worst 5.2e-4, within Adam's +-lr per step), with the same code.
     # The gradients themselves match to ~2e-6 relative (tests/test_ddp_gradients.py), so the drift is Adam's
     # sign-like first steps amplifying rounding-level differences (oneDNN's kernels differ with the batch
@@ -361,7 +361,7 @@ def test_resume_of_a_finished_sweep_reruns_nothing(smoke_sweep):
 
 
 def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
-    """A sweep that outlives a session: its finished trials go to a ledger folder, a new experiment (a fresh
+    """A sweep that outlives one machine: its finished trials go to a ledger folder, a new experiment (a fresh
     machine) restores them, reruns neither baselines nor finished search trials, gives Optuna the finished
     draws, runs only the missing trial, and writes the ledger back."""
     import shutil
@@ -378,7 +378,7 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     assert not list(ledger.rglob("*.pt")) and len(list(ledger.glob("trials/*/grid.png"))) == 4
     search = sorted((r for r in ledger_trials(ledger) if r.kind == "search"), key=lambda r: r.trial_id)
     assert all(set(r.sampled) >= {"cluster.k:off", "loss.lambda_kl1"} for r in search)  # Optuna's raw draws
-    shutil.rmtree(ledger / "trials" / search[1].trial_id)  # as if the session ended before that trial
+    shutil.rmtree(ledger / "trials" / search[1].trial_id)  # as if the machine went before that trial
 
     with pytest.raises(ClusterganError, match=r"already holds a sweep, and the ledger restores into a new "
                                               r"experiment folder only"):

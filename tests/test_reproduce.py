@@ -53,7 +53,7 @@ def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
     assert methods[:5] == ["pix2pix", "msgan", "clustergan", "msgan_ms0.1", "clustergan_ms0.1"]
     by_key = {m.key: m for m in preset.studies[0].methods}
     assert by_key["msgan_ms0.1"].overrides == by_key["clustergan_ms0.1"].overrides == ("loss.lambda_ms=0.1",)
-    # and the matched pair again at pix2pix's lambda_L1 100 (one-seed probes until session 8), all seeds
+    # and the matched pair again at pix2pix's lambda_L1 100 (once one-seed probes), all seeds
     assert methods[5:7] == ["msgan_ms0.1_l1_100", "clustergan_ms0.1_l1_100"]
     assert by_key["msgan_ms0.1_l1_100"].overrides == by_key["clustergan_ms0.1_l1_100"].overrides == (
         "loss.lambda_ms=0.1", "loss.lambda_l1=100.0")

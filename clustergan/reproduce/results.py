@@ -19,7 +19,7 @@ METRICS = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "ndb": True, "jsd": True, "lpips": False, "mode_coverage": False}
 LABELS = {"fid": "FID", "kid": "KID", "ndb": "NDB", "jsd": "JSD", "lpips": "LPIPS", "mode_coverage": "mode coverage"}
 
-# REFERENCE.md section 1: the paper's Table 1 (facades; resolution, epochs and protocol not stated).
+# The paper's Table 1 (facades; resolution, epochs and protocol not stated; docs/PROTOCOLS.md).
 PAPER_TABLE1 = {
     "pix2pix": {"fid": 98.23, "ndb": 11, "jsd": 0.0812, "lpips": 0.0621},
     "MSGAN": {"fid": 88.84, "ndb": 11, "jsd": 0.0559, "lpips": 0.3752},
@@ -374,7 +374,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
               f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
               f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.", ""]
     if len(trained_on) > 1 or "not recorded" in trained_on:
-        lines += ["The runs were trained on more than one machine (a reproduction grows across sessions through "
+        lines += ["The runs were trained on more than one machine (a reproduction grows across machines through "
                   "the committed ledger, `docs/results/" + preset.name + "/runs`); wall times are not comparable "
                   "across them:", ""]
         lines += [f"- {cpu}: {len(runs)} runs ({', '.join(runs)})" for cpu, runs in trained_on.items()] + [""]

@@ -1,6 +1,6 @@
-"""A sweep's committed ledger: its finished trials, kept in the repo, so a long sweep grows across sessions.
+"""A sweep's committed ledger: its finished trials, kept in the repo, so a long sweep grows across machines and runs.
 
-A facades sweep at the cpu scale takes 3.5-6 h on a 2-core CPU, longer than a working session, and a fresh
+A facades sweep at the cpu scale takes 3.5-6 h on a 2-core CPU, longer than one sitting on a laptop, and a fresh
 machine starts without ``runs/``. ``clustergan sweep --ledger DIR`` therefore
 
 - before the sweep, restores the ledger's finished trials into a *new* experiment folder: their

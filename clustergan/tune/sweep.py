@@ -203,7 +203,7 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
 
     ``ledger``: a folder of finished trials kept across machines (:mod:`clustergan.tune.ledger`): restored
     into a new experiment before the sweep, updated after it. ``time_limit_s`` overrides the sweep's own
-    whole-sweep limit (e.g. the time a session has); a trial still running when it is spent is lost.
+    whole-sweep limit (e.g. the time a machine is lent for); a trial still running when it is spent is lost.
     ``max_trials`` instead caps the trials this run starts (baselines first, then search trials), so that a
     slice of a long sweep ends between trials; the rest wait for the next run with the ledger. Connects to a
     running Ray cluster (``RAY_ADDRESS``) or starts a local one.
