@@ -71,8 +71,12 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
 
     def traced(batch):
         losses = step(batch)
-        row = {"step": len(trace) + 1, "epoch": trainer.epoch + 1, "D": float(losses["D"]),
-               "G_gan": float(losses["G_gan"])}
+        row = {
+            "step": len(trace) + 1,
+            "epoch": trainer.epoch + 1,
+            "D": float(losses["D"]),
+            "G_gan": float(losses["G_gan"]),
+        }
         if embeddings:
             row["embedding_norm"] = float(sum(e.weight.detach().norm() for e in embeddings))
         trace.append(row)
@@ -87,12 +91,20 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     last = [r for r in trace if r["epoch"] == last_epoch]
     worst = max(first, key=lambda r: r["D"])
     result = {
-        "variant": name, "config": config_file, "overrides": list(extra), "device": args.device,
-        "epochs": last_epoch, "train_seconds": seconds,
-        "epoch1_D_mean": statistics.fmean(r["D"] for r in first), "epoch1_D_max": worst["D"],
-        "epoch1_D_max_step": worst["step"], "epoch1_G_gan_mean": statistics.fmean(r["G_gan"] for r in first),
-        "last_D_mean": statistics.fmean(r["D"] for r in last), "last_G_gan_mean": statistics.fmean(r["G_gan"] for r in last),
-        "embedding_norm_start": trace[0].get("embedding_norm"), "embedding_norm_end": trace[-1].get("embedding_norm"),
+        "variant": name,
+        "config": config_file,
+        "overrides": list(extra),
+        "device": args.device,
+        "epochs": last_epoch,
+        "train_seconds": seconds,
+        "epoch1_D_mean": statistics.fmean(r["D"] for r in first),
+        "epoch1_D_max": worst["D"],
+        "epoch1_D_max_step": worst["step"],
+        "epoch1_G_gan_mean": statistics.fmean(r["G_gan"] for r in first),
+        "last_D_mean": statistics.fmean(r["D"] for r in last),
+        "last_G_gan_mean": statistics.fmean(r["G_gan"] for r in last),
+        "embedding_norm_start": trace[0].get("embedding_norm"),
+        "embedding_norm_end": trace[-1].get("embedding_norm"),
         "trace": trace,
     }
     if args.eval:
@@ -104,8 +116,18 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
             from clustergan.reproduce.diagnose import diagnose_run
 
             diag = diagnose_run(config.run_dir)
-            result.update({k: diag[k] for k in ("cluster_effect_lpips", "noise_effect_lpips", "cluster_hit_rate",
-                                                "generated_cluster_histogram") if k in diag})
+            result.update(
+                {
+                    k: diag[k]
+                    for k in (
+                        "cluster_effect_lpips",
+                        "noise_effect_lpips",
+                        "cluster_hit_rate",
+                        "generated_cluster_histogram",
+                    )
+                    if k in diag
+                }
+            )
     trainer = None  # drop the models before emptying the CUDA cache (traced() still names it)
     torch.cuda.empty_cache() if args.device == "cuda" else None
     return result
@@ -116,8 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--facades", type=Path, default=REPO.parent / "shared" / "datasets" / "facades")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--epochs", type=int, default=None, help="epochs at the full learning rate, no decay "
-                   "(default: the cpu preset's 5 + 5)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs at the full learning rate, no decay (default: the cpu preset's 5 + 5)",
+    )
     p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (same batches)")
     p.add_argument("--max-steps", type=int, default=0, help="stop each run after this many steps (a smoke)")
     p.add_argument("--eval", action="store_true", help="evaluate under the sweep protocol and diagnose clusters")
@@ -125,17 +151,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, help="also write every variant's result and per-step trace here")
     args = p.parse_args(argv)
     results = []
-    print(f"{'variant':<19}{'ep1 D mean':>11}{'ep1 D max':>10}{'@step':>6}{'ep1 Ggan':>9}{'last D':>8}"
-          f"{'last Ggan':>10}{'emb norm':>9}{'s':>6}  metrics", flush=True)
+    print(
+        f"{'variant':<19}{'ep1 D mean':>11}{'ep1 D max':>10}{'@step':>6}{'ep1 Ggan':>9}{'last D':>8}"
+        f"{'last Ggan':>10}{'emb norm':>9}{'s':>6}  metrics",
+        flush=True,
+    )
     for name in args.variants:
         r = run_variant(name, args)
         results.append(r)
-        metrics = " ".join(f"{k} {r[k]:.3g}" for k in ("ndb", "jsd", "lpips", "cluster_effect_lpips",
-                                                       "noise_effect_lpips", "cluster_hit_rate") if k in r)
+        metrics = " ".join(
+            f"{k} {r[k]:.3g}"
+            for k in ("ndb", "jsd", "lpips", "cluster_effect_lpips", "noise_effect_lpips", "cluster_hit_rate")
+            if k in r
+        )
         emb = f"{r['embedding_norm_end']:.2f}" if r["embedding_norm_end"] is not None else "-"
-        print(f"{name:<19}{r['epoch1_D_mean']:>11.3f}{r['epoch1_D_max']:>10.2f}{r['epoch1_D_max_step']:>6}"
-              f"{r['epoch1_G_gan_mean']:>9.2f}{r['last_D_mean']:>8.3f}{r['last_G_gan_mean']:>10.2f}{emb:>9}"
-              f"{r['train_seconds']:>6.0f}  {metrics}", flush=True)
+        print(
+            f"{name:<19}{r['epoch1_D_mean']:>11.3f}{r['epoch1_D_max']:>10.2f}{r['epoch1_D_max_step']:>6}"
+            f"{r['epoch1_G_gan_mean']:>9.2f}{r['last_D_mean']:>8.3f}{r['last_G_gan_mean']:>10.2f}{emb:>9}"
+            f"{r['train_seconds']:>6.0f}  {metrics}",
+            flush=True,
+        )
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
 

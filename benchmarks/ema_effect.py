@@ -23,9 +23,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-BUDGET = ("data.synth.n_train=192", "data.synth.n_test=24", "train.batch_size=8", "train.lr=0.0008",
-          "train.epochs=10", "train.epochs_decay=5", "train.checkpoint_every=5", "train.sample_every=5",
-          "train.eval_every=0")
+BUDGET = (
+    "data.synth.n_train=192",
+    "data.synth.n_test=24",
+    "train.batch_size=8",
+    "train.lr=0.0008",
+    "train.epochs=10",
+    "train.epochs_decay=5",
+    "train.checkpoint_every=5",
+    "train.sample_every=5",
+    "train.eval_every=0",
+)
 METHODS = {
     "msgan_ms0.1": ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0", "loss.lambda_ms=0.1"),
     "clustergan_ms0.1": ("cluster.k=4", "loss.lambda_ms=0.1"),
@@ -43,9 +51,19 @@ def run_one(method: str, seed: int, out: Path, half_life: int, threads: int) -> 
     total_epochs = 15
     last = latest_checkpoint(out / "checkpoints")
     if last is None or not last.name.endswith(f"{total_epochs:04d}.pt"):
-        run_training(load_config(REPO / "sweeps" / "debug.yaml", [
-            *BUDGET, *METHODS[method], f"train.ema.half_life_images={half_life}", f"seed={seed}", f"out={out}",
-            f"train.threads={threads}"]))
+        run_training(
+            load_config(
+                REPO / "sweeps" / "debug.yaml",
+                [
+                    *BUDGET,
+                    *METHODS[method],
+                    f"train.ema.half_life_images={half_life}",
+                    f"seed={seed}",
+                    f"out={out}",
+                    f"train.threads={threads}",
+                ],
+            )
+        )
     result = {}
     for generator in ("raw", "ema"):
         path = out / f"metrics_{generator}.json"
@@ -65,8 +83,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "ema_effect")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    runs = {(m, s): run_one(m, s, args.out / m / f"seed{s}", args.half_life, args.threads)
-            for s in args.seeds for m in args.methods}
+    runs = {
+        (m, s): run_one(m, s, args.out / m / f"seed{s}", args.half_life, args.threads)
+        for s in args.seeds
+        for m in args.methods
+    }
     print(f"\nEMA half-life {args.half_life} images (ramp-up 0.05), seeds {args.seeds}, paper protocol, 10 NDB bins")
     print("| method | metric | raw mean ± std | EMA mean ± std | EMA - raw, mean (per seed) |")
     print("|---|---|---|---|---|")
@@ -80,7 +101,7 @@ def main() -> None:
             ema = [runs[(m, s)]["ema"].get(k) for s in args.seeds]
             if None in raw or None in ema:
                 continue
-            diff = [e - r for e, r in zip(ema, raw)]
+            diff = [e - r for e, r in zip(ema, raw, strict=False)]
             per_seed = ", ".join(f"{d:+.3g}" for d in diff)
             print(f"| {m} | {k} | {ms(raw)} | {ms(ema)} | {statistics.mean(diff):+.4g} ({per_seed}) |")
 

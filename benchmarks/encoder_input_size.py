@@ -61,8 +61,7 @@ def time_encoder(sizes: list[int], image_size: int, rounds: int, batch: int = 16
     return {s: statistics.median(v) for s, v in times.items()}
 
 
-def study(name: str, root: Path, image_size: int, sizes: list[int], ks: list[int], seeds: int,
-          rounds: int) -> None:
+def study(name: str, root: Path, image_size: int, sizes: list[int], ks: list[int], seeds: int, rounds: int) -> None:
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
     print(f"\n## {name}: {root} (targets at {image_size} px, BtoA, {ENCODER}, k-means seeds 0-{seeds - 1})")
@@ -76,10 +75,12 @@ def study(name: str, root: Path, image_size: int, sizes: list[int], ks: list[int
         self_ari = [adjusted_rand_score(reference[j], reference[j + 1]) for j in range(seeds - 1)]
         for s in sizes:
             own = reference if s == 224 else assignments(feats[s], k, seeds)
-            ari = [adjusted_rand_score(a, b) for a, b in zip(reference, own)]
+            ari = [adjusted_rand_score(a, b) for a, b in zip(reference, own, strict=False)]
             sil = silhouette_score(feats[s], own[0])
-            print(f"| {k} | {s} | {statistics.median(ari):.3f} ({min(ari):.3f}-{max(ari):.3f}) | "
-                  f"{statistics.median(self_ari):.3f} | {sil:.3f} | {cost[s]:.0f} |")
+            print(
+                f"| {k} | {s} | {statistics.median(ari):.3f} ({min(ari):.3f}-{max(ari):.3f}) | "
+                f"{statistics.median(self_ari):.3f} | {sil:.3f} | {cost[s]:.0f} |"
+            )
 
 
 def main() -> None:
@@ -97,8 +98,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import platform
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     print(f"CPU: {cpu}, {args.threads} threads, torch {torch.__version__}")
     if 224 not in args.sizes or 224 not in args.synth_sizes:
         raise SystemExit("--sizes and --synth-sizes must include 224, the reference")

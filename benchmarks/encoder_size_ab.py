@@ -23,9 +23,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-STUDY = ("cluster.k=4", "loss.lambda_ms=0.1", "data.synth.n_train=192", "data.synth.n_test=24",
-         "train.batch_size=8", "train.lr=0.0008", "train.epochs=10", "train.epochs_decay=5",
-         "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0")
+STUDY = (
+    "cluster.k=4",
+    "loss.lambda_ms=0.1",
+    "data.synth.n_train=192",
+    "data.synth.n_test=24",
+    "train.batch_size=8",
+    "train.lr=0.0008",
+    "train.epochs=10",
+    "train.epochs_decay=5",
+    "train.checkpoint_every=5",
+    "train.sample_every=5",
+    "train.eval_every=0",
+)
 SHOWN = ("mode_coverage", "ndb", "jsd", "lpips", "cond_gain")
 
 
@@ -40,8 +50,12 @@ def run_one(size: int, seed: int, out: Path, threads: int) -> dict:
     if metrics_path.is_file():
         return json.loads(metrics_path.read_text())
     # the cluster statistics first, outside the timing (run_training then finds them and reuses them)
-    config = prepare_run(load_config(REPO / "sweeps" / "debug.yaml", [
-        *STUDY, f"encoder.input_size={size}", f"seed={seed}", f"out={out}", f"train.threads={threads}"]))
+    config = prepare_run(
+        load_config(
+            REPO / "sweeps" / "debug.yaml",
+            [*STUDY, f"encoder.input_size={size}", f"seed={seed}", f"out={out}", f"train.threads={threads}"],
+        )
+    )
     start = time.perf_counter()
     run_training(config)
     seconds = time.perf_counter() - start
@@ -71,8 +85,10 @@ def main() -> None:
     for size in args.sizes:
         got = [rows[(size, s)] for s in args.seeds]
         cov = [float(m["mode_coverage"]) for m in got]
-        print(f"input {size}: mode coverage mean {statistics.mean(cov):.3f} over seeds {args.seeds}, "
-              f"median train {statistics.median(m.get('train_seconds', float('nan')) for m in got):.0f} s")
+        print(
+            f"input {size}: mode coverage mean {statistics.mean(cov):.3f} over seeds {args.seeds}, "
+            f"median train {statistics.median(m.get('train_seconds', float('nan')) for m in got):.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,16 @@ def train_if_missing(method: str, run_dir: Path, epochs: int, data_root: str | N
         return
     from clustergan.cli import main as cli_main
 
-    argv = ["train", "--config", str(REPO / "sweeps" / f"{method}.yaml"), f"train.epochs={epochs}",
-            "train.epochs_decay=0", f"train.checkpoint_every={epochs}", f"train.sample_every={epochs}",
-            f"out={run_dir}"]
+    argv = [
+        "train",
+        "--config",
+        str(REPO / "sweeps" / f"{method}.yaml"),
+        f"train.epochs={epochs}",
+        "train.epochs_decay=0",
+        f"train.checkpoint_every={epochs}",
+        f"train.sample_every={epochs}",
+        f"out={run_dir}",
+    ]
     if data_root:
         argv.append(f"data.root={data_root}")
     print(f"[{method}] training: clustergan {' '.join(argv)}", flush=True)
@@ -68,8 +75,8 @@ def _tfrecords(path: Path):
     data = path.read_bytes()
     pos = 0
     while pos + 12 <= len(data):
-        (length,) = struct.unpack("<Q", data[pos:pos + 8])
-        yield data[pos + 12:pos + 12 + length]
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
+        yield data[pos + 12 : pos + 12 + length]
         pos += 12 + length + 4
 
 
@@ -140,14 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs/eval_cost", help="where the two runs live (reused if there)")
     parser.add_argument("--seeds", type=int, default=5, help="evaluation seeds for the spread (0..N-1)")
     parser.add_argument("--protocols", nargs="+", default=["paper", "sweep"], help="protocols to time")
-    parser.add_argument("--spread-protocols", nargs="*", default=["sweep"],
-                        help="protocols whose seed spread is measured (paper costs minutes per seed)")
+    parser.add_argument(
+        "--spread-protocols",
+        nargs="*",
+        default=["sweep"],
+        help="protocols whose seed spread is measured (paper costs minutes per seed)",
+    )
     parser.add_argument("--epochs", type=int, default=1, help="training epochs when a run has to be trained")
     parser.add_argument("--data-root", default=None, help="facades folder (default: the presets' data.root)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", default=None, help="also write every row to this file")
-    parser.add_argument("--report-only", default=None, metavar="JSON",
-                        help="print the tables from a --json file written earlier (partial runs too)")
+    parser.add_argument(
+        "--report-only",
+        default=None,
+        metavar="JSON",
+        help="print the tables from a --json file written earlier (partial runs too)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 to measure a spread")
@@ -193,37 +208,47 @@ def run_evaluations(runs: dict[str, Path], args: argparse.Namespace) -> tuple[li
                 row = evaluate_once(run_dir, protocol, seed)
                 row.update(method=method, cold=first)
                 if first:
-                    cold["first_evaluation"] = {"method": method, "protocol": protocol,
-                                                "wall_seconds": row["wall_seconds"]}
+                    cold["first_evaluation"] = {
+                        "method": method,
+                        "protocol": protocol,
+                        "wall_seconds": row["wall_seconds"],
+                    }
                 first = False
                 rows.append(row)
                 if args.json:  # partial results survive an interrupted run
                     _write_json(args.json, {"rows": rows, "cold": cold})
-                print(f"[{method}] {protocol} seed {seed}: {row['wall_seconds']:.1f} s  ndb={row['ndb']} "
-                      f"jsd={row['jsd']:.4f} lpips={row['lpips']:.4f}" + (" (cold)" if row["cold"] else ""),
-                      flush=True)
+                print(
+                    f"[{method}] {protocol} seed {seed}: {row['wall_seconds']:.1f} s  ndb={row['ndb']} "
+                    f"jsd={row['jsd']:.4f} lpips={row['lpips']:.4f}" + (" (cold)" if row["cold"] else ""),
+                    flush=True,
+                )
     return rows, cold
 
 
 def report(runs: dict[str, Path], rows: list[dict], cold: dict) -> dict:
     """Print the cost and spread tables and the two targets; returns the summary."""
     protocols = list(dict.fromkeys(r["protocol"] for r in rows))
-    spread_protocols = [p for p in protocols
-                        if all(sum(r["protocol"] == p and r["method"] == m for r in rows) > 1 for m in METHODS)]
+    spread_protocols = [
+        p for p in protocols if all(sum(r["protocol"] == p and r["method"] == m for r in rows) > 1 for m in METHODS)
+    ]
     train = {}
     for method, run_dir in runs.items():
         secs = epoch_seconds(run_dir)
         epochs = preset_epochs(method)
         mean = statistics.mean(secs) if secs else float("nan")
         train[method] = {"epoch_seconds": secs, "preset_epochs": epochs, "trial_seconds": mean * epochs}
-        print(f"[{method}] measured epoch seconds {[round(x, 1) for x in secs]}; the preset trains {epochs} epochs "
-              f"-> one trial ~ {mean * epochs:.0f} s")
+        print(
+            f"[{method}] measured epoch seconds {[round(x, 1) for x in secs]}; the preset trains {epochs} epochs "
+            f"-> one trial ~ {mean * epochs:.0f} s"
+        )
     if cold:
         print(f"one-off costs (cached afterwards): {json.dumps(cold, default=str)}")
 
     print("\nEvaluation seconds (median over the timed evaluations; facades test, 106 inputs)")
-    print(f"{'method':8s} {'protocol':8s} {'n':>2s} {'wall s':>8s} {'gen s':>7s} {'lpips s':>8s} {'ndb s':>6s} "
-          f"{'fid s':>6s} {'trial s':>8s} {'eval/trial':>10s}")
+    print(
+        f"{'method':8s} {'protocol':8s} {'n':>2s} {'wall s':>8s} {'gen s':>7s} {'lpips s':>8s} {'ndb s':>6s} "
+        f"{'fid s':>6s} {'trial s':>8s} {'eval/trial':>10s}"
+    )
     summary: dict = {"train": train, "cold": cold, "cost": {}, "spread": {}}
     for method in METHODS:
         for protocol in protocols:
@@ -232,12 +257,15 @@ def report(runs: dict[str, Path], rows: list[dict], cold: dict) -> dict:
             if not sel:
                 continue
             wall = statistics.median(r["wall_seconds"] for r in sel)
-            part = {k: statistics.median(r["parts"].get(k, 0.0) for r in sel)
-                    for k in ("generation", "lpips", "ndb", "fid")}
+            part = {
+                k: statistics.median(r["parts"].get(k, 0.0) for r in sel) for k in ("generation", "lpips", "ndb", "fid")
+            }
             trial = train[method]["trial_seconds"]
             summary["cost"][f"{method}/{protocol}"] = {"wall_seconds": wall, **part, "share_of_trial": wall / trial}
-            print(f"{method:8s} {protocol:8s} {len(sel):2d} {wall:8.1f} {part['generation']:7.1f} "
-                  f"{part['lpips']:8.1f} {part['ndb']:6.1f} {part['fid']:6.1f} {trial:8.0f} {wall / trial:9.1%}")
+            print(
+                f"{method:8s} {protocol:8s} {len(sel):2d} {wall:8.1f} {part['generation']:7.1f} "
+                f"{part['lpips']:8.1f} {part['ndb']:6.1f} {part['fid']:6.1f} {trial:8.0f} {wall / trial:9.1%}"
+            )
     print("(trial s = mean measured epoch seconds x the preset's epochs + epochs_decay)")
 
     print("\nSpread over evaluation seeds (mean +- sample std)")
@@ -247,22 +275,28 @@ def report(runs: dict[str, Path], rows: list[dict], cold: dict) -> dict:
             sel = [r for r in rows if r["method"] == method and r["protocol"] == protocol]
             stats = {k: (statistics.mean(r[k] for r in sel), _std([r[k] for r in sel])) for k in SPREAD_KEYS}
             summary["spread"][f"{method}/{protocol}"] = {k: {"mean": m, "std": s} for k, (m, s) in stats.items()}
-            print(f"{method:8s} {protocol:8s} {len(sel):2d} "
-                  f"{stats['ndb'][0]:8.2f} +- {stats['ndb'][1]:4.2f} "
-                  f"{stats['jsd'][0]:8.4f} +- {stats['jsd'][1]:.4f} "
-                  f"{stats['lpips'][0]:8.4f} +- {stats['lpips'][1]:.4f}")
+            print(
+                f"{method:8s} {protocol:8s} {len(sel):2d} "
+                f"{stats['ndb'][0]:8.2f} +- {stats['ndb'][1]:4.2f} "
+                f"{stats['jsd'][0]:8.4f} +- {stats['jsd'][1]:.4f} "
+                f"{stats['lpips'][0]:8.4f} +- {stats['lpips'][1]:.4f}"
+            )
         p, m = (summary["spread"][f"{x}/{protocol}"]["lpips"] for x in METHODS)
         gap = m["mean"] - p["mean"]
         worst = max(p["std"], m["std"])
         summary["spread"][f"gap/{protocol}"] = {"lpips_gap": gap, "max_lpips_std": worst}
         ratio = abs(gap) / worst if worst > 0 else float("inf")
-        print(f"{protocol}: LPIPS gap (msgan - pix2pix) {gap:+.4f}; largest LPIPS std {worst:.4f} -> |gap| / std = "
-              f"{ratio:.1f}  [target std < |gap|: {'met' if worst < abs(gap) else 'NOT met'}]")
+        print(
+            f"{protocol}: LPIPS gap (msgan - pix2pix) {gap:+.4f}; largest LPIPS std {worst:.4f} -> |gap| / std = "
+            f"{ratio:.1f}  [target std < |gap|: {'met' if worst < abs(gap) else 'NOT met'}]"
+        )
 
     if all(f"{m}/sweep" in summary["cost"] for m in METHODS):
         shares = [summary["cost"][f"{m}/sweep"]["share_of_trial"] for m in METHODS]
-        print(f"sweep evaluation / trial training time: {', '.join(f'{s:.1%}' for s in shares)} "
-              f"[target < 10%: {'met' if max(shares) < 0.10 else 'NOT met'}]")
+        print(
+            f"sweep evaluation / trial training time: {', '.join(f'{s:.1%}' for s in shares)} "
+            f"[target < 10%: {'met' if max(shares) < 0.10 else 'NOT met'}]"
+        )
     return summary
 
 

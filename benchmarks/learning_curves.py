@@ -39,11 +39,22 @@ PLATEAU_CHANGE, PLATEAU_TAIL = 0.05, 0.2
 
 
 def overrides(args, name: str) -> list[str]:
-    return [*RUNS[name][1], f"data.root={args.facades}", "data.size=64", "train.batch_size=8",
-            f"train.epochs={args.epochs}", "train.epochs_decay=0", f"train.eval_every={args.eval_every}",
-            "train.eval_protocol=curve", f"train.checkpoint_every={args.eval_every}",
-            f"train.sample_every={args.eval_every}", f"train.ema.half_life_images={args.ema_half_life}",
-            f"train.threads={args.threads}", f"seed={args.seed}", f"out={args.out / name}"]
+    return [
+        *RUNS[name][1],
+        f"data.root={args.facades}",
+        "data.size=64",
+        "train.batch_size=8",
+        f"train.epochs={args.epochs}",
+        "train.epochs_decay=0",
+        f"train.eval_every={args.eval_every}",
+        "train.eval_protocol=curve",
+        f"train.checkpoint_every={args.eval_every}",
+        f"train.sample_every={args.eval_every}",
+        f"train.ema.half_life_images={args.ema_half_life}",
+        f"train.threads={args.threads}",
+        f"seed={args.seed}",
+        f"out={args.out / name}",
+    ]
 
 
 def train(args, name: str) -> None:
@@ -53,8 +64,7 @@ def train(args, name: str) -> None:
 
     config = load_config(REPO / "sweeps" / RUNS[name][0], overrides(args, name))
     resume = latest_checkpoint(config.run_dir / "checkpoints")
-    print(f"{name}: {'resuming from ' + str(resume) if resume else 'from scratch'} to epoch {args.epochs}",
-          flush=True)
+    print(f"{name}: {'resuming from ' + str(resume) if resume else 'from scratch'} to epoch {args.epochs}", flush=True)
     run_training(config, gpu=False, resume=resume is not None)
 
 

@@ -20,8 +20,13 @@ from clustergan.losses.cluster import ClusterTargets
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rows", type=int, nargs="+", default=[2, 16],
-                   help="rows per loss call: 2 x the batch (both MSGAN fakes); 2 = batch 1, 16 = the cpu preset")
+    p.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[2, 16],
+        help="rows per loss call: 2 x the batch (both MSGAN fakes); 2 = batch 1, 16 = the cpu preset",
+    )
     p.add_argument("--clusters", type=int, default=15)
     p.add_argument("--dim", type=int, default=1280)
     p.add_argument("--reps", type=int, default=15)
@@ -37,7 +42,7 @@ def main() -> None:
         feats = torch.randn(rows, d, generator=gen)
         ids = torch.randint(0, k, (rows,), generator=gen)
 
-        def one(grouped: bool | None) -> tuple[float, torch.Tensor]:
+        def one(grouped: bool | None, feats=feats, ids=ids) -> tuple[float, torch.Tensor]:
             f = feats.clone().requires_grad_(True)
             start = time.perf_counter()
             diff = f - targets.means[ids]
@@ -56,9 +61,11 @@ def main() -> None:
                     times[grouped].append(elapsed)
         gap = float((one(True)[1] - one(False)[1]).abs().max())
         old, gathered, grouped = (statistics.median(times[g]) * 1e3 for g in (None, False, True))
-        print(f"{rows:3d} rows: before 474ed3f (gather + einsum) {old:7.2f} ms, gathered per row (bmm) "
-              f"{gathered:7.2f} ms, grouped by cluster {grouped:7.2f} ms ({old / grouped:.1f}x faster than "
-              f"before); largest gradient difference grouped vs gathered {gap:.1e}")
+        print(
+            f"{rows:3d} rows: before 474ed3f (gather + einsum) {old:7.2f} ms, gathered per row (bmm) "
+            f"{gathered:7.2f} ms, grouped by cluster {grouped:7.2f} ms ({old / grouped:.1f}x faster than "
+            f"before); largest gradient difference grouped vs gathered {gap:.1e}"
+        )
 
 
 if __name__ == "__main__":

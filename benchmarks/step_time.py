@@ -18,7 +18,8 @@ Prints one table row per configuration (median seconds per step over ``--steps``
 steps, min / max, median process CPU seconds, peak RSS and its growth after the trainer was built) and the
 ratio clustergan / MSGAN (interleaved: also the median of the per-round ratios with its 90% bootstrap
 interval, the figure to hold against a target). On a machine shared with other jobs the wall-clock times
-suffer from the other load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is close to the
+suffer from the other load (OpenMP threads wait for descheduled peers); with ``--threads 1`` the CPU-time column is
+close to the
 step time of an idle machine, which makes ratios between configurations robust to that load.
 ``--json FILE`` also writes the raw results.
 
@@ -59,8 +60,16 @@ def _rss_mb() -> float:
 
 
 # ------------------------------------------------------------------------------------------ one configuration
-def build(method: str, size: int, amp: str, threads: int, levers: list[str], batch: int = 1, device: str = "cpu",
-          settings: list[str] | None = None):
+def build(
+    method: str,
+    size: int,
+    amp: str,
+    threads: int,
+    levers: list[str],
+    batch: int = 1,
+    device: str = "cpu",
+    settings: list[str] | None = None,
+):
     """The real Trainer of ``sweeps/<method>.yaml`` at ``size`` on a small procedural dataset, with its batches
     fetched (data loading is not timed). Returns (trainer, batches)."""
     import torch
@@ -73,9 +82,18 @@ def build(method: str, size: int, amp: str, threads: int, levers: list[str], bat
 
     out = tempfile.mkdtemp(prefix=f"step_time_{method}_{size}_")
     overrides = [
-        "data.root=null", f"data.synth.size={size}", f"data.synth.n_train={max(16, 2 * batch)}", "data.synth.n_test=4",
-        f"data.size={size}", f"train.batch_size={batch}", f"train.amp={amp}", f"train.threads={threads}",
-        "model.ngf=64", "model.ndf=64", "model.d_scales=2", f"out={out}",
+        "data.root=null",
+        f"data.synth.size={size}",
+        f"data.synth.n_train={max(16, 2 * batch)}",
+        "data.synth.n_test=4",
+        f"data.size={size}",
+        f"train.batch_size={batch}",
+        f"train.amp={amp}",
+        f"train.threads={threads}",
+        "model.ngf=64",
+        "model.ndf=64",
+        "model.d_scales=2",
+        f"out={out}",
     ]
     if method == "clustergan":
         overrides.append("cluster.k=4")
@@ -102,12 +120,27 @@ def _timed_step(trainer, batch) -> tuple[float, float]:
 
 
 def _summary(times: list[float], cpu_times: list[float]) -> dict:
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "steps": len(times),
-            "median_cpu_s": statistics.median(cpu_times)}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "steps": len(times),
+        "median_cpu_s": statistics.median(cpu_times),
+    }
 
 
-def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: int, levers: list[str],
-            batch: int = 1, device: str = "cpu", settings: list[str] | None = None) -> dict:
+def measure(
+    method: str,
+    size: int,
+    steps: int,
+    warmup: int,
+    amp: str,
+    threads: int,
+    levers: list[str],
+    batch: int = 1,
+    device: str = "cpu",
+    settings: list[str] | None = None,
+) -> dict:
     """Runs in the subprocess: build the real Trainer and time its step."""
     import torch
 
@@ -127,10 +160,19 @@ def measure(method: str, size: int, steps: int, warmup: int, amp: str, threads: 
     if cuda:  # the GPU's allocator peak, not the process's resident memory
         peak, rss_built = torch.cuda.max_memory_allocated() / 2**20, 0.0
     return {
-        "method": method, "size": size, "batch": batch, "amp": amp, "device": device,
-        "device_name": torch.cuda.get_device_name() if cuda else "cpu", "threads": torch.get_num_threads(), "levers": levers,
-        "settings": settings or [], **_summary(times, cpu_times),
-        "peak_rss_mb": peak, "rss_growth_mb": peak - rss_built, "rss_before_build_mb": rss_before_build,
+        "method": method,
+        "size": size,
+        "batch": batch,
+        "amp": amp,
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if cuda else "cpu",
+        "threads": torch.get_num_threads(),
+        "levers": levers,
+        "settings": settings or [],
+        **_summary(times, cpu_times),
+        "peak_rss_mb": peak,
+        "rss_growth_mb": peak - rss_built,
+        "rss_before_build_mb": rss_before_build,
     }
 
 
@@ -141,8 +183,9 @@ def interleave(size: int, args: argparse.Namespace, amp: str) -> list[dict]:
     variants = [(m, list(args.set), "") for m in args.methods]
     if args.ab:
         variants += [(m, list(args.set) + list(args.ab), "B") for m in args.methods]
-    built = [build(m, size, amp, args.threads, args.lever, args.batch, args.device, settings)
-             for m, settings, _ in variants]
+    built = [
+        build(m, size, amp, args.threads, args.lever, args.batch, args.device, settings) for m, settings, _ in variants
+    ]
     times: list[list[float]] = [[] for _ in variants]
     cpu_times: list[list[float]] = [[] for _ in variants]
     for i in range(args.warmup + args.steps):
@@ -151,15 +194,30 @@ def interleave(size: int, args: argparse.Namespace, amp: str) -> list[dict]:
             if i >= args.warmup:
                 times[j].append(elapsed)
                 cpu_times[j].append(cpu)
-    return [{"method": m, "variant": tag, "size": size, "batch": args.batch, "amp": amp, "device": args.device,
-             "threads": args.threads, "levers": args.lever, "settings": settings, "interleaved": True,
-             **_summary(times[j], cpu_times[j]), "times_s": times[j], "peak_rss_mb": float("nan"),
-             "rss_growth_mb": float("nan")}
-            for j, (m, settings, tag) in enumerate(variants)]
+    return [
+        {
+            "method": m,
+            "variant": tag,
+            "size": size,
+            "batch": args.batch,
+            "amp": amp,
+            "device": args.device,
+            "threads": args.threads,
+            "levers": args.lever,
+            "settings": settings,
+            "interleaved": True,
+            **_summary(times[j], cpu_times[j]),
+            "times_s": times[j],
+            "peak_rss_mb": float("nan"),
+            "rss_growth_mb": float("nan"),
+        }
+        for j, (m, settings, tag) in enumerate(variants)
+    ]
 
 
-def paired_ratio(numerator: list[float], denominator: list[float], resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float, float]:
+def paired_ratio(
+    numerator: list[float], denominator: list[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Median over rounds of the per-round ratio numerator[i] / denominator[i] (steps of one interleaved round
     run seconds apart, so a slow spell of the machine divides out), and its 90% bootstrap interval (rounds
     resampled with replacement; ``seed`` fixes the resampling). Returns (median, low, high)."""
@@ -185,9 +243,26 @@ def _apply_levers(trainer, levers: list[str]) -> None:
 
 # ------------------------------------------------------------------------------------------------ driver
 def run_one(method: str, size: int, args: argparse.Namespace, amp: str) -> dict:
-    cmd = [sys.executable, __file__, "--_worker", method, "--sizes", str(size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--batch", str(args.batch), "--amp", amp, "--threads", str(args.threads),
-           "--device", args.device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_worker",
+        method,
+        "--sizes",
+        str(size),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch",
+        str(args.batch),
+        "--amp",
+        amp,
+        "--threads",
+        str(args.threads),
+        "--device",
+        args.device,
+    ]
     for lever in args.lever:
         cmd += ["--lever", lever]
     for setting in args.set:
@@ -217,17 +292,35 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=1, help="images per step (the facades cpu preset uses 8)")
     p.add_argument("--lever", action="append", default=[], help="experimental: channels_last")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a config override for every configuration, e.g. train.fused_adam=false")
-    p.add_argument("--interleave", action="store_true",
-                   help="all configurations of a size in one process, one step each in turn (ratios robust to "
-                        "machine drift; no per-configuration peak memory)")
-    p.add_argument("--ab", action="append", default=[], metavar="KEY=VALUE",
-                   help="with --interleave: also a variant B of every method with this override, e.g. "
-                        "train.fused_adam=false")
-    p.add_argument("--reference", type=_reference_arg, nargs="+", default=None, metavar="SIZE=SECONDS",
-                   help="MSGAN's reference code's seconds per iteration on THIS machine (2 threads), e.g. "
-                        "128=1.09 256=2.62; default: the reference figures in docs/BENCHMARKS.md, timed on another machine")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every configuration, e.g. train.fused_adam=false",
+    )
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="all configurations of a size in one process, one step each in turn (ratios robust to "
+        "machine drift; no per-configuration peak memory)",
+    )
+    p.add_argument(
+        "--ab",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --interleave: also a variant B of every method with this override, e.g. train.fused_adam=false",
+    )
+    p.add_argument(
+        "--reference",
+        type=_reference_arg,
+        nargs="+",
+        default=None,
+        metavar="SIZE=SECONDS",
+        help="MSGAN's reference code's seconds per iteration on THIS machine (2 threads), e.g. "
+        "128=1.09 256=2.62; default: the reference figures in docs/BENCHMARKS.md, timed on another machine",
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -236,31 +329,61 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--ab needs --interleave (the A and B variants are compared step by step in one process)")
 
     if args._worker:
-        print(json.dumps(measure(args._worker, args.sizes[0], args.steps, args.warmup, args.amp[0], args.threads,
-                                 args.lever, args.batch, args.device, args.set)))
+        print(
+            json.dumps(
+                measure(
+                    args._worker,
+                    args.sizes[0],
+                    args.steps,
+                    args.warmup,
+                    args.amp[0],
+                    args.threads,
+                    args.lever,
+                    args.batch,
+                    args.device,
+                    args.set,
+                )
+            )
+        )
         return
 
     load = os.getloadavg()
-    print(f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up"
-          + (", interleaved in one process" if args.interleave else "")
-          + f"; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-          + (f"; levers {args.lever}" if args.lever else "") + (f"; set {args.set}" if args.set else "")
-          + (f"; variant B: {args.ab}" if args.ab else ""), flush=True)
-    header = (f"{'method':<13}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}"
-              f"{'grow MB':>9}")
+    print(
+        f"# device {args.device}, torch threads {args.threads}, batch {args.batch}, {args.steps} timed steps "
+        f"after {args.warmup} warm-up"
+        + (", interleaved in one process" if args.interleave else "")
+        + f"; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        + (f"; levers {args.lever}" if args.lever else "")
+        + (f"; set {args.set}" if args.set else "")
+        + (f"; variant B: {args.ab}" if args.ab else ""),
+        flush=True,
+    )
+    header = (
+        f"{'method':<13}{'px':>5}{'amp':>6}{'s/step':>9}{'min':>8}{'max':>8}{'cpu s':>8}{'peak MB':>9}{'grow MB':>9}"
+    )
     print(header)
     results = []
     for amp in args.amp:
         for size in args.sizes:
-            rows = interleave(size, args, amp) if args.interleave else [run_one(m, size, args, amp) for m in args.methods]
+            rows = (
+                interleave(size, args, amp) if args.interleave else [run_one(m, size, args, amp) for m in args.methods]
+            )
             for r in rows:
                 results.append(r)
                 name = r["method"] + (f" {r['variant']}" if r.get("variant") else "")
-                print(f"{name:<13}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
-                      f"{r['median_cpu_s']:>8.3f}{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}", flush=True)
+                print(
+                    f"{name:<13}{size:>5}{amp:>6}{r['median_s']:>9.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
+                    f"{r['median_cpu_s']:>8.3f}{r['peak_rss_mb']:>9.0f}{r['rss_growth_mb']:>9.0f}",
+                    flush=True,
+                )
 
-    reference, where = (dict(args.reference), "this machine") if args.reference else (REFERENCE_MSGAN, "the reference machine of docs/BENCHMARKS.md")
+    reference, where = (
+        (dict(args.reference), "this machine")
+        if args.reference
+        else (REFERENCE_MSGAN, "the reference machine of docs/BENCHMARKS.md")
+    )
     print("\n# ratios (median s/step)")
+
     def key(r: dict) -> tuple:
         return r["method"], r.get("variant", ""), r["size"], r["amp"]
 
@@ -276,14 +399,21 @@ def main(argv: list[str] | None = None) -> None:
                     line += f" clustergan/MSGAN {by[('clustergan', tag, size, amp)] / msgan:.2f}x"
                     line += f" (CPU time {cpu[('clustergan', tag, size, amp)] / cpu[('msgan', tag, size, amp)]:.2f}x)"
                     if ("clustergan", tag, size, amp) in steps:
-                        mid, low, high = paired_ratio(steps[("clustergan", tag, size, amp)], steps[("msgan", tag, size, amp)])
+                        mid, low, high = paired_ratio(
+                            steps[("clustergan", tag, size, amp)], steps[("msgan", tag, size, amp)]
+                        )
                         line += f"; paired per round {mid:.2f}x (90% interval {low:.2f}-{high:.2f})"
                 if msgan and size in reference and args.threads == 2 and args.device == "cpu":  # timed with 2 threads
-                    line += f"; MSGAN reference code {reference[size]:.3f} s/step ({where}), ours {msgan:.3f} s " \
-                            f"(speed-up {reference[size] / msgan:.2f}x)"
+                    line += (
+                        f"; MSGAN reference code {reference[size]:.3f} s/step ({where}), ours {msgan:.3f} s "
+                        f"(speed-up {reference[size] / msgan:.2f}x)"
+                    )
                 if tag:
-                    line += "; B/A " + ", ".join(f"{m} {by[(m, tag, size, amp)] / by[(m, '', size, amp)]:.2f}x"
-                                                 for m in args.methods if (m, tag, size, amp) in by)
+                    line += "; B/A " + ", ".join(
+                        f"{m} {by[(m, tag, size, amp)] / by[(m, '', size, amp)]:.2f}x"
+                        for m in args.methods
+                        if (m, tag, size, amp) in by
+                    )
                 print(line)
     load = os.getloadavg()
     print(f"# load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

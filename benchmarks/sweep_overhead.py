@@ -48,9 +48,15 @@ def main() -> None:
     from clustergan.train.launch import run_training
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sweep-overhead-"))
-    overrides = [f"train.max_steps={args.steps}", "train.epochs=1000", "train.epochs_decay=0",
-                 f"train.threads={args.threads}", "train.checkpoint_every=1000", "train.sample_every=1000",
-                 *args.overrides]
+    overrides = [
+        f"train.max_steps={args.steps}",
+        "train.epochs=1000",
+        "train.epochs_decay=0",
+        f"train.threads={args.threads}",
+        "train.checkpoint_every=1000",
+        "train.sample_every=1000",
+        *args.overrides,
+    ]
     base = load_config(args.config, overrides)
     storage = work / "sweep"
     stats = None
@@ -70,11 +76,22 @@ def main() -> None:
     ray.init(num_cpus=args.threads, configure_logging=False)
     ray_start = time.perf_counter() - t0
     sweep_yaml = work / "overhead_sweep.yaml"
-    sweep_yaml.write_text(json.dumps({
-        "name": "overhead", "base": str(Path(args.config).resolve()),
-        "overrides": {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides},
-        "num_trials": 1, "seeds": [0], "workers": 0, "cpus_per_worker": args.threads,
-        "max_concurrent": 1, "protocol": "sweep", "baselines": False}))
+    sweep_yaml.write_text(
+        json.dumps(
+            {
+                "name": "overhead",
+                "base": str(Path(args.config).resolve()),
+                "overrides": {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides},
+                "num_trials": 1,
+                "seeds": [0],
+                "workers": 0,
+                "cpus_per_worker": args.threads,
+                "max_concurrent": 1,
+                "protocol": "sweep",
+                "baselines": False,
+            }
+        )
+    )
     direct_s, sweep_s = [], []
     for i in range(args.trials):
         cfg = base.model_copy(deep=True)
@@ -91,14 +108,25 @@ def main() -> None:
         start = time.perf_counter()
         run_sweep(sweep_yaml, storage=trial_storage)
         sweep_s.append(time.perf_counter() - start)
-        print(f"trial {i}: direct {direct_s[-1]:.1f} s, sweep {sweep_s[-1]:.1f} s, ratio "
-              f"{sweep_s[-1] / direct_s[-1]:.3f}", flush=True)
+        print(
+            f"trial {i}: direct {direct_s[-1]:.1f} s, sweep {sweep_s[-1]:.1f} s, ratio "
+            f"{sweep_s[-1] / direct_s[-1]:.3f}",
+            flush=True,
+        )
     ray.shutdown()
     direct, swept = sum(direct_s), sum(sweep_s)
 
-    result = {"trials": args.trials, "steps": args.steps, "threads": args.threads, "direct_s": round(direct, 2),
-              "sweep_s": round(swept, 2), "per_trial": [[round(d, 2), round(w, 2)] for d, w in zip(direct_s, sweep_s)], "ray_init_s": round(ray_start, 2), "ratio": round(swept / direct, 3),
-              "config": args.config}
+    result = {
+        "trials": args.trials,
+        "steps": args.steps,
+        "threads": args.threads,
+        "direct_s": round(direct, 2),
+        "sweep_s": round(swept, 2),
+        "per_trial": [[round(d, 2), round(w, 2)] for d, w in zip(direct_s, sweep_s, strict=False)],
+        "ray_init_s": round(ray_start, 2),
+        "ratio": round(swept / direct, 3),
+        "config": args.config,
+    }
     print(json.dumps(result, indent=2))
     print(f"sweep / direct = {swept:.1f} s / {direct:.1f} s = {swept / direct:.3f} (target < 1.15)")
     if args.out:

@@ -20,8 +20,9 @@ def cmd_data(args) -> None:
     from clustergan.data import fetch_dataset, make_synth
 
     if args.data_command == "synth":
-        make_synth(args.out, num_modes=args.modes, n_train=args.n_train, n_test=args.n_test, size=args.size,
-                   seed=args.seed)
+        make_synth(
+            args.out, num_modes=args.modes, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed
+        )
     else:
         fetch_dataset(args.name, args.out, url=args.url)
 
@@ -41,8 +42,14 @@ def cmd_cluster(args) -> None:
 def cmd_train(args) -> None:
     from clustergan.train.launch import run_training
 
-    config = run_training(_config(args), workers=args.workers, gpu=args.gpu or None, resume=args.resume,
-                          storage_path=args.storage, cpus_per_worker=args.cpus_per_worker)
+    config = run_training(
+        _config(args),
+        workers=args.workers,
+        gpu=args.gpu or None,
+        resume=args.resume,
+        storage_path=args.storage,
+        cpus_per_worker=args.cpus_per_worker,
+    )
     print(f"run folder: {config.run_dir} (checkpoints/, samples/, tensorboard/, config.yaml)")
 
 
@@ -84,7 +91,7 @@ def cmd_sample(args) -> None:
         except ValueError:
             raise ClusterganError(f"--cluster {args.cluster!r}: expected an index or 'all'") from None
     rows = []
-    for i, (src, f) in enumerate(zip(sources, files)):
+    for src, f in zip(sources, files, strict=True):
         row = [src]
         for c in clusters:
             for j in range(args.num_z):
@@ -102,9 +109,15 @@ def cmd_sample(args) -> None:
 def cmd_eval(args) -> None:
     from clustergan.train.evaluate import evaluate_run
 
-    result = evaluate_run(args.checkpoint or args.run, protocol=args.protocol, seed=args.seed,
-                          cluster_choice=args.cluster_choice, out=args.out, ndb_bins=args.ndb_bins,
-                          generator=args.generator)
+    result = evaluate_run(
+        args.checkpoint or args.run,
+        protocol=args.protocol,
+        seed=args.seed,
+        cluster_choice=args.cluster_choice,
+        out=args.out,
+        ndb_bins=args.ndb_bins,
+        generator=args.generator,
+    )
     keys = [k for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
@@ -112,9 +125,16 @@ def cmd_eval(args) -> None:
 def cmd_sweep(args) -> None:
     from clustergan.tune.sweep import run_sweep
 
-    exp = run_sweep(args.config, storage=args.storage, resume=args.resume, smoke_test=args.smoke_test,
-                    ledger=args.ledger, time_limit_s=args.time_limit, local=args.local,
-                    max_trials=args.max_trials)
+    exp = run_sweep(
+        args.config,
+        storage=args.storage,
+        resume=args.resume,
+        smoke_test=args.smoke_test,
+        ledger=args.ledger,
+        time_limit_s=args.time_limit,
+        local=args.local,
+        max_trials=args.max_trials,
+    )
     print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
 
 
@@ -137,8 +157,10 @@ def cmd_dashboard(args) -> None:
     folder = Path(args.experiment)
     db = folder / OPTUNA_DB
     if is_uri(args.experiment):
-        raise ClusterganError(f"{args.experiment}: the dashboard reads a local experiment; pull it first with "
-                              f"`clustergan report {args.experiment} --local DIR`, then pass DIR")
+        raise ClusterganError(
+            f"{args.experiment}: the dashboard reads a local experiment; pull it first with "
+            f"`clustergan report {args.experiment} --local DIR`, then pass DIR"
+        )
     if not db.is_file():
         raise ClusterganError(f"{db} not found: pass an experiment folder written by `clustergan sweep`")
     try:
@@ -185,9 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
 
     def add_generator(parser, verb):
-        parser.add_argument("--generator", default="ema", choices=["ema", "raw"],
-                            help=f"{verb} the EMA generator (train.ema; a checkpoint without one falls back to G "
-                            "and says so) or the raw G (default: ema)")
+        parser.add_argument(
+            "--generator",
+            default="ema",
+            choices=["ema", "raw"],
+            help=f"{verb} the EMA generator (train.ema; a checkpoint without one falls back to G "
+            "and says so) or the raw G (default: ema)",
+        )
 
     c = sub.add_parser("cluster", help="encoder features + k-means + per-cluster statistics")
     with_config(c)
@@ -230,20 +256,36 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--storage", default=None, help="experiment folder or URI (default runs/sweeps/<name>)")
     sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     sw.add_argument("--smoke-test", action="store_true", help="shrink the sweep to seconds (2 steps, 2 trials)")
-    sw.add_argument("--ledger", default=None, help="folder of finished trials kept across machines (e.g. "
-                    "docs/sweeps/<name>): restored into a new experiment first, updated at the end")
-    sw.add_argument("--time-limit", type=float, default=None, help="whole-sweep limit in seconds (overrides "
-                    "the YAML's time_limit_s; a trial still running then is trained again next time)")
-    sw.add_argument("--max-trials", type=int, default=None, help="start at most this many trials in this run "
-                    "(baselines first), so that a slice of a long sweep ends between trials; with --ledger")
-    sw.add_argument("--local", default=None, help="with a URI --storage: the driver's local copy of the "
-                    "experiment (default runs/sweeps/<name>)")
+    sw.add_argument(
+        "--ledger",
+        default=None,
+        help="folder of finished trials kept across machines (e.g. "
+        "docs/sweeps/<name>): restored into a new experiment first, updated at the end",
+    )
+    sw.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="whole-sweep limit in seconds (overrides "
+        "the YAML's time_limit_s; a trial still running then is trained again next time)",
+    )
+    sw.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="start at most this many trials in this run "
+        "(baselines first), so that a slice of a long sweep ends between trials; with --ledger",
+    )
+    sw.add_argument(
+        "--local",
+        default=None,
+        help="with a URI --storage: the driver's local copy of the experiment (default runs/sweeps/<name>)",
+    )
     sw.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="(re)write a sweep's ranking, Pareto plot and best config")
     r.add_argument("experiment", help="experiment folder or URI written by `clustergan sweep`")
-    r.add_argument("--local", default=None, help="with a URI: the local copy to pull into (default "
-                   "runs/sweeps/<name>)")
+    r.add_argument("--local", default=None, help="with a URI: the local copy to pull into (default runs/sweeps/<name>)")
     r.set_defaults(func=cmd_report)
 
     db = sub.add_parser("dashboard", help="optuna-dashboard on a sweep's study (pip install -e '.[dashboard]')")

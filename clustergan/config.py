@@ -131,7 +131,7 @@ class TrainConfig(_Section):
     train: TrainSection = TrainSection()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         if (self.loss.lambda_kl1 > 0 or self.loss.lambda_km > 0) and self.cluster.k == 0:
             raise ValueError(
                 "loss.lambda_kl1 / loss.lambda_km need clusters: set cluster.k >= 1 or set both lambdas to 0"

@@ -36,9 +36,12 @@ def pytest_runtest_setup(item):
     # xdist's loadgroup groups by a suffix it appends to each marked test's id in the worker; when it cannot
     # (pytest 9 with xdist 3.8), the group is silently split and two Rays run at once: fail before Ray starts.
     if getattr(item.config.option, "loadgroup", False) and _in_ray_group(item) and not item.nodeid.endswith("@ray"):
-        pytest.fail(f"pytest-xdist did not put this test in the Ray group (pytest {pytest.__version__}), so the "
-                    "Ray modules would run in two workers at once: install the pinned test extra "
-                    "(pip install -e '.[test]'), or run with TEST_WORKERS=0", pytrace=False)
+        pytest.fail(
+            f"pytest-xdist did not put this test in the Ray group (pytest {pytest.__version__}), so the "
+            "Ray modules would run in two workers at once: install the pinned test extra "
+            "(pip install -e '.[test]'), or run with TEST_WORKERS=0",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -154,27 +157,57 @@ def smoke_job(tmp_path_factory) -> dict:
     # a private temp dir (short: Ray's socket paths are limited to ~107 characters) so that this head's
     # address file is not in /tmp/ray, where a plain `ray.init()` elsewhere would try to join it
     ray_tmp = Path(tempfile.mkdtemp(prefix="cg-ray-", dir="/tmp"))
-    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address",
-           "127.0.0.1", "--port", str(_free_port()), "--num-cpus", "4", "--include-dashboard", "true",
-           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--ray-client-server-port",
-           str(_free_port()), "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats",
-           "--temp-dir", str(ray_tmp)]
+    cmd = [
+        str(Path(sys.executable).with_name("ray")),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(_free_port()),
+        "--num-cpus",
+        "4",
+        "--include-dashboard",
+        "true",
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(dashboard),
+        "--ray-client-server-port",
+        str(_free_port()),
+        "--dashboard-agent-listen-port",
+        str(_free_port()),
+        "--disable-usage-stats",
+        "--temp-dir",
+        str(ray_tmp),
+    ]
     log = (tmp / "head.log").open("w")
     head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard}"
     exp = tmp / "exp"
     try:
         _wait_http(f"{url}/api/version", timeout=90)
-        record = {"exp": exp, "refused": [_http_status(f"{url}/api/jobs/"), _http_status(f"{url}/api/jobs/", "wrong")],
-                  "accepted": _http_status(f"{url}/api/jobs/", token)}
-        entrypoint = (f"{sys.executable} {REPO / 'ray_jobs' / 'sweep.py'} --config "
-                      f"{REPO / 'sweeps' / 'debug_sweep.yaml'} --smoke-test --storage {exp}")
+        record = {
+            "exp": exp,
+            "refused": [_http_status(f"{url}/api/jobs/"), _http_status(f"{url}/api/jobs/", "wrong")],
+            "accepted": _http_status(f"{url}/api/jobs/", token),
+        }
+        entrypoint = (
+            f"{sys.executable} {REPO / 'ray_jobs' / 'sweep.py'} --config "
+            f"{REPO / 'sweeps' / 'debug_sweep.yaml'} --smoke-test --storage {exp}"
+        )
         job_env = {"CLUSTERGAN_CACHE": os.environ["CLUSTERGAN_CACHE"]}
         client_env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
         client_env.pop("RAY_AUTH_TOKEN_PATH", None)
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", SUBMIT, url, entrypoint, json.dumps(job_env)],
-                             env=client_env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, "-c", SUBMIT, url, entrypoint, json.dumps(job_env)],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         record.update(stdout=out.stdout, stderr=out.stderr, seconds=time.perf_counter() - start)
         print(f"job submission + smoke sweep: {record['seconds']:.1f} s")
         return record

@@ -13,7 +13,7 @@ def biases_before_instance_norm(model: torch.nn.Module) -> set[str]:
     for prefix, module in model.named_modules():
         if isinstance(module, torch.nn.Sequential):
             children = list(module.named_children())
-            for (name, layer), (_, after) in zip(children, children[1:]):
+            for (name, layer), (_, after) in zip(children, children[1:], strict=False):
                 norm = isinstance(after, torch.nn.InstanceNorm2d) and not after.affine
                 if norm and getattr(layer, "bias", None) is not None:
                     names.add(f"{prefix}.{name}.bias" if prefix else f"{name}.bias")

@@ -53,8 +53,10 @@ def recomputed(monkeypatch):
 
 
 def tiny_config(root: Path, out: Path, *overrides: str):
-    return load_config(REPO / "sweeps" / "debug.yaml", [f"data.root={root}", f"out={out}", "cluster.k=2",
-                                                         "cluster.backend=sklearn", *overrides])
+    return load_config(
+        REPO / "sweeps" / "debug.yaml",
+        [f"data.root={root}", f"out={out}", "cluster.k=2", "cluster.backend=sklearn", *overrides],
+    )
 
 
 # ------------------------------------------------------------------------------------------ input size
@@ -115,11 +117,13 @@ def test_run_statistics_are_reused_only_for_the_same_inputs(tiny_synth, tmp_path
     assert len(recomputed) == 1
     builders.prepare_run(tiny_config(tiny_synth, out, "encoder.weights=random"))
     assert len(recomputed) == 1  # the same run again: kept
-    changes = {"data.size=16": "size: recorded 32, this run 16",
-               "data.direction=AtoB": "direction: recorded 'BtoA', this run 'AtoB'",
-               "seed=1": "seed: recorded 0, this run 1",
-               "encoder.input_size=64": "input_size: recorded 32, this run 64",
-               "encoder.weights=null": "weights_id: recorded"}
+    changes = {
+        "data.size=16": "size: recorded 32, this run 16",
+        "data.direction=AtoB": "direction: recorded 'BtoA', this run 'AtoB'",
+        "seed=1": "seed: recorded 0, this run 1",
+        "encoder.input_size=64": "input_size: recorded 32, this run 64",
+        "encoder.weights=null": "weights_id: recorded",
+    }
     for change, reason in changes.items():
         capsys.readouterr()
         builders.prepare_run(tiny_config(tiny_synth, out, "encoder.weights=random", change))
@@ -142,8 +146,9 @@ def test_another_dataset_recomputes(tiny_synth, tmp_path, recomputed, capsys):
 
 @pytest.mark.filterwarnings("ignore:cluster .* is singular")
 def test_a_named_statistics_folder_that_does_not_fit_is_refused(tiny_synth, tmp_path):
-    stats_dir = Path(builders.prepare_run(tiny_config(tiny_synth, tmp_path / "a", "encoder.weights=random")
-                                          ).cluster.stats_dir)
+    stats_dir = Path(
+        builders.prepare_run(tiny_config(tiny_synth, tmp_path / "a", "encoder.weights=random")).cluster.stats_dir
+    )
     named = f"cluster.stats_dir={stats_dir}"
     # its own k-means seed is the folder's choice: another training seed may use it
     builders.prepare_run(tiny_config(tiny_synth, tmp_path / "b", "encoder.weights=random", named, "seed=3"))

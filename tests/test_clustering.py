@@ -14,8 +14,6 @@ from PIL import Image
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from tests.helpers import mahalanobis_reference
-
 from clustergan.clustering import (
     BACKENDS,
     ClusterStats,
@@ -28,6 +26,7 @@ from clustergan.clustering import (
 from clustergan.clustering import backends as backends_mod
 from clustergan.encoders import FrozenEncoder, build_encoder
 from clustergan.errors import ClusterganError, ConfigError
+from tests.helpers import mahalanobis_reference
 
 torch.set_num_threads(1)
 
@@ -121,9 +120,7 @@ def test_k_out_of_range(sklearn_backend):
     features, _ = blobs(sizes=(4, 3))
     with pytest.raises(ClusterganError) as err:
         fit_cluster_stats(features, 8, sklearn_backend)
-    assert str(err.value) == (
-        "number of clusters k=8 is larger than the number of training images N=7; choose k <= 7"
-    )
+    assert str(err.value) == ("number of clusters k=8 is larger than the number of training images N=7; choose k <= 7")
     with pytest.raises(ClusterganError) as err:
         fit_cluster_stats(features, 0, sklearn_backend)
     assert str(err.value) == "number of clusters k=0 must be an integer >= 1"
@@ -283,8 +280,14 @@ def test_cached_features_runs_encoder_once(tiny_synth, count_encoder_calls, tmp_
 def test_run_clustering_outputs(tiny_synth, tmp_path, capsys):
     out = tmp_path / "run"
     stats = run_clustering(tiny_synth, "BtoA", 32, "efficientnet_lite0", 2, out, backend="sklearn", seed=0)
-    expected = {"cluster_stats.npz", "cluster_stats.json", "report.json", "clusters.png",
-                "montage_cluster_0.png", "montage_cluster_1.png"}
+    expected = {
+        "cluster_stats.npz",
+        "cluster_stats.json",
+        "report.json",
+        "clusters.png",
+        "montage_cluster_0.png",
+        "montage_cluster_1.png",
+    }
     assert {p.name for p in out.iterdir()} == expected
     report = json.loads((out / "report.json").read_text())
     assert report["k"] == 2 and report["sizes"] == stats.sizes.tolist() and sum(report["sizes"]) == 10

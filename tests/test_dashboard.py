@@ -26,14 +26,23 @@ def test_dashboard_serves_the_experiments_study(tmp_path):
 
     exp = tmp_path / "exp"
     exp.mkdir()
-    study = optuna.create_study(study_name="tiny_sweep", storage=f"sqlite:///{exp / 'optuna.db'}",
-                                directions=["minimize", "minimize", "maximize"])
-    study.add_trial(optuna.trial.create_trial(params={"x": 0.5},
-                                              distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
-                                              values=[3, 0.2, 0.1]))
+    study = optuna.create_study(
+        study_name="tiny_sweep",
+        storage=f"sqlite:///{exp / 'optuna.db'}",
+        directions=["minimize", "minimize", "maximize"],
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)}, values=[3, 0.2, 0.1]
+        )
+    )
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "clustergan.cli", "dashboard", str(exp), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clustergan.cli", "dashboard", str(exp), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, body = time.monotonic() + 60, None
         while time.monotonic() < deadline and body is None:
@@ -56,5 +65,7 @@ def test_dashboard_serves_the_experiments_study(tmp_path):
 
 def test_dashboard_refuses_a_folder_without_a_study(tmp_path, capsys):
     assert main(["dashboard", str(tmp_path)]) == 2
-    assert f"{tmp_path / 'optuna.db'} not found: pass an experiment folder written by `clustergan sweep`" \
+    assert (
+        f"{tmp_path / 'optuna.db'} not found: pass an experiment folder written by `clustergan sweep`"
         in capsys.readouterr().err
+    )

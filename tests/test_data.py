@@ -28,8 +28,7 @@ from clustergan.errors import ConfigError, DataError
 torch.set_num_threads(1)
 
 FACADES = Path(
-    os.environ.get("CLUSTERGAN_FACADES")
-    or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "facades"
+    os.environ.get("CLUSTERGAN_FACADES") or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "facades"
 )
 
 
@@ -81,9 +80,11 @@ def test_seeded_augmentation_depends_on_seed_epoch_and_index_only(synth_root):
     first = ds[7]["target"]
     torch.manual_seed(123)  # the global RNG (another rank, another worker) does not matter
     assert torch.equal(other[7]["target"], first)
+
     # over 24 items, another epoch or another seed changes some crop or flip (each item: 1 - 1/(2*5*5) odds)
     def items(d):
         return torch.stack([d[i]["target"] for i in range(24)])
+
     base = items(ds)
     other.set_epoch(1)
     assert not torch.equal(items(other), base)
@@ -128,11 +129,11 @@ def test_train_augmentation_is_shared_by_source_and_target_and_seeded(tmp_path):
         return [ds[i % 4] for i in range(12)]
 
     first, again, other = draw(0), draw(0), draw(1)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=False):
         assert torch.equal(a["source"], b["source"]) and torch.equal(a["target"], b["target"])
     # Identical halves stay identical only if crop and flip are the same for both.
     assert all(torch.equal(item["source"], item["target"]) for item in first)
-    assert any(not torch.equal(a["source"], b["source"]) for a, b in zip(first, other))
+    assert any(not torch.equal(a["source"], b["source"]) for a, b in zip(first, other, strict=False))
 
 
 def test_train_flip_without_crop(tmp_path):
@@ -326,16 +327,14 @@ def test_classify_mode_recovers_the_true_modes(synth_root, size):
         targets, names = load_targets(synth_root, split, "BtoA", size)
         truth = read_modes(synth_root, split)
         predicted = classify_mode(targets, num_modes=4)
-        correct += sum(int(p) == truth[n] for p, n in zip(predicted, names))
+        correct += sum(int(p) == truth[n] for p, n in zip(predicted, names, strict=False))
         total += len(names)
     assert correct / total >= 0.99
 
 
 def test_classify_mode_rule_on_plain_colours():
     # Hue centres for 4 modes: red (0), chartreuse (90 deg), cyan (180 deg), violet (270 deg).
-    colours = torch.tensor(
-        [[1.0, 0.2, 0.2], [0.5, 1.0, 0.0], [0.0, 0.9, 0.9], [0.5, 0.0, 1.0], [0.5, 0.5, 0.5]]
-    )
+    colours = torch.tensor([[1.0, 0.2, 0.2], [0.5, 1.0, 0.0], [0.0, 0.9, 0.9], [0.5, 0.0, 1.0], [0.5, 0.5, 0.5]])
     images = (colours * 2 - 1)[:, :, None, None].expand(5, 3, 4, 4)
     assert classify_mode(images, num_modes=4).tolist() == [0, 1, 2, 3, -1]  # grey has no mode
     cyan = torch.tensor([0.2, 1.0, 1.0])[:, None, None].expand(3, 4, 2) * 2 - 1  # as saturated as the red

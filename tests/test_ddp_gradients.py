@@ -35,9 +35,20 @@ def _config(out: Path, batch_size: int, clusters: bool = False):
     from clustergan.config import load_config
     from clustergan.train.builders import prepare_run
 
-    overrides = ["model.nz=0", "model.dropout=0.0", "loss.lambda_ms=0.0", *(CLUSTER_TERMS if clusters else NO_CLUSTERS),
-                 "cluster.backend=sklearn", "model.norm=instance", "train.epochs=1", f"train.batch_size={batch_size}",
-                 "train.threads=1", "data.synth.n_train=16", "data.synth.n_test=4", f"out={out}"]
+    overrides = [
+        "model.nz=0",
+        "model.dropout=0.0",
+        "loss.lambda_ms=0.0",
+        *(CLUSTER_TERMS if clusters else NO_CLUSTERS),
+        "cluster.backend=sklearn",
+        "model.norm=instance",
+        "train.epochs=1",
+        f"train.batch_size={batch_size}",
+        "train.threads=1",
+        "data.synth.n_train=16",
+        "data.synth.n_test=4",
+        f"out={out}",
+    ]
     return prepare_run(load_config(REPO / "sweeps" / "debug.yaml", overrides))
 
 
@@ -93,7 +104,11 @@ def test_ddp_gradients_of_two_ranks_equal_one_process_with_the_double_batch(tmp_
     _first_step_gradients(0, 1, one.to_dict(), 0, str(tmp_path / "one.pt"))
     g_two = torch.load(tmp_path / "two.pt", weights_only=True)
     g_one = torch.load(tmp_path / "one.pt", weights_only=True)
-    assert g_two.keys() == g_one.keys() and any(k.startswith("D.") for k in g_one) and any(k.startswith("G.") for k in g_one)
+    assert (
+        g_two.keys() == g_one.keys()
+        and any(k.startswith("D.") for k in g_one)
+        and any(k.startswith("G.") for k in g_one)
+    )
     from clustergan.train.builders import build_discriminator, build_generator
 
     noise_only = {f"G.{n}" for n in biases_before_instance_norm(build_generator(one))}

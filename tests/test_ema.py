@@ -15,8 +15,15 @@ from clustergan.train.ema import GeneratorEMA, ema_beta
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = str(REPO / "sweeps" / "debug.yaml")
 # 16 training images in batches of 8 (2 steps an epoch), no clusters: no encoder, the cheapest real run
-TINY = ["data.synth.n_train=16", "data.synth.n_test=4", "data.synth.size=32", "train.batch_size=8",
-        "cluster.k=0", "loss.lambda_kl1=0", "loss.lambda_km=0"]
+TINY = [
+    "data.synth.n_train=16",
+    "data.synth.n_test=4",
+    "data.synth.size=32",
+    "train.batch_size=8",
+    "cluster.k=0",
+    "loss.lambda_kl1=0",
+    "loss.lambda_km=0",
+]
 EMA = ["train.ema.half_life_images=16", "train.ema.rampup=null"]  # beta 0.5 ** (8 / 16) per step: G_ema != G
 
 
@@ -36,9 +43,9 @@ class _One(torch.nn.Module):
 def test_ema_update_golden_numbers():
     # half-life 100 images, batches of 10, ramp-up 0.05: the half-life is min(100, 0.05 * images_seen)
     assert ema_beta(100, 0.05, 0, 10) == 0.0  # the first step copies G (half-life 0)
-    assert ema_beta(100, 0.05, 10, 10) == 0.5 ** 20 == 9.5367431640625e-07  # half-life 0.5 images
-    assert ema_beta(100, 0.05, 20, 10) == 0.5 ** 10  # half-life 1 image
-    assert ema_beta(100, 0.05, 4000, 10) == ema_beta(100, None, 0, 10) == 0.5 ** 0.1 == 0.9330329915368074
+    assert ema_beta(100, 0.05, 10, 10) == 0.5**20 == 9.5367431640625e-07  # half-life 0.5 images
+    assert ema_beta(100, 0.05, 20, 10) == 0.5**10  # half-life 1 image
+    assert ema_beta(100, 0.05, 4000, 10) == ema_beta(100, None, 0, 10) == 0.5**0.1 == 0.9330329915368074
 
     G = _One()
     ema = GeneratorEMA(G, half_life_images=100, rampup=0.05, batch_images=10)
@@ -83,8 +90,9 @@ def test_training_step_updates_the_ema_of_the_global_batch(tmp_path):
     from clustergan.train.dist import LocalContext
     from clustergan.train.loop import Trainer
 
-    cfg = prepare_run(load_config(DEBUG, [f"out={tmp_path / 'run'}", *TINY, "train.ema.half_life_images=16",
-                                          "train.ema.rampup=0.5"]))
+    cfg = prepare_run(
+        load_config(DEBUG, [f"out={tmp_path / 'run'}", *TINY, "train.ema.half_life_images=16", "train.ema.rampup=0.5"])
+    )
     trainer = Trainer(cfg, LocalContext(device="cpu"))
     trainer.epoch = 0
     assert trainer.ema.batch_images == 8
@@ -94,10 +102,12 @@ def test_training_step_updates_the_ema_of_the_global_batch(tmp_path):
     for k, batch in enumerate(batches[:3]):
         trainer.step(batch)
         beta = 0.5 ** (8 / max(min(16, 8 * k * 0.5), 1e-8))  # 0, 0.25, 0.5
-        reference = [beta * r + (1 - beta) * p.detach().double() for r, p in zip(reference, G.parameters())]
-    worst = max(float((e.double() - r).abs().max()) for e, r in zip(trainer.ema.module.parameters(), reference))
+        pairs = zip(reference, G.parameters(), strict=True)
+        reference = [beta * r + (1 - beta) * p.detach().double() for r, p in pairs]
+    pairs = zip(trainer.ema.module.parameters(), reference, strict=True)
+    worst = max(float((e.double() - r).abs().max()) for e, r in pairs)
     assert worst < 1e-6, worst
-    assert any(not torch.equal(e, p) for e, p in zip(trainer.ema.module.parameters(), G.parameters()))
+    assert any(not torch.equal(e, p) for e, p in zip(trainer.ema.module.parameters(), G.parameters(), strict=False))
 
     class TwoRanks(LocalContext):
         world_size = 2
@@ -161,17 +171,47 @@ def test_eval_and_sample_use_the_ema_generator_by_default(tmp_path, capsys):
     assert raw_m["generator"] == "raw" and "generator_note" not in raw_m
     assert ema_m["lpips"] != raw_m["lpips"]  # other weights, other images
     assert plain_m["generator"] == "raw"
-    assert plain_m["generator_note"] == ("checkpoint has no EMA generator (train.ema.half_life_images=0); "
-                                         "using the raw G")
+    assert plain_m["generator_note"] == (
+        "checkpoint has no EMA generator (train.ema.half_life_images=0); using the raw G"
+    )
     assert "using the raw G" in capsys.readouterr().out  # said, not only recorded
 
     test_inputs = Path(state["config"]["data"]["root"]) / "test"
     for name, extra in (("ema", []), ("raw", ["--generator", "raw"])):
-        assert main(["sample", "--run", str(run), "--input", str(test_inputs), "--num-z", "1",
-                     "--out", str(tmp_path / name), *extra]) == 0
+        assert (
+            main(
+                [
+                    "sample",
+                    "--run",
+                    str(run),
+                    "--input",
+                    str(test_inputs),
+                    "--num-z",
+                    "1",
+                    "--out",
+                    str(tmp_path / name),
+                    *extra,
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "ema" / "grid.png").read_bytes() != (tmp_path / "raw" / "grid.png").read_bytes()
-    assert main(["sample", "--run", str(plain), "--input", str(test_inputs), "--num-z", "1",
-                 "--out", str(tmp_path / "plain_samples")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--run",
+                str(plain),
+                "--input",
+                str(test_inputs),
+                "--num-z",
+                "1",
+                "--out",
+                str(tmp_path / "plain_samples"),
+            ]
+        )
+        == 0
+    )
     assert "using the raw G" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # argparse refuses other names
         main(["eval", "--run", str(run), "--generator", "best"])

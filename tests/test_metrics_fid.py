@@ -16,8 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from clustergan.cache import cache_dir
 from clustergan.errors import ClusterganError
-from clustergan.metrics import METRICS, Protocol, evaluate, fid, real_statistics
-from clustergan.metrics import frechet
+from clustergan.metrics import METRICS, Protocol, evaluate, fid, frechet, real_statistics
 from clustergan.metrics.frechet import inception_features, torchscript_path
 
 torch.set_num_threads(1)
@@ -99,11 +98,17 @@ def test_fid_bad_inputs():
     with pytest.raises(ClusterganError, match=r"^fid: real images: image 2 contains NaN or Inf values$"):
         fid(bad, x)
     mixed = [x[0], x[1], F.interpolate(x[2:3], size=(16, 16))[0]]
-    with pytest.raises(ClusterganError, match=r"^fid: real images have different sizes: image 0 is 3x32x32, "
-                                              r"image 2 is 3x16x16; resize them to one size first$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^fid: real images have different sizes: image 0 is 3x32x32, "
+        r"image 2 is 3x16x16; resize them to one size first$",
+    ):
         fid(mixed, x)
-    with pytest.raises(ClusterganError, match=r"^fid: fake images must have shape \[N, 3, H, W\], "
-                                              r"got \[4, 1, 32, 32\]$"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"^fid: fake images must have shape \[N, 3, H, W\], "
+        r"got \[4, 1, 32, 32\]$",
+    ):
         fid(x, x[:, :1])
 
 
@@ -112,16 +117,25 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     # compares the real statistics with themselves (the distance itself is tested above; here a stand-in
     # saves a second 13 s sqrtm and records what it was given).
     train = smooth_images(8, seed=5)
-    protocol = Protocol(name="identity", samples_per_input=2, lpips_pairs=1, ndb_bins=2, ndb_resolution=8,
-                        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=2,
-                        metrics=tuple(METRICS),
-                        fid_samples_per_input=2, cluster_choice="target")
+    protocol = Protocol(
+        name="identity",
+        samples_per_input=2,
+        lpips_pairs=1,
+        ndb_bins=2,
+        ndb_resolution=8,
+        ndb_standardize=True,
+        ndb_space="pixels",
+        ndb_queries_per_input=2,
+        metrics=tuple(METRICS),
+        fid_samples_per_input=2,
+        cluster_choice="target",
+    )
     sources = torch.zeros(4, 3, 32, 32)
 
     def replay(batch, n_samples, generator):
         start = replay.next
         replay.next += batch.shape[0]
-        return train[start * 2:(start + batch.shape[0]) * 2].view(batch.shape[0], n_samples, 3, 32, 32)
+        return train[start * 2 : (start + batch.shape[0]) * 2].view(batch.shape[0], n_samples, 3, 32, 32)
 
     replay.next = 0
     seen = []
@@ -132,8 +146,16 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
 
     monkeypatch.setattr(frechet, "frechet_distance", recording_distance)
     first_half = lambda images: (torch.arange(len(images)) % 2).long()  # noqa: E731  two "modes" per input
-    result = evaluate(replay, sources, train, protocol, mode_classifier=first_half, num_modes=2, batch_size=3,
-                      test_targets=train[0::2])  # input a's samples are train[2a], train[2a + 1]; its target train[2a]
+    result = evaluate(
+        replay,
+        sources,
+        train,
+        protocol,
+        mode_classifier=first_half,
+        num_modes=2,
+        batch_size=3,
+        test_targets=train[0::2],
+    )  # input a's samples are train[2a], train[2a + 1]; its target train[2a]
     assert set(METRICS) == {"fid", "ndb", "lpips", "mode_coverage", "cond_gain"}
     assert set(METRICS) <= set(result["details"])
     assert result["fid"] == 0.125 and len(seen) == 1

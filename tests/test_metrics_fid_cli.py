@@ -43,12 +43,30 @@ def test_fid_matches_the_pytorch_fid_cli(tmp_path, monkeypatch):
         for i, image in enumerate(images):
             Image.fromarray(image).save(tmp_path / name / f"{i:02d}.png")  # PNG: lossless
 
-    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home"), "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "TORCH_HOME": str(tmp_path / "torch_home"),
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     run = subprocess.run(
-        [sys.executable, "-m", "pytorch_fid", str(tmp_path / "real"), str(tmp_path / "fake"), "--device", "cpu",
-         "--num-workers", "0"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytorch_fid",
+            str(tmp_path / "real"),
+            str(tmp_path / "fake"),
+            "--device",
+            "cpu",
+            "--num-workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     cli_fid = float(re.search(r"FID:\s+(\S+)", run.stdout).group(1))

@@ -33,7 +33,7 @@ def test_generator_256_shape():
 def test_generator_parameter_count_matches_pix2pix_plus_noise():
     # pix2pix unet_256 with instance norm (every conv biased), written out layer by layer.
     c = [64, 128, 256, 512, 512, 512, 512, 512]
-    downs = sum(16 * cin * cout + cout for cin, cout in zip([3] + c[:-1], c))
+    downs = sum(16 * cin * cout + cout for cin, cout in zip([3] + c[:-1], c, strict=False))
     ups = 16 * 512 * 512 + 512  # innermost: no skip
     ups += sum(16 * 2 * c[i] * c[i - 1] + c[i - 1] for i in range(1, 7))
     ups += 16 * 2 * 64 * 3 + 3
@@ -141,7 +141,7 @@ def test_projection_changes_logits_per_sample():
     with torch.no_grad():
         a = d(x, y, torch.tensor([0, 1]))
         b = d(x, y, torch.tensor([2, 1]))
-    for sa, sb in zip(a, b):
+    for sa, sb in zip(a, b, strict=False):
         assert (sa[0] - sb[0]).abs().max() > 1e-6  # sample 0 changed cluster
         torch.testing.assert_close(sa[1], sb[1])  # sample 1 did not: the grouped conv keeps samples apart
 

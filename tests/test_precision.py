@@ -8,11 +8,14 @@ import torch
 from clustergan.train import precision
 
 
-@pytest.mark.parametrize(("flags", "expected"), [
-    ("fpu avx2 avx512f avx512_bf16", "bf16"),
-    ("fpu avx2 amx_tile amx_bf16", "bf16"),
-    ("fpu avx2 avx512f avx512_vnni", "none"),
-])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu avx2 avx512f avx512_bf16", "bf16"),
+        ("fpu avx2 amx_tile amx_bf16", "bf16"),
+        ("fpu avx2 avx512f avx512_vnni", "none"),
+    ],
+)
 def test_auto_follows_the_cpu_flags(tmp_path, monkeypatch, flags, expected):
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
@@ -36,9 +39,22 @@ def test_the_resolved_precision_is_in_the_checkpoint(tmp_path):
     from clustergan.train.loop import train_func
 
     repo = Path(__file__).resolve().parents[1]
-    config = prepare_run(load_config(repo / "sweeps" / "debug.yaml", [
-        f"out={tmp_path / 'run'}", "cluster.k=0", "loss.lambda_kl1=0", "loss.lambda_km=0", "train.amp=auto",
-        "train.epochs=1", "train.max_steps=1", "data.synth.n_train=8", "data.synth.n_test=4"]))
+    config = prepare_run(
+        load_config(
+            repo / "sweeps" / "debug.yaml",
+            [
+                f"out={tmp_path / 'run'}",
+                "cluster.k=0",
+                "loss.lambda_kl1=0",
+                "loss.lambda_km=0",
+                "train.amp=auto",
+                "train.epochs=1",
+                "train.max_steps=1",
+                "data.synth.n_train=8",
+                "data.synth.n_test=4",
+            ],
+        )
+    )
     train_func(config.to_dict())
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "run" / "checkpoints"))
     assert state["provenance"]["resolved_amp"] == precision.resolve_amp("auto", torch.device("cpu"))

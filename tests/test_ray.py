@@ -45,9 +45,20 @@ def _pix2pix_config(out: Path, batch_size: int):
     from clustergan.config import load_config
     from clustergan.train.builders import prepare_run
 
-    overrides = ["cluster.k=0", "model.nz=0", "model.dropout=0.0", "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0",
-                 "loss.lambda_km=0.0", "model.norm=instance", "train.epochs=1", "train.max_steps=3",
-                 f"train.batch_size={batch_size}", "train.threads=1", f"out={out}"]
+    overrides = [
+        "cluster.k=0",
+        "model.nz=0",
+        "model.dropout=0.0",
+        "loss.lambda_ms=0.0",
+        "loss.lambda_kl1=0.0",
+        "loss.lambda_km=0.0",
+        "model.norm=instance",
+        "train.epochs=1",
+        "train.max_steps=3",
+        f"train.batch_size={batch_size}",
+        "train.threads=1",
+        f"out={out}",
+    ]
     return prepare_run(load_config(REPO / "sweeps" / "debug.yaml", overrides))
 
 
@@ -110,16 +121,21 @@ def test_gpu_run_without_enough_gpus_is_refused_instead_of_hanging(ray_session, 
         train_with_ray(config, workers=1, use_gpu=True)
     assert str(err.value) == (
         "--workers 1 --gpu needs 1 GPUs (one per worker), but this Ray cluster has no GPU; drop --gpu (gloo on "
-        "the CPUs), or set CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes")
-    with pytest.raises(ClusterganError, match=r"^--workers 4 --gpu needs 4 GPUs \(one per worker\), but this Ray "
-                                              r"cluster has 2; use --workers 2,"):
+        "the CPUs), or set CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes"
+    )
+    with pytest.raises(
+        ClusterganError,
+        match=r"^--workers 4 --gpu needs 4 GPUs \(one per worker\), but this Ray "
+        r"cluster has 2; use --workers 2,",
+    ):
         check_gpus(4, 2.0)
     check_gpus(2, 2.0)
     with pytest.raises(ClusterganError) as err:
         make_trainer(config, workers=2, use_gpu=True, gpus_per_worker=0.5)
     assert str(err.value) == (
         "2 GPU workers with 0.5 GPU each: DDP over NCCL needs a whole GPU per worker (NCCL >= 2.5 refuses two "
-        "ranks on one GPU); give each worker 1 GPU, or use 1 worker per trial when trials share GPUs")
+        "ranks on one GPU); give each worker 1 GPU, or use 1 worker per trial when trials share GPUs"
+    )
 
 
 # ------------------------------------------------------------------------------------- sweep config
@@ -140,14 +156,20 @@ def test_sweep_config_rejects_unknown_keys_and_bad_spaces(tmp_path):
     with pytest.raises(ConfigError, match=r"space key `loss.lambda_typo` is not a training config key"):
         load_sweep(_write(tmp_path / "b.yaml", base + "space: {loss.lambda_typo: {type: float, low: 0, high: 1}}\n"))
     with pytest.raises(ConfigError, match=r"a loguniform range needs low > 0 \(got 0.0\)"):
-        load_sweep(_write(tmp_path / "c.yaml",
-                          base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n"))
+        load_sweep(
+            _write(tmp_path / "c.yaml", base + "space: {loss.lambda_ms: {type: loguniform, low: 0.0, high: 1}}\n")
+        )
     with pytest.raises(ConfigError, match=r"`cpus_per_worker` = '1': Input should be a valid number"):
         load_sweep(_write(tmp_path / "d.yaml", base + "cpus_per_worker: '1'\n"))
-    with pytest.raises(ConfigError, match=r"gpus_per_worker 0.5 with workers 2: DDP over NCCL needs a whole GPU per "
-                                          r"worker; use gpus_per_worker 1, or workers 1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"gpus_per_worker 0.5 with workers 2: DDP over NCCL needs a whole GPU per "
+        r"worker; use gpus_per_worker 1, or workers 1",
+    ):
         load_sweep(_write(tmp_path / "g.yaml", base + "workers: 2\ngpus_per_worker: 0.5\n"))
-    assert load_sweep(_write(tmp_path / "h.yaml", base + "workers: 1\ngpus_per_worker: 0.5\n"))[0].gpus_per_worker == 0.5
+    assert (
+        load_sweep(_write(tmp_path / "h.yaml", base + "workers: 1\ngpus_per_worker: 0.5\n"))[0].gpus_per_worker == 0.5
+    )
     sweep, cfg = load_sweep(_write(tmp_path / "e.yaml", base + "cpus_per_worker: 0.5\noverrides: {train.epochs: 3}\n"))
     assert sweep.cpus_per_worker == 0.5 and cfg["train"]["epochs"] == 3 and sweep.name == "e"
 
@@ -159,8 +181,10 @@ def test_zero_allowed_switches_a_parameter_off_with_its_probability():
     from clustergan.tune.sweep_config import ParamSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = {"cluster.k": ParamSpace(type="int", low=2, high=8, zero_allowed=0.3),
-             "loss.lambda_ms": ParamSpace(type="loguniform", low=0.1, high=10.0)}
+    space = {
+        "cluster.k": ParamSpace(type="int", low=2, high=8, zero_allowed=0.3),
+        "loss.lambda_ms": ParamSpace(type="loguniform", low=0.1, high=10.0),
+    }
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sampler = SpaceSampler(space)
     ks = []
@@ -181,9 +205,17 @@ def test_zero_allowed_switches_a_parameter_off_with_its_probability():
 def _trial(root: Path, tid: str, status: str, metrics=None, kind="search", **extra):
     from clustergan.tune.records import TrialRecord, record_path, write_record
 
-    record = TrialRecord(trial_id=tid, kind=kind, status=status, params={"cluster.k": 2}, seeds=[0], started=0.0,
-                         train_config={"name": tid, "cluster": {"k": 2, "stats_dir": "/somewhere"}},
-                         metrics=metrics, **extra)
+    record = TrialRecord(
+        trial_id=tid,
+        kind=kind,
+        status=status,
+        params={"cluster.k": 2},
+        seeds=[0],
+        started=0.0,
+        train_config={"name": tid, "cluster": {"k": 2, "stats_dir": "/somewhere"}},
+        metrics=metrics,
+        **extra,
+    )
     write_record(record_path(root, tid), record)
 
 
@@ -193,8 +225,11 @@ def test_report_ranks_by_pareto_front_then_tie_break(tmp_path):
 
     from clustergan.tune.report import write_report
 
-    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep",
-                                                           "fid_ceiling": 100.0, "cond_gain_floor": 0.01}))
+    (tmp_path / "sweep_state.json").write_text(
+        json.dumps(
+            {"status": "finished", "name": "t", "protocol": "sweep", "fid_ceiling": 100.0, "cond_gain_floor": 0.01}
+        )
+    )
     _trial(tmp_path, "a", "finished", {"ndb": 2, "jsd": 0.1, "lpips": 0.30, "cond_gain": 0.05})  # front
     _trial(tmp_path, "b", "finished", {"ndb": 1, "jsd": 0.2, "lpips": 0.10})  # front, lower ndb -> first
     _trial(tmp_path, "c", "finished", {"ndb": 3, "jsd": 0.3, "lpips": 0.05})  # dominated by a and b
@@ -228,8 +263,9 @@ def test_best_config_is_the_best_searched_trial_even_below_a_baseline(tmp_path):
     write_report(tmp_path)
     header = (tmp_path / "best_config.yaml").read_text().splitlines()
     assert header[0].startswith("# Best configuration of sweep t (trial s, search): ndb=3 ")
-    assert header[1] == ("# Ranked above it: baseline:pix2pix (the best searched configuration is not the best "
-                         "point of the ranking)")
+    assert header[1] == (
+        "# Ranked above it: baseline:pix2pix (the best searched configuration is not the best point of the ranking)"
+    )
     (tmp_path / "trials" / "s" / "trial.json").unlink()
     write_report(tmp_path)
     assert not (tmp_path / "best_config.yaml").exists()  # a stale answer is not left behind
@@ -240,8 +276,11 @@ def test_report_labels_the_scale_and_names_ties(tmp_path):
 
     from clustergan.tune.report import write_report
 
-    (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep",
-                                                           "smoke_test": True, "note": "32 px, 12 steps"}))
+    (tmp_path / "sweep_state.json").write_text(
+        json.dumps(
+            {"status": "finished", "name": "t", "protocol": "sweep", "smoke_test": True, "note": "32 px, 12 steps"}
+        )
+    )
     _trial(tmp_path, "a", "finished", {"ndb": 20, "jsd": 0.5, "lpips": 0.0})
     _trial(tmp_path, "b", "finished", {"ndb": 20, "jsd": 0.5, "lpips": 0.0})
     _trial(tmp_path, "c", "finished", {"ndb": 19, "jsd": 0.5, "lpips": 0.0})
@@ -250,8 +289,9 @@ def test_report_labels_the_scale_and_names_ties(tmp_path):
     lines = table.splitlines()
     assert lines[2].startswith("**Smoke test** (`--smoke-test`: a few steps per trial)")
     assert lines[4] == "**Note:** 32 px, 12 steps"
-    assert ("- a, b tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, nothing separates "
-            "them") in lines
+    assert (
+        "- a, b tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, nothing separates them"
+    ) in lines
     assert sum("tie on" in line for line in lines) == 1  # c is not tied with anything
     (tmp_path / "sweep_state.json").write_text(json.dumps({"status": "finished", "name": "t", "protocol": "sweep"}))
     (tmp_path / "trials" / "b" / "trial.json").unlink()
@@ -299,12 +339,18 @@ def test_the_driver_encodes_the_training_set_once_for_every_k(tmp_path, monkeypa
     from clustergan.tune.sweep_config import load_sweep
 
     # the session's cache (dataset, weights) with an empty features folder: the features are not cached yet
-    monkeypatch.setattr(features, "cache_dir", lambda sub: (tmp_path / "cache" / sub).mkdir(parents=True, exist_ok=True)
-                        or tmp_path / "cache" / sub)
+    monkeypatch.setattr(
+        features,
+        "cache_dir",
+        lambda sub: (tmp_path / "cache" / sub).mkdir(parents=True, exist_ok=True) or tmp_path / "cache" / sub,
+    )
     passes = []
     original = features.extract_features
-    monkeypatch.setattr(features, "extract_features",
-                        lambda encoder, images, *a, **k: passes.append(len(images)) or original(encoder, images, *a, **k))
+    monkeypatch.setattr(
+        features,
+        "extract_features",
+        lambda encoder, images, *a, **k: passes.append(len(images)) or original(encoder, images, *a, **k),
+    )
     sweep, base = load_sweep(REPO / "sweeps" / "debug_sweep.yaml")
     assert cluster_ks(sweep, base) == [2, 3, 4]
     dirs = prepare_clusters(base, cluster_ks(sweep, base), tmp_path / "exp")
@@ -380,8 +426,11 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     assert all(set(r.sampled) >= {"cluster.k:off", "loss.lambda_kl1"} for r in search)  # Optuna's raw draws
     shutil.rmtree(ledger / "trials" / search[1].trial_id)  # as if the machine went before that trial
 
-    with pytest.raises(ClusterganError, match=r"already holds a sweep, and the ledger restores into a new "
-                                              r"experiment folder only"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"already holds a sweep, and the ledger restores into a new "
+        r"experiment folder only",
+    ):
         run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=smoke_sweep, smoke_test=True, ledger=ledger)
 
     # the sweep's configuration changed since the ledger was written: its trials do not compare, refuse them
@@ -391,9 +440,12 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
 
     base = with_values(load_sweep(REPO / "sweeps" / "debug_sweep.yaml")[1], SMOKE_OVERRIDES)
     first = ledger_trials(ledger)[0]
-    with pytest.raises(ClusterganError, match=rf"^--ledger {ledger}: trial {first.trial_id} \({first.kind}\) "
-                                              r"was trained under another configuration than this sweep's "
-                                              r"\(loss.lambda_l1: 10.0 in the ledger, 50.0 now\)\. The ledger belongs"):
+    with pytest.raises(
+        ClusterganError,
+        match=rf"^--ledger {ledger}: trial {first.trial_id} \({first.kind}\) "
+        r"was trained under another configuration than this sweep's "
+        r"\(loss.lambda_l1: 10.0 in the ledger, 50.0 now\)\. The ledger belongs",
+    ):
         restore(ledger, tmp_path / "changed", with_values(base, {"loss.lambda_l1": 50.0}))
     assert not (tmp_path / "changed").exists()
 
@@ -402,8 +454,9 @@ def test_ledger_carries_finished_trials_to_a_new_machine(smoke_sweep, tmp_path):
     pix2pix = next(r for r in ledger_trials(ledger) if r.kind == "baseline:pix2pix")
     shutil.rmtree(ledger / "trials" / pix2pix.trial_id)
     with pytest.raises(ClusterganError, match=r"^--max-trials 0: give at least 1"):
-        run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=tmp_path / "s0", smoke_test=True, ledger=ledger,
-                  max_trials=0)
+        run_sweep(
+            REPO / "sweeps" / "debug_sweep.yaml", storage=tmp_path / "s0", smoke_test=True, ledger=ledger, max_trials=0
+        )
     capped = tmp_path / "slice"
     run_sweep(REPO / "sweeps" / "debug_sweep.yaml", storage=capped, smoke_test=True, ledger=ledger, max_trials=1)
     ran = [json.loads(p.read_text()) for p in capped.glob("trials/*/trial.json")]
@@ -440,7 +493,7 @@ def _dataset_with_truncated_training_images(root: Path) -> Path:
             path = root / split / f"{i}.jpg"
             Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(path, quality=90)
             if split == "train":  # keep the header, cut the data: passes the header check, fails to decode
-                path.write_bytes(path.read_bytes()[: 300])
+                path.write_bytes(path.read_bytes()[:300])
     return root
 
 
@@ -450,18 +503,23 @@ def test_failed_trials_are_marked_and_the_sweep_continues(ray_session, tmp_path)
     from clustergan.tune.sweep import run_sweep
 
     data = _dataset_with_truncated_training_images(tmp_path / "bad")
-    sweep = _write(tmp_path / "bad_sweep.yaml", f"""
-base: {REPO / 'sweeps' / 'debug.yaml'}
+    sweep = _write(
+        tmp_path / "bad_sweep.yaml",
+        f"""
+base: {REPO / "sweeps" / "debug.yaml"}
 overrides: {{data.root: {data}, cluster.k: 0, loss.lambda_kl1: 0.0, loss.lambda_km: 0.0, train.max_steps: 2}}
 space: {{loss.lambda_ms: {{type: float, low: 0.5, high: 1.0}}}}
 num_trials: 2
 baselines: false
-""")
+""",
+    )
     exp = run_sweep(sweep, storage=tmp_path / "exp")
     rows = list(csv.DictReader((exp / "ranking.csv").open()))
     assert [r["status"] for r in rows] == ["failed", "failed"]  # both ran: the first failure did not stop it
-    assert all(r["error"].startswith("DataError: cannot read image ") and "replace or remove the file" in r["error"]
-               for r in rows)
+    assert all(
+        r["error"].startswith("DataError: cannot read image ") and "replace or remove the file" in r["error"]
+        for r in rows
+    )
     assert not (exp / "best_config.yaml").exists()
 
 
@@ -474,15 +532,18 @@ def test_asha_scheduler_stops_worse_trials_and_ranks_them_apart(ray_session, tmp
 
     from clustergan.tune.sweep import run_sweep
 
-    sweep = _write(tmp_path / "asha.yaml", f"""
-base: {REPO / 'sweeps' / 'debug.yaml'}
+    sweep = _write(
+        tmp_path / "asha.yaml",
+        f"""
+base: {REPO / "sweeps" / "debug.yaml"}
 overrides: {{cluster.k: 0, loss.lambda_kl1: 0.0, loss.lambda_km: 0.0, data.synth.n_train: 24, data.synth.n_test: 4,
             train.epochs: 4, train.threads: 1, train.checkpoint_every: 4, train.sample_every: 4}}
 space: {{loss.lambda_l1: {{type: loguniform, low: 1.0, high: 100.0}}}}
 num_trials: 4
 baselines: false
 scheduler: {{type: asha, metric: G_total, mode: min, grace_period: 1, reduction_factor: 2}}
-""")
+""",
+    )
     exp = run_sweep(sweep, storage=tmp_path / "exp")
     rows = list(csv.DictReader((exp / "ranking.csv").open()))
     statuses = [r["status"] for r in rows]
@@ -512,15 +573,18 @@ def test_sweep_stored_at_a_uri_is_mirrored_there_and_resumes_from_it_alone(ray_s
 
     bucket = tmp_path / "bucket" / "exp"
     uri = f"file://{bucket}"
-    sweep = _write(tmp_path / "uri_sweep.yaml", f"""
+    sweep = _write(
+        tmp_path / "uri_sweep.yaml",
+        f"""
 name: uri_sweep
-base: {REPO / 'sweeps' / 'debug.yaml'}
+base: {REPO / "sweeps" / "debug.yaml"}
 overrides: {{cluster.k: 2, data.synth.n_train: 24, data.synth.n_test: 4, train.epochs: 1, train.max_steps: 2,
             train.threads: 1}}
 space: {{loss.lambda_ms: {{type: float, low: 0.5, high: 1.0}}}}
 num_trials: 2
 baselines: false
-""")
+""",
+    )
     local = run_sweep(sweep, storage=uri, local=tmp_path / "laptop")
     assert local == (tmp_path / "laptop").resolve()
     rows = list(csv.DictReader((local / "ranking.csv").open()))
@@ -528,8 +592,7 @@ baselines: false
     assert all(r["status"] == "finished" and Path(r["sample_grid"]).is_file() for r in rows)
 
     # at the URI: Tune's experiment, the driver's files, the report, the clusters, every trial's folder
-    for name in ("search", "optuna.db", "sweep.yaml", "ranking.csv", "ranking.md", "pareto.png",
-                 "best_config.yaml"):
+    for name in ("search", "optuna.db", "sweep.yaml", "ranking.csv", "ranking.md", "pareto.png", "best_config.yaml"):
         assert (bucket / name).exists(), name
     assert json.loads((bucket / "sweep_state.json").read_text())["status"] == "finished"
     assert sorted(p.name for p in (bucket / "clusters").iterdir()) == ["k2"]
@@ -539,8 +602,11 @@ baselines: false
 
     with pytest.raises(ClusterganError, match=r"exp: this sweep already ran here; pass --resume"):
         run_sweep(sweep, storage=uri, local=tmp_path / "new_machine")
-    with pytest.raises(ClusterganError, match=r"holds the local copy of another sweep \(sweep_state.json: remote "
-                                              r"None\); give this one its own --local folder"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"holds the local copy of another sweep \(sweep_state.json: remote "
+        r"None\); give this one its own --local folder",
+    ):
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "sweep_state.json").write_text('{"status": "finished"}')
         run_sweep(sweep, storage=uri, local=tmp_path / "other", resume=True)
@@ -570,10 +636,21 @@ def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(t
     (stats / "cluster_stats.npz").write_bytes(b"arrays")
     (stats / "cluster_stats.json").write_text("{}")
     monkeypatch.setattr(st.tempfile, "gettempdir", lambda: str(tmp_path / "node_b_tmp"))
-    spec = TrialSpec(name="exp", base={}, space={}, seeds=[0], protocol="sweep", workers=0, cpus_per_worker=1.0,
-                     gpus_per_worker=0.0, report_every_s=30.0, storage=str(tmp_path / "driver"),
-                     cluster_dirs={3: str(tmp_path / "driver" / "clusters" / "k3")},
-                     remote=f"file://{tmp_path / 'bucket'}", driver_node="A")
+    spec = TrialSpec(
+        name="exp",
+        base={},
+        space={},
+        seeds=[0],
+        protocol="sweep",
+        workers=0,
+        cpus_per_worker=1.0,
+        gpus_per_worker=0.0,
+        report_every_s=30.0,
+        storage=str(tmp_path / "driver"),
+        cluster_dirs={3: str(tmp_path / "driver" / "clusters" / "k3")},
+        remote=f"file://{tmp_path / 'bucket'}",
+        driver_node="A",
+    )
     driver = st.trial_storage(spec, "A")
     assert driver.local == tmp_path / "driver"  # the driver's node: the driver's own copy
     assert st.cluster_dir(spec, 3, driver) == spec.cluster_dirs[3]
@@ -583,11 +660,17 @@ def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(t
     assert st.cluster_dir(spec, 3, node_b) == str(root / "clusters" / "k3")
     assert (root / "clusters" / "k3" / "cluster_stats.npz").read_bytes() == b"arrays"
     assert [p.name for p in (root / "clusters").iterdir()] == ["k3"]  # no half-copied folder left beside it
-    with pytest.raises(ClusterganError, match=r"bucket/clusters/k5: the driver's cluster statistics for k=5 are "
-                                              r"missing at the sweep's storage URI"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"bucket/clusters/k5: the driver's cluster statistics for k=5 are "
+        r"missing at the sweep's storage URI",
+    ):
         st.cluster_dir(spec, 5, node_b)
-    with pytest.raises(ClusterganError, match=r"--storage nope://x: pyarrow cannot open this URI \(Unrecognized "
-                                              r"filesystem type in URI: nope://x\)"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"--storage nope://x: pyarrow cannot open this URI \(Unrecognized "
+        r"filesystem type in URI: nope://x\)",
+    ):
         Remote("nope://x")
 
 
@@ -603,8 +686,9 @@ def test_a_folder_push_uploads_changed_and_small_files_only(tmp_path):
     (trial / "trial.json").write_text('{"status": "running"}')
     remote = rm.Remote(f"file://{tmp_path / 'bucket'}")
     assert remote.push(trial, "trials/t0") == 2
-    assert (tmp_path / "bucket" / "trials" / "t0" / "seed0" / "checkpoints" / "epoch_0005.pt").read_bytes() == \
-        big.read_bytes()
+    assert (
+        tmp_path / "bucket" / "trials" / "t0" / "seed0" / "checkpoints" / "epoch_0005.pt"
+    ).read_bytes() == big.read_bytes()
     (trial / "seed1").mkdir()
     (trial / "seed1" / "epoch_0005.pt").write_bytes(b"v" * rm.SMALL)
     (trial / "trial.json").write_text('{"status": "finished"}')
@@ -649,10 +733,28 @@ def test_cli_train_with_two_ray_workers_end_to_end(ray_session, tmp_path):
     from clustergan.train.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
-    assert main(["train", "--config", str(REPO / "sweeps" / "debug.yaml"), "--workers", "2", "cluster.k=2",
-                 "loss.lambda_kl1=0.0", "loss.lambda_km=0.0",  # cluster-conditioned, no encoder in the workers
-                 "data.synth.n_train=16", "data.synth.n_test=4", "train.epochs=1", "train.batch_size=4",
-                 "train.threads=1", f"out={run}", "name=cli2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(REPO / "sweeps" / "debug.yaml"),
+                "--workers",
+                "2",
+                "cluster.k=2",
+                "loss.lambda_kl1=0.0",
+                "loss.lambda_km=0.0",  # cluster-conditioned, no encoder in the workers
+                "data.synth.n_train=16",
+                "data.synth.n_test=4",
+                "train.epochs=1",
+                "train.batch_size=4",
+                "train.threads=1",
+                f"out={run}",
+                "name=cli2",
+            ]
+        )
+        == 0
+    )
     state = load_checkpoint(run / "checkpoints" / "epoch_0001.pt")
     assert state["epoch"] == 1 and state["global_step"] == 2  # 16 images / (2 workers x batch 4)
     assert (run / "samples" / "epoch_0001.png").is_file() and list((run / "tensorboard").glob("events.*"))

@@ -66,9 +66,20 @@ def _config(out: Path, epochs: int):
     from clustergan.config import load_config
     from clustergan.train.builders import prepare_run
 
-    overrides = ["cluster.k=0", "model.nz=0", "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0",
-                 f"train.epochs={epochs}", "train.batch_size=4", "train.threads=1", "data.synth.n_train=32",
-                 "data.synth.n_test=4", "data.synth.size=32", f"out={out}"]
+    overrides = [
+        "cluster.k=0",
+        "model.nz=0",
+        "loss.lambda_ms=0.0",
+        "loss.lambda_kl1=0.0",
+        "loss.lambda_km=0.0",
+        f"train.epochs={epochs}",
+        "train.batch_size=4",
+        "train.threads=1",
+        "data.synth.n_train=32",
+        "data.synth.n_test=4",
+        "data.synth.size=32",
+        f"out={out}",
+    ]
     return prepare_run(load_config(REPO / "sweeps" / "debug.yaml", overrides))
 
 
@@ -83,8 +94,14 @@ def test_two_node_run_places_one_worker_per_node(two_nodes, tmp_path):
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = _config(tmp_path / "run", epochs=1)
-    trainer = make_trainer(config, workers=2, storage_path=str(tmp_path / "ray"), name="two-nodes",
-                           placement_strategy="SPREAD", loop=_recording_loop)
+    trainer = make_trainer(
+        config,
+        workers=2,
+        storage_path=str(tmp_path / "ray"),
+        name="two-nodes",
+        placement_strategy="SPREAD",
+        loop=_recording_loop,
+    )
     result = trainer.fit()
     assert result.error is None and result.metrics["epoch"] == 1
     nodes = {text.split()[0] for text in _pid_records(config.run_dir).values()}
@@ -122,8 +139,15 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
 
     killer = threading.Thread(target=kill_rank1_after_epoch_2, daemon=True)
     killer.start()
-    trainer = make_trainer(config, workers=2, storage_path=str(tmp_path / "ray"), name="fault",
-                           placement_strategy="SPREAD", max_failures=2, loop=_recording_loop)
+    trainer = make_trainer(
+        config,
+        workers=2,
+        storage_path=str(tmp_path / "ray"),
+        name="fault",
+        placement_strategy="SPREAD",
+        max_failures=2,
+        loop=_recording_loop,
+    )
     try:
         result = trainer.fit()
     finally:
@@ -140,6 +164,7 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
 
 
 # ------------------------------------------------------------- a sweep of 8 trials on the 2 nodes
+
 
 def _passes_file() -> Path:
     return Path(os.environ["CLUSTERGAN_TEST_PASSES"])
@@ -188,23 +213,52 @@ def test_sweep_of_8_trials_on_two_nodes_runs_the_encoder_once(two_nodes, tmp_pat
     monkeypatch.setenv("CLUSTERGAN_TEST_PASSES", str(passes))
     # a dataset of its own (synth seed 7): its features are in no cache yet, so the driver must encode it
     sweep_yaml = tmp_path / "eight.yaml"
-    sweep_yaml.write_text(yaml.safe_dump({
-        "name": "eight", "base": str(REPO / "sweeps" / "debug.yaml"),
-        "overrides": {"train.epochs": 1, "train.max_steps": 2, "train.threads": 1, "data.synth.seed": 7,
-                      "data.synth.n_train": 40, "data.synth.n_test": 6},
-        "space": {"cluster.k": {"type": "int", "low": 2, "high": 4},
-                  "loss.lambda_ms": {"type": "loguniform", "low": 0.1, "high": 10.0, "zero_allowed": 0.2},
-                  "loss.lambda_kl1": {"type": "loguniform", "low": 0.1, "high": 10.0},
-                  "loss.lambda_km": {"type": "loguniform", "low": 0.001, "high": 0.1}},
-        "num_trials": 6, "seeds": [0], "workers": 0, "cpus_per_worker": 1, "max_concurrent": 4,
-        "protocol": "sweep", "baselines": True}))
+    sweep_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "name": "eight",
+                "base": str(REPO / "sweeps" / "debug.yaml"),
+                "overrides": {
+                    "train.epochs": 1,
+                    "train.max_steps": 2,
+                    "train.threads": 1,
+                    "data.synth.seed": 7,
+                    "data.synth.n_train": 40,
+                    "data.synth.n_test": 6,
+                },
+                "space": {
+                    "cluster.k": {"type": "int", "low": 2, "high": 4},
+                    "loss.lambda_ms": {"type": "loguniform", "low": 0.1, "high": 10.0, "zero_allowed": 0.2},
+                    "loss.lambda_kl1": {"type": "loguniform", "low": 0.1, "high": 10.0},
+                    "loss.lambda_km": {"type": "loguniform", "low": 0.001, "high": 0.1},
+                },
+                "num_trials": 6,
+                "seeds": [0],
+                "workers": 0,
+                "cpus_per_worker": 1,
+                "max_concurrent": 4,
+                "protocol": "sweep",
+                "baselines": True,
+            }
+        )
+    )
     original = features.extract_features
     driver_node = ray.get_runtime_context().get_node_id()
-    monkeypatch.setattr(features, "extract_features", lambda encoder, images, *a, **k: _record(
-        f"encode {driver_node} {os.getpid()} {len(images)}") or original(encoder, images, *a, **k))
+    monkeypatch.setattr(
+        features,
+        "extract_features",
+        lambda encoder, images, *a, **k: (
+            _record(f"encode {driver_node} {os.getpid()} {len(images)}") or original(encoder, images, *a, **k)
+        ),
+    )
     ray.shutdown()  # the same cluster, a job whose worker processes count
-    ray.init(address=two_nodes.address, runtime_env={"worker_process_setup_hook": _count_in_worker,
-                                                     "env_vars": {"CLUSTERGAN_TEST_PASSES": str(passes)}})
+    ray.init(
+        address=two_nodes.address,
+        runtime_env={
+            "worker_process_setup_hook": _count_in_worker,
+            "env_vars": {"CLUSTERGAN_TEST_PASSES": str(passes)},
+        },
+    )
     try:
         exp = run_sweep(sweep_yaml, storage=tmp_path / "exp")
     finally:

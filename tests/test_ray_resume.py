@@ -22,8 +22,9 @@ pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray module:
 
 
 def _cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "clustergan.cli", *args], env=env, cwd=REPO,
-                            start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "clustergan.cli", *args], env=env, cwd=REPO, start_new_session=True, **kwargs
+    )
 
 
 def _records(exp: Path) -> dict[str, dict]:
@@ -33,7 +34,7 @@ def _records(exp: Path) -> dict[str, dict]:
 def test_killed_sweep_driver_resumes_without_rerunning_finished_trials(tmp_path):
     sweep = tmp_path / "resume_sweep.yaml"
     sweep.write_text(f"""
-base: {REPO / 'sweeps' / 'debug.yaml'}
+base: {REPO / "sweeps" / "debug.yaml"}
 overrides: {{cluster.k: 0, loss.lambda_kl1: 0.0, loss.lambda_km: 0.0, train.max_steps: 3, train.threads: 1}}
 space: {{loss.lambda_ms: {{type: loguniform, low: 0.1, high: 10.0}}}}
 num_trials: 3
@@ -48,15 +49,18 @@ baselines: false
         deadline = time.time() + 240
         finished_before: dict[str, dict] = {}
         while time.time() < deadline and first.poll() is None:
-            finished_before = {k: v for k, v in _records(exp).items() if v["status"] == "finished"} \
-                if exp.is_dir() else {}
+            finished_before = (
+                {k: v for k, v in _records(exp).items() if v["status"] == "finished"} if exp.is_dir() else {}
+            )
             if finished_before:
                 break
             time.sleep(0.5)
         assert first.poll() is None, "the sweep ended before it could be killed"
         assert finished_before, "no trial finished in time"
-        mtimes = {t: (Path(r["per_seed"]["0"]["run_dir"]) / "checkpoints" / "epoch_0001.pt").stat().st_mtime
-                  for t, r in finished_before.items()}
+        mtimes = {
+            t: (Path(r["per_seed"]["0"]["run_dir"]) / "checkpoints" / "epoch_0001.pt").stat().st_mtime
+            for t, r in finished_before.items()
+        }
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)  # the driver and its local Ray
@@ -64,8 +68,13 @@ baselines: false
         log.close()
     time.sleep(1)
 
-    again = _cli(["sweep", "--config", str(sweep), "--storage", str(exp), "--resume"], env,
-                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    again = _cli(
+        ["sweep", "--config", str(sweep), "--storage", str(exp), "--resume"],
+        env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         out, _ = again.communicate(timeout=400)
     finally:

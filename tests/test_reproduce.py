@@ -22,8 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_significance_rule_golden():
     # gap -4, pooled std 1 -> threshold 2: A (lower) is better
-    assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=True) == \
-        {"gap": -4.0, "threshold": 2.0, "verdict": "better", "seeds": 3}
+    assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=True) == {
+        "gap": -4.0,
+        "threshold": 2.0,
+        "verdict": "better",
+        "seeds": 3,
+    }
     # higher is better: the same numbers make A worse
     assert compare([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], lower_is_better=False)["verdict"] == "worse"
     # gap 1 < 2 x pooled std 1: not significant
@@ -31,8 +35,12 @@ def test_significance_rule_golden():
     # one seed per row: never called
     assert compare([1.0], [9.0], lower_is_better=True)["verdict"] == "not significant"
     # unequal spreads: stds sqrt(0.5) and 0 pool to sqrt((0.5 + 0) / 2) = 0.5, so the threshold is 1.0
-    assert compare([0.5, 1.5], [3.0, 3.0], lower_is_better=True) == \
-        {"gap": -2.0, "threshold": pytest.approx(1.0), "verdict": "better", "seeds": 2}
+    assert compare([0.5, 1.5], [3.0, 3.0], lower_is_better=True) == {
+        "gap": -2.0,
+        "threshold": pytest.approx(1.0),
+        "verdict": "better",
+        "seeds": 2,
+    }
     assert mean_std([2.0, 4.0]) == (3.0, pytest.approx(2**0.5))
 
 
@@ -55,8 +63,11 @@ def test_cpu_preset_gives_every_method_the_same_budget_and_seeds():
     assert by_key["msgan_ms0.1"].overrides == by_key["clustergan_ms0.1"].overrides == ("loss.lambda_ms=0.1",)
     # and the matched pair again at pix2pix's lambda_L1 100 (once one-seed probes), all seeds
     assert methods[5:7] == ["msgan_ms0.1_l1_100", "clustergan_ms0.1_l1_100"]
-    assert by_key["msgan_ms0.1_l1_100"].overrides == by_key["clustergan_ms0.1_l1_100"].overrides == (
-        "loss.lambda_ms=0.1", "loss.lambda_l1=100.0")
+    assert (
+        by_key["msgan_ms0.1_l1_100"].overrides
+        == by_key["clustergan_ms0.1_l1_100"].overrides
+        == ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")
+    )
     assert len(specs) == 3 * len(methods) and not preset.studies[0].probes
     synth = {m.key: m for m in preset.studies[1].methods}
     assert list(synth) == ["pix2pix", "msgan", "clustergan", "msgan_ms0.1", "clustergan_ms0.1"]
@@ -74,33 +85,66 @@ def test_only_selects_method_keys_and_names_the_known_ones():
 def test_missing_facades_is_an_error_naming_the_folder(tmp_path):
     study = get_preset("cpu").studies[0]
     preset = Preset(name="t", description="t", studies=(study,))
-    with pytest.raises(ClusterganError, match=r"the facades study needs the facades dataset; .*nowhere/train is not "
-                                              r"a folder. Pass --facades"):
+    with pytest.raises(
+        ClusterganError,
+        match=r"the facades study needs the facades dataset; .*nowhere/train is not "
+        r"a folder. Pass --facades",
+    ):
         reproduce(preset, tmp_path / "out", tmp_path / "nowhere")
 
 
 def test_cli_error_exits_2_without_traceback():
-    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "laptop"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "ray_jobs/reproduce.py", "--preset", "laptop"], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("clustergan: error: unknown reproduction preset 'laptop'; "
-                                   "choose one of ['cpu', 'gpu']")
+    assert proc.stderr.strip() == (
+        "clustergan: error: unknown reproduction preset 'laptop'; choose one of ['cpu', 'gpu']"
+    )
 
 
 def _tiny_preset() -> Preset:
     base = SWEEPS / "debug.yaml"
     methods = (
-        Method("pix2pix", "pix2pix", base, ("model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0.0",
-                                            "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
+        Method(
+            "pix2pix",
+            "pix2pix",
+            base,
+            (
+                "model.nz=0",
+                "model.dropout=0.5",
+                "cluster.k=0",
+                "loss.lambda_ms=0.0",
+                "loss.lambda_kl1=0.0",
+                "loss.lambda_km=0.0",
+            ),
+        ),
         Method("MSGAN", "msgan", base, ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
         Method("clustergan", "clustergan", base, ("cluster.k=2",)),
     )
-    probes = (Method("MSGAN, lambda_MS 0.5", "probe_msgan", base, methods[1].overrides + ("loss.lambda_ms=0.5",)),
-              Method("clustergan, lambda_MS 0.5", "probe_clustergan", base, ("cluster.k=2", "loss.lambda_ms=0.5")))
-    study = Study(name="synth", title="tiny synth", methods=methods, seeds=(0, 1), protocol="sweep", ndb_bins=3,
-                  probes=probes,
-                  diagnose=True, overrides=("data.size=32", "data.synth.size=32", "data.synth.n_train=12", "data.synth.n_test=3",
-                             "train.batch_size=4", "train.threads=1"), figure=True)
+    probes = (
+        Method("MSGAN, lambda_MS 0.5", "probe_msgan", base, methods[1].overrides + ("loss.lambda_ms=0.5",)),
+        Method("clustergan, lambda_MS 0.5", "probe_clustergan", base, ("cluster.k=2", "loss.lambda_ms=0.5")),
+    )
+    study = Study(
+        name="synth",
+        title="tiny synth",
+        methods=methods,
+        seeds=(0, 1),
+        protocol="sweep",
+        ndb_bins=3,
+        probes=probes,
+        diagnose=True,
+        overrides=(
+            "data.size=32",
+            "data.synth.size=32",
+            "data.synth.n_train=12",
+            "data.synth.n_test=3",
+            "train.batch_size=4",
+            "train.threads=1",
+        ),
+        figure=True,
+    )
     return Preset(name="tiny", description="test", studies=(study,))
 
 
@@ -109,8 +153,16 @@ def test_smoke_epochs_train_only_trains_whole_epochs_and_evaluates_nothing(tmp_p
     preset = _tiny_preset()
     out = tmp_path / "runs"
     lines: list[str] = []
-    reproduce(preset, out, None, seeds=[0], only=["msgan"], smoke_epochs=2, train_only=True,
-              log=lambda msg, **_: lines.append(msg))
+    reproduce(
+        preset,
+        out,
+        None,
+        seeds=[0],
+        only=["msgan"],
+        smoke_epochs=2,
+        train_only=True,
+        log=lambda msg, **_: lines.append(msg),
+    )
     run = out / "synth" / "msgan" / "seed0"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
     assert not (run / "metrics.json").exists() and not (out / "synth" / "_floor").exists()
@@ -123,8 +175,12 @@ def test_smoke_epochs_train_only_trains_whole_epochs_and_evaluates_nothing(tmp_p
 
 
 def test_cli_epochs_must_be_positive():
-    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "gpu", "--epochs", "0"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "ray_jobs/reproduce.py", "--preset", "gpu", "--epochs", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "clustergan: error: --epochs 0: give a whole number of epochs >= 1"
 
@@ -202,7 +258,9 @@ def test_seeds_select_training_seeds_and_probes_follow_the_first():
     assert {s.seed for s in specs} == {1} and not any(s.method.key.startswith("probe") for s in specs)
     assert [s.method.key for s in run_specs(_tiny_preset(), seeds=[0])][-2:] == ["probe_msgan", "probe_clustergan"]
     assert {(s.method.key, s.seed) for s in run_specs(get_preset("cpu"), ["facades"], seeds=[1, 2])} >= {
-        ("clustergan_ms0.1", 1), ("clustergan_ms0.1", 2)}
+        ("clustergan_ms0.1", 1),
+        ("clustergan_ms0.1", 2),
+    }
     with pytest.raises(ClusterganError, match=r"--seeds 7: the facades study trains seeds \[0, 1, 2\]"):
         run_specs(get_preset("cpu"), ["facades"], seeds=[7])
 
@@ -219,19 +277,30 @@ def test_one_seed_comparison_cells_show_no_threshold():
 def test_direction_lines_test_the_matched_lambda_pair_against_the_papers_clustergan_vs_msgan():
     from clustergan.reproduce.results import direction_lines
 
-    labels = {"clustergan": "clustergan", "msgan": "MSGAN", "clustergan_ms0.1": "clustergan, lambda_MS 0.1",
-              "msgan_ms0.1": "MSGAN, lambda_MS 0.1"}
-    summary = {"rows": {key: {"label": label} for key, label in labels.items()}, "comparisons": [
-        {"a": "clustergan", "b": "msgan", "metric": "lpips", "verdict": "worse"},
-        {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "lpips", "verdict": "better"},
-        {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "ndb", "verdict": "not significant"},
-    ]}
+    labels = {
+        "clustergan": "clustergan",
+        "msgan": "MSGAN",
+        "clustergan_ms0.1": "clustergan, lambda_MS 0.1",
+        "msgan_ms0.1": "MSGAN, lambda_MS 0.1",
+    }
+    summary = {
+        "rows": {key: {"label": label} for key, label in labels.items()},
+        "comparisons": [
+            {"a": "clustergan", "b": "msgan", "metric": "lpips", "verdict": "worse"},
+            {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "lpips", "verdict": "better"},
+            {"a": "clustergan_ms0.1", "b": "msgan_ms0.1", "metric": "ndb", "verdict": "not significant"},
+        ],
+    }
     lines = direction_lines(summary)
     assert "| clustergan vs MSGAN | LPIPS | better (0.4444 vs 0.3752) | worse | **no** |" in lines
-    assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | LPIPS | better (0.4444 vs 0.3752) | better | yes |" \
+    assert (
+        "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | LPIPS | better (0.4444 vs 0.3752) | better | yes |"
         in lines
-    assert "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | NDB | better (9 vs 11) | not significant | not shown |" \
+    )
+    assert (
+        "| clustergan, lambda_MS 0.1 vs MSGAN, lambda_MS 0.1 | NDB | better (9 vs 11) | not significant | not shown |"
         in lines
+    )
     assert direction_lines({"rows": {}, "comparisons": []}) == []
 
 
@@ -251,9 +320,20 @@ def test_conditioning_of_a_perfect_and_of_an_input_blind_generator(tmp_path, mon
     for split in ("train", "test"):
         (tmp_path / "data" / split).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(tmp_path / "data" / split / f"{i}.png")
-    cfg = load_config(REPO / "sweeps" / "debug.yaml", [f"data.root={tmp_path / 'data'}", "cluster.k=0", "model.nz=0",
-                                                        "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0"])
+            Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / split / f"{i}.png"
+            )
+    cfg = load_config(
+        REPO / "sweeps" / "debug.yaml",
+        [
+            f"data.root={tmp_path / 'data'}",
+            "cluster.k=0",
+            "model.nz=0",
+            "loss.lambda_ms=0.0",
+            "loss.lambda_kl1=0.0",
+            "loss.lambda_km=0.0",
+        ],
+    )
     targets, _ = load_targets(cfg.data.root, "test", cfg.data.direction, cfg.data.size)
 
     class Fake:
@@ -283,13 +363,21 @@ def test_conditioning_of_a_perfect_and_of_an_input_blind_generator(tmp_path, mon
 def test_the_report_shows_matched_comparisons_and_leaves_mismatched_ones_to_the_json():
     from clustergan.reproduce.results import shown_pairs
 
-    labels = ["pix2pix", "MSGAN", "clustergan", "MSGAN, lambda_MS 0.1", "clustergan, lambda_MS 0.1",
-              "clustergan (sweep best)"]
-    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
+    labels = [
+        "pix2pix",
+        "MSGAN",
+        "clustergan",
+        "MSGAN, lambda_MS 0.1",
+        "clustergan, lambda_MS 0.1",
+        "clustergan (sweep best)",
+    ]
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
     shown = shown_pairs(pairs)
     assert shown[("MSGAN", "clustergan")] == 0 and shown[("MSGAN, lambda_MS 0.1", "clustergan, lambda_MS 0.1")] == 0
     # the sweep's best has no MSGAN at its settings: it meets every MSGAN row
-    assert shown[("MSGAN", "clustergan (sweep best)")] == shown[("MSGAN, lambda_MS 0.1", "clustergan (sweep best)")] == 0
+    assert (
+        shown[("MSGAN", "clustergan (sweep best)")] == shown[("MSGAN, lambda_MS 0.1", "clustergan (sweep best)")] == 0
+    )
     assert all(shown[("pix2pix", x)] == 1 for x in labels[1:])
     assert shown[("MSGAN", "MSGAN, lambda_MS 0.1")] == 2 and shown[("clustergan", "clustergan, lambda_MS 0.1")] == 2
     # method and settings both differ: not a line of the table
@@ -303,8 +391,16 @@ def test_adopt_takes_a_finished_identical_run_and_refuses_another_training(tmp_p
 
     preset = _tiny_preset()
     elsewhere, out = tmp_path / "sweep_trial", tmp_path / "runs"
-    reproduce(preset, elsewhere, None, smoke=True, only=["clustergan", "msgan"], seeds=[0], train_only=True,
-              log=lambda *a, **k: None)
+    reproduce(
+        preset,
+        elsewhere,
+        None,
+        smoke=True,
+        only=["clustergan", "msgan"],
+        seeds=[0],
+        train_only=True,
+        log=lambda *a, **k: None,
+    )
     source = elsewhere / "synth" / "clustergan" / "seed0"
     spec = next(s for s in run_specs(preset, only=["clustergan"], seeds=[0]))
     other = next(s for s in run_specs(preset, only=["msgan"], seeds=[0]))
@@ -333,13 +429,32 @@ def test_adopt_takes_a_finished_identical_run_and_refuses_another_training(tmp_p
     assert ckpt.stat().st_mtime_ns == before  # not trained again
     assert json.loads((run / "metrics.json").read_text())["protocol"]["name"] == "sweep"  # evaluated here
     text = write_results(preset, out, tmp_path / "docs").read_text()
-    assert f"trained once by the sweep trial that found the configuration; evaluated here like every run): " \
-           f"synth/clustergan/seed0 (`{source.resolve()}`)." in text
+    assert (
+        f"trained once by the sweep trial that found the configuration; evaluated here like every run): "
+        f"synth/clustergan/seed0 (`{source.resolve()}`)." in text
+    )
 
 
 def test_cli_adopt_needs_key_equals_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "ray_jobs/reproduce.py", "--preset", "cpu", "--adopt", "clustergan_best",
-                           "--out", str(tmp_path), "--no-report", "--fresh"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "ray_jobs/reproduce.py",
+            "--preset",
+            "cpu",
+            "--adopt",
+            "clustergan_best",
+            "--out",
+            str(tmp_path),
+            "--no-report",
+            "--fresh",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("clustergan: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
-                                   "clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0")
+    assert proc.stderr.strip() == (
+        "clustergan: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
+        "clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0"
+    )

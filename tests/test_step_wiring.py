@@ -39,10 +39,21 @@ class Recorder(torch.nn.Module):
 
 @pytest.mark.filterwarnings("ignore:cluster .* is singular")
 def test_one_step_wiring_with_every_term_on(tmp_path):
-    config = prepare_run(load_config(REPO / "sweeps" / "debug.yaml", [
-        f"out={tmp_path / 'run'}", "cluster.k=3", "cluster.backend=sklearn", "data.synth.n_train=12",
-        "data.synth.n_test=4", "train.batch_size=4", "train.threads=1",
-        *(f"loss.{k}={v}" for k, v in LAMBDAS.items())]))
+    config = prepare_run(
+        load_config(
+            REPO / "sweeps" / "debug.yaml",
+            [
+                f"out={tmp_path / 'run'}",
+                "cluster.k=3",
+                "cluster.backend=sklearn",
+                "data.synth.n_train=12",
+                "data.synth.n_test=4",
+                "train.batch_size=4",
+                "train.threads=1",
+                *(f"loss.{k}={v}" for k, v in LAMBDAS.items()),
+            ],
+        )
+    )
     trainer = Trainer(config, LocalContext())
     trainer.epoch = 0
     trainer.G, trainer.D = Recorder(trainer.G), Recorder(trainer.D)
@@ -51,7 +62,7 @@ def test_one_step_wiring_with_every_term_on(tmp_path):
     assert len(set(own.tolist())) > 1, "the batch should hold targets of several clusters"
     losses = trainer.step(batch)
 
-    (g_args, fake), = trainer.G.calls  # both fakes in one call: [2B]
+    ((g_args, fake),) = trainer.G.calls  # both fakes in one call: [2B]
     x, z, ids = g_args
     B = batch["source"].shape[0]
     assert torch.equal(ids, own.repeat(2))  # G gets the target's own cluster, the same for both fakes
@@ -77,6 +88,11 @@ def test_one_step_wiring_with_every_term_on(tmp_path):
     assert float(losses["G_ms"]) == pytest.approx(float(ms), rel=1e-5)
     assert float(losses["G_kl1"]) == pytest.approx(float(kl1), rel=1e-4)
     assert float(losses["G_km"]) == pytest.approx(float(km), rel=1e-4)
-    weighted = (losses["G_gan"] + LAMBDAS["lambda_l1"] * losses["G_l1"] + LAMBDAS["lambda_ms"] * losses["G_ms"]
-                + LAMBDAS["lambda_kl1"] * losses["G_kl1"] + LAMBDAS["lambda_km"] * losses["G_km"])
+    weighted = (
+        losses["G_gan"]
+        + LAMBDAS["lambda_l1"] * losses["G_l1"]
+        + LAMBDAS["lambda_ms"] * losses["G_ms"]
+        + LAMBDAS["lambda_kl1"] * losses["G_kl1"]
+        + LAMBDAS["lambda_km"] * losses["G_km"]
+    )
     assert float(losses["G_total"]) == pytest.approx(float(weighted), rel=1e-6)

@@ -21,8 +21,15 @@ def _train(out, *extra):
 def test_train_sample_eval_cluster_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(run, "train.epochs=1") == 0
-    for rel in ("config.yaml", "config.json", "clusters/cluster_stats.npz", "clusters/report.json",
-                "clusters/clusters.png", "samples/epoch_0001.png", "checkpoints/epoch_0001.pt"):
+    for rel in (
+        "config.yaml",
+        "config.json",
+        "clusters/cluster_stats.npz",
+        "clusters/report.json",
+        "clusters/clusters.png",
+        "samples/epoch_0001.png",
+        "checkpoints/epoch_0001.pt",
+    ):
         assert (run / rel).is_file(), rel
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     state = load_checkpoint(run / "checkpoints" / "epoch_0001.pt")
@@ -39,8 +46,24 @@ def test_train_sample_eval_cluster_end_to_end(tmp_path, capsys):
 
     data_root = Path(state["config"]["data"]["root"])
     out = tmp_path / "samples"
-    assert main(["sample", "--run", str(run), "--input", str(data_root / "test"), "--cluster", "all",
-                 "--num-z", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--run",
+                str(run),
+                "--input",
+                str(data_root / "test"),
+                "--cluster",
+                "all",
+                "--num-z",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert (out / "grid.png").is_file() and len(list(out.glob("*_cluster3_z1.png"))) == 4
 
     assert main(["eval", "--run", str(run), "--protocol", "sweep", "--ndb-bins", "4"]) == 0
@@ -60,8 +83,12 @@ def test_periodic_evaluation_in_training(tmp_path, capsys):
     import json
 
     run = tmp_path / "run"
-    assert _train(run, *MSGAN_TINY[4:], "train.epochs=1", "train.eval_every=1", "train.eval_ndb_bins=4",
-                  "loss.lambda_l1=0") == 0
+    assert (
+        _train(
+            run, *MSGAN_TINY[4:], "train.epochs=1", "train.eval_every=1", "train.eval_ndb_bins=4", "loss.lambda_l1=0"
+        )
+        == 0
+    )
     result = json.loads((run / "eval" / "metrics_epoch_0001.json").read_text())
     assert result["protocol"]["name"] == "sweep" and result["protocol"]["ndb_bins"] == 4
     out = capsys.readouterr().out
@@ -89,8 +116,10 @@ def test_unconditional_discriminator_lever(tmp_path):
     assert any("emb" in name for name in state["G"])  # the generator is still cluster-conditioned
     assert _train(tmp_path / "proj", "cluster.k=2", "train.max_steps=1") == 0
     proj = load_checkpoint(latest_checkpoint(tmp_path / "proj" / "checkpoints"))
-    assert [name for name in proj["D"] if "embedding" in name] == ["scales.0.embedding.weight",
-                                                                    "scales.1.embedding.weight"]
+    assert [name for name in proj["D"] if "embedding" in name] == [
+        "scales.0.embedding.weight",
+        "scales.1.embedding.weight",
+    ]
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
@@ -130,8 +159,18 @@ def test_pix2pix_dropout_samples_are_fixed_by_the_generator_and_leave_the_global
     from clustergan.train.builders import build_generator
     from clustergan.train.sampling import TrainedGenerator
 
-    cfg = load_config(DEBUG, ["model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0",
-                              "loss.lambda_kl1=0", "loss.lambda_km=0", f"out={tmp_path}"])
+    cfg = load_config(
+        DEBUG,
+        [
+            "model.nz=0",
+            "model.dropout=0.5",
+            "cluster.k=0",
+            "loss.lambda_ms=0",
+            "loss.lambda_kl1=0",
+            "loss.lambda_km=0",
+            f"out={tmp_path}",
+        ],
+    )
     torch.manual_seed(0)
     state = {"config": cfg.to_dict(), "G": build_generator(cfg).state_dict(), "epoch": 0}
     model = TrainedGenerator(state, tmp_path / "x.pt")
@@ -165,7 +204,7 @@ def test_training_uses_fused_adam_which_takes_the_loop_adams_steps(tmp_path):
     start = {k: v.clone() for k, v in fused.G.state_dict().items()}
     g = torch.Generator().manual_seed(0)
     for _ in range(4):
-        for pf, pl in zip(fused.G.parameters(), loop.G.parameters()):
+        for pf, pl in zip(fused.G.parameters(), loop.G.parameters(), strict=False):
             pf.grad = torch.randn(pf.shape, generator=g) * 1e-3
             pl.grad = pf.grad.clone()
         fused.opt_G.step()

@@ -22,12 +22,29 @@ LEDGER = REPO / "docs" / "sweeps" / "facades_search"
 
 
 def _record(**changes) -> dict:
-    data = {"schema_version": SCHEMA_VERSION, "trial_id": "t1", "trial_name": "run_trial_t1", "kind": "search",
-            "params": {"cluster.k": 4, "loss.lambda_ms": 0.5}, "status": "finished", "seeds": [0],
-            "started": 1.0, "per_seed": {"0": {"ndb": 3.0, "jsd": 0.2, "lpips": 0.1, "cond_gain": 0.02,
-                                               "sample_grid": None, "run_dir": "/x/trials/t1/seed0"}},
-            "sampled": {"cluster.k:off": 0.7, "cluster.k": 4, "loss.lambda_ms": 0.5},
-            "metrics": {"ndb": 3.0, "jsd": 0.2, "lpips": 0.1, "cond_gain": 0.02}, "finished": 2.0}
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "trial_id": "t1",
+        "trial_name": "run_trial_t1",
+        "kind": "search",
+        "params": {"cluster.k": 4, "loss.lambda_ms": 0.5},
+        "status": "finished",
+        "seeds": [0],
+        "started": 1.0,
+        "per_seed": {
+            "0": {
+                "ndb": 3.0,
+                "jsd": 0.2,
+                "lpips": 0.1,
+                "cond_gain": 0.02,
+                "sample_grid": None,
+                "run_dir": "/x/trials/t1/seed0",
+            }
+        },
+        "sampled": {"cluster.k:off": 0.7, "cluster.k": 4, "loss.lambda_ms": 0.5},
+        "metrics": {"ndb": 3.0, "jsd": 0.2, "lpips": 0.1, "cond_gain": 0.02},
+        "finished": 2.0,
+    }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -46,8 +63,9 @@ def test_report_of_the_committed_ledger_regenerates_its_ranking_byte_for_byte(tm
     assert (copy / "ranking.csv").read_bytes() == (LEDGER / "ranking.csv").read_bytes()
     # the Markdown and the best configuration differ only in the folder they name
     for name in ("ranking.md", "best_config.yaml"):
-        assert (copy / name).read_text().replace(str(copy), "docs/sweeps/facades_search") == \
-            (LEDGER / name).read_text(), name
+        assert (copy / name).read_text().replace(str(copy), "docs/sweeps/facades_search") == (
+            LEDGER / name
+        ).read_text(), name
 
 
 def test_the_committed_records_are_at_the_current_schema_version():
@@ -81,8 +99,10 @@ def test_a_key_the_ledger_predates_is_compared_at_its_default(tmp_path):
     from clustergan.tune.ledger import restore
     from clustergan.tune.sweep_config import load_sweep, with_values
 
-    assert all("ema" not in r["train_config"]["train"]
-               for r in (json.loads(p.read_text()) for p in LEDGER.glob("trials/*/trial.json")))
+    assert all(
+        "ema" not in r["train_config"]["train"]
+        for r in (json.loads(p.read_text()) for p in LEDGER.glob("trials/*/trial.json"))
+    )
     _, base = load_sweep(REPO / "sweeps" / "facades_search.yaml")
     with pytest.raises(ClusterganError, match=r"train\.ema\.half_life_images: 0 in the ledger, 500 now"):
         restore(LEDGER, tmp_path / "exp", with_values(base, {"train.ema.half_life_images": 500}))
@@ -110,16 +130,31 @@ def test_an_unknown_key_is_an_error_naming_it(tmp_path):
 
 
 def test_the_schema_version_is_checked():
-    with pytest.raises(ClusterganError, match=rf"schema_version 9 is newer than this clustergan's "
-                                              rf"\({SCHEMA_VERSION}\); update clustergan"):
+    with pytest.raises(
+        ClusterganError,
+        match=rf"schema_version 9 is newer than this clustergan's "
+        rf"\({SCHEMA_VERSION}\); update clustergan",
+    ):
         parse_record(_record(schema_version=9))
     with pytest.raises(ClusterganError, match=r"schema_version '2' is not a record version"):
         parse_record(_record(schema_version="2"))
     with pytest.raises(ValueError, match=r"version 1; this clustergan reads and writes version 2"):
         TrialRecord.model_validate(_record(schema_version=1))  # the model itself takes the current one only
     with pytest.raises(ValueError, match=r"Extra inputs are not permitted"):
-        TrialSpec(name="x", base={}, space={}, seeds=[0], protocol="sweep", workers=0, cpus_per_worker=1.0,
-                  gpus_per_worker=0.0, report_every_s=1.0, storage="/x", cluster_dirs={}, extra_key=1)
+        TrialSpec(
+            name="x",
+            base={},
+            space={},
+            seeds=[0],
+            protocol="sweep",
+            workers=0,
+            cpus_per_worker=1.0,
+            gpus_per_worker=0.0,
+            report_every_s=1.0,
+            storage="/x",
+            cluster_dirs={},
+            extra_key=1,
+        )
 
 
 def test_an_old_record_is_upgraded_on_read_and_migrated_on_disk(tmp_path, capsys):
@@ -156,9 +191,15 @@ def test_write_and_read_round_trip_without_none_fields(tmp_path):
 
 
 def test_seed_means_average_the_metrics_every_seed_has():
-    record = parse_record(_record(seeds=[0, 1], per_seed={
-        "0": {"ndb": 2.0, "jsd": 0.2, "lpips": 0.1, "fid": 50.0, "run_dir": "a"},
-        "1": {"ndb": 4.0, "jsd": 0.4, "lpips": 0.3, "run_dir": "b"}}))
+    record = parse_record(
+        _record(
+            seeds=[0, 1],
+            per_seed={
+                "0": {"ndb": 2.0, "jsd": 0.2, "lpips": 0.1, "fid": 50.0, "run_dir": "a"},
+                "1": {"ndb": 4.0, "jsd": 0.4, "lpips": 0.3, "run_dir": "b"},
+            },
+        )
+    )
     assert record.seed_means() == pytest.approx({"ndb": 3.0, "jsd": 0.3, "lpips": 0.2})
 
 
@@ -196,11 +237,15 @@ def test_tune_imports_point_down_the_documented_layers():
         top = set(tree.body)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("clustergan.tune"):
-                targets = [node.module.removeprefix("clustergan.tune").lstrip(".")] if node.module != \
-                    "clustergan.tune" else [a.name for a in node.names]
+                targets = (
+                    [node.module.removeprefix("clustergan.tune").lstrip(".")]
+                    if node.module != "clustergan.tune"
+                    else [a.name for a in node.names]
+                )
             elif isinstance(node, ast.Import):
-                targets = [a.name.removeprefix("clustergan.tune.") for a in node.names
-                           if a.name.startswith("clustergan.tune.")]
+                targets = [
+                    a.name.removeprefix("clustergan.tune.") for a in node.names if a.name.startswith("clustergan.tune.")
+                ]
             else:
                 continue
             for target in targets:

@@ -17,8 +17,9 @@ clear error when it asks for ``"cuml"`` by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -117,7 +118,7 @@ def ledoit_wolf_xp(x, xp: ModuleType):
     x2 = x**2
     var = x2.sum(axis=0) / n  # diagonal of emp_cov
     mu = float(var.sum()) / d
-    beta_ = float(((x2.T @ x2)).sum())
+    beta_ = float((x2.T @ x2).sum())
     delta_ = float((emp_cov**2).sum())  # = sum((X^T X)^2) / n^2
     beta = (beta_ / n - delta_) / (d * n)
     delta = (delta_ - 2.0 * mu * float(var.sum()) + d * mu**2) / d

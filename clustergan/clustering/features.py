@@ -40,12 +40,17 @@ def extract_features(encoder: FrozenEncoder, images: torch.Tensor, batch_size: i
     return out
 
 
-def features_cache_key(
-    fingerprint: str, split: str, direction: str, size: int, encoder: FrozenEncoder
-) -> str:
-    return hash_key("features-v3",  # v3: weights by content digest, not by where they were read from
-                    fingerprint, split, direction, int(size), encoder.name,
-                    encoder.weights_id, encoder.input_size)
+def features_cache_key(fingerprint: str, split: str, direction: str, size: int, encoder: FrozenEncoder) -> str:
+    return hash_key(
+        "features-v3",  # v3: weights by content digest, not by where they were read from
+        fingerprint,
+        split,
+        direction,
+        int(size),
+        encoder.name,
+        encoder.weights_id,
+        encoder.input_size,
+    )
 
 
 def cached_features(
@@ -95,9 +100,14 @@ def cached_features(
     np.save(buf, features, allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
     description = {
-        "root": str(Path(root).resolve()), "dataset_fingerprint": fingerprint, "split": split,
-        "direction": direction, "size": int(size), "encoder": encoder.name,
-        "weights_source": encoder.weights_source, "weights_id": encoder.weights_id,
+        "root": str(Path(root).resolve()),
+        "dataset_fingerprint": fingerprint,
+        "split": split,
+        "direction": direction,
+        "size": int(size),
+        "encoder": encoder.name,
+        "weights_source": encoder.weights_source,
+        "weights_id": encoder.weights_id,
         "input_size": encoder.input_size,
         "shape": list(features.shape),
     }

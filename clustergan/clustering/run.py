@@ -60,8 +60,9 @@ def format_table(stats: ClusterStats) -> str:
     return "\n".join(lines)
 
 
-def cluster_inputs(root: str | Path, direction: str, size: int, encoder: FrozenEncoder, k: int, seed: int,
-                   backend: str) -> dict:
+def cluster_inputs(
+    root: str | Path, direction: str, size: int, encoder: FrozenEncoder, k: int, seed: int, backend: str
+) -> dict:
     """Everything cluster statistics depend on, as plain JSON values (``ClusterStats.inputs``).
 
     ``backend`` is the resolved backend's name (``"sklearn"`` or ``"cuml"``): the two do not find the same
@@ -83,8 +84,10 @@ def cluster_inputs(root: str | Path, direction: str, size: int, encoder: FrozenE
     }
 
 
-LEGACY_INPUTS = ("the statistics record none of their inputs (written by an older clustergan), so they cannot be "
-                 "checked against this run")
+LEGACY_INPUTS = (
+    "the statistics record none of their inputs (written by an older clustergan), so they cannot be "
+    "checked against this run"
+)
 
 
 def input_differences(recorded: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
@@ -92,8 +95,11 @@ def input_differences(recorded: dict, wanted: dict, ignore: tuple[str, ...] = ()
     ``"key: recorded A, this run B"`` per differing key (keys in ``ignore`` skipped); empty when they fit."""
     if not recorded:
         return [LEGACY_INPUTS]
-    return [f"{key}: recorded {recorded.get(key)!r}, this run {value!r}" for key, value in wanted.items()
-            if key not in ignore and recorded.get(key) != value]
+    return [
+        f"{key}: recorded {recorded.get(key)!r}, this run {value!r}"
+        for key, value in wanted.items()
+        if key not in ignore and recorded.get(key) != value
+    ]
 
 
 def run_clustering(
@@ -128,8 +134,9 @@ def run_clustering(
     if torch.cuda.is_available():
         encoder = encoder.to("cuda")
     features = cached_features(root, direction, size, encoder_name, encoder_weights, split="train", encoder=encoder)
-    stats = fit_cluster_stats(features, k, cluster_backend, seed=seed, encoder=encoder.name,
-                              weights_source=encoder.weights_source)
+    stats = fit_cluster_stats(
+        features, k, cluster_backend, seed=seed, encoder=encoder.name, weights_source=encoder.weights_source
+    )
     stats.inputs = cluster_inputs(root, direction, size, encoder, k, seed, cluster_backend.name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,7 @@ class ClusterStats:
         write_json(directory / STATS_JSON, meta, indent=1)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "ClusterStats":
+    def load(cls, directory: str | Path) -> ClusterStats:
         """Read what :meth:`save` wrote; :class:`ClusterganError` if it is missing or inconsistent."""
         directory = Path(directory)
         npz_path, json_path = directory / STATS_NPZ, directory / STATS_JSON
@@ -265,8 +265,9 @@ def _fit_covariances(
             chol = _try_precision_cholesky(cov)
             if chol is None:
                 cov, shrink = fallback(
-                    i, f"the Ledoit-Wolf covariance of its {sizes[i]} members is singular "
-                    f"(shrinkage {shrink:.3g}; 2 members or identical members)"
+                    i,
+                    f"the Ledoit-Wolf covariance of its {sizes[i]} members is singular "
+                    f"(shrinkage {shrink:.3g}; 2 members or identical members)",
                 )
         else:
             cov, shrink = fallback(i, f"{sizes[i]} member (a covariance needs >= 2)")

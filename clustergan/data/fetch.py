@@ -15,9 +15,9 @@ import tarfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from tqdm import tqdm
 
@@ -87,9 +87,7 @@ def download(url: str, dest: Path, timeout: float, desc: str) -> int:
             f"yourself and pass its location as --url file:///path/to/archive.tar.gz"
         ) from err
     if total is not None and received < total:
-        raise DataError(
-            f"download of {url} was truncated: received {received} of {total} bytes; retry the download"
-        )
+        raise DataError(f"download of {url} was truncated: received {received} of {total} bytes; retry the download")
     return received
 
 
@@ -154,13 +152,9 @@ def fetch_dataset(
             with tarfile.open(archive, "r:*") as tar:
                 tar.extractall(extracted, filter="data")
         except tarfile.FilterError as err:
-            raise DataError(
-                f"the archive from {url} has an unsafe member ({err}): refusing to extract it"
-            ) from err
+            raise DataError(f"the archive from {url} has an unsafe member ({err}): refusing to extract it") from err
         except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-            raise DataError(
-                f"the archive from {url} is truncated or corrupt ({err}): retry the download"
-            ) from err
+            raise DataError(f"the archive from {url} is truncated or corrupt ({err}): retry the download") from err
         root = _dataset_root(extracted, split_counts, url)
         problems = split_problems(root, split_counts)
         if problems:

@@ -50,8 +50,7 @@ def list_images(root: str | Path, split: str) -> list[Path]:
             continue
         if not entry.is_file() or entry.suffix.lower() not in IMAGE_EXTENSIONS:
             raise DataError(
-                f"{entry} is not an image file (expected {', '.join(IMAGE_EXTENSIONS)}): "
-                f"remove it from {folder}"
+                f"{entry} is not an image file (expected {', '.join(IMAGE_EXTENSIONS)}): remove it from {folder}"
             )
         paths.append(entry)
     if not paths:
@@ -96,9 +95,7 @@ def load_pair(path: Path) -> tuple[Image.Image, Image.Image]:
             img.load()  # full decode: a truncated JPEG passes the header check but fails here
             rgb = img.convert("RGB")
         except (OSError, SyntaxError, ValueError) as err:
-            raise DataError(
-                f"image {path} is truncated or corrupt ({err}): replace or remove the file"
-            ) from err
+            raise DataError(f"image {path} is truncated or corrupt ({err}): replace or remove the file") from err
     half = width // 2
     return rgb.crop((0, 0, half, height)), rgb.crop((half, 0, width, height))
 
@@ -203,8 +200,11 @@ class PairedImageDataset(torch.utils.data.Dataset):
         a, b = load_pair(self.paths[index])
         source, target = (a, b) if self.direction == "AtoB" else (b, a)
         if not self.train:
-            return {"source": to_model_input(source, self.size), "target": to_model_input(target, self.size),
-                    "index": index}
+            return {
+                "source": to_model_input(source, self.size),
+                "target": to_model_input(target, self.size),
+                "index": index,
+            }
         side = (self.load_size, self.load_size)
         source = _to_unit_range(source.resize(side, Image.BICUBIC))
         target = _to_unit_range(target.resize(side, Image.BICUBIC))
@@ -219,9 +219,7 @@ class PairedImageDataset(torch.utils.data.Dataset):
         return {"source": crops[0], "target": crops[1], "index": index}
 
 
-def _load_side(
-    root: str | Path, split: str, direction: str, size: int, side: str
-) -> tuple[torch.Tensor, list[str]]:
+def _load_side(root: str | Path, split: str, direction: str, size: int, side: str) -> tuple[torch.Tensor, list[str]]:
     dataset = PairedImageDataset(root, split, direction, size, train=False)
     images = torch.stack([dataset[i][side] for i in range(len(dataset))])
     return images, [p.name for p in dataset.paths]

@@ -77,8 +77,8 @@ def _check_args(num_modes: int, size: int) -> None:
 
 def _rect(labels: np.ndarray, cls: int, top: float, left: float, bottom: float, right: float) -> None:
     size = labels.shape[0]
-    t, l, b, r = (int(round(v * size)) for v in (top, left, bottom, right))
-    labels[max(t, 0) : max(b, t + 1), max(l, 0) : max(r, l + 1)] = cls
+    t, lf, b, r = (int(round(v * size)) for v in (top, left, bottom, right))
+    labels[max(t, 0) : max(b, t + 1), max(lf, 0) : max(r, lf + 1)] = cls
 
 
 def make_layout(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -206,8 +206,7 @@ def make_synth(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
-        f"synthetic dataset: {n_train} train + {n_test} test pairs, {num_modes} modes, {size}px, "
-        f"seed {seed} -> {out}"
+        f"synthetic dataset: {n_train} train + {n_test} test pairs, {num_modes} modes, {size}px, seed {seed} -> {out}"
     )
     return out
 

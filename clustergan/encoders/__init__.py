@@ -8,6 +8,7 @@ decorate it with ``@register("name")``, import the module below, and the registr
 ``tests/test_encoders.py`` cover it automatically.
 """
 
+from clustergan.encoders import efficientnet as _efficientnet  # noqa: F401  (registers the EfficientNets)
 from clustergan.encoders.base import FrozenEncoder
 from clustergan.encoders.registry import (
     ENCODERS,
@@ -17,7 +18,6 @@ from clustergan.encoders.registry import (
     build_encoder,
     register,
 )
-from clustergan.encoders import efficientnet as _efficientnet  # noqa: F401  (registers the EfficientNets)
 
 __all__ = [
     "ENCODERS",

@@ -9,7 +9,7 @@ the same feature space, whatever the training resolution.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,8 @@ def fold_batchnorm(net: nn.Module) -> int:
     weights and a bias (``torch.nn.utils.fusion.fuse_conv_bn_weights``). A pair is a ``Conv2d`` directly followed,
     among its parent's children, by a ``BatchNorm2d`` of as many channels; a timm ``BatchNormAct2d`` keeps its
     dropout and activation. This is how timm's EfficientNets are written; ``FrozenEncoder`` checks the result
-    against the unfolded network and keeps that one if they differ. Why: on CPU the encoder's forward + backward (the feature losses' cost) ran
+    against the unfolded network and keeps that one if they differ. Why: on CPU the encoder's forward + backward (the
+    feature losses' cost) ran
     1.5-2x faster with this and channels_last (``docs/BENCHMARKS.md``).
     """
     from torch.nn.utils.fusion import fuse_conv_bn_weights
@@ -37,13 +38,14 @@ def fold_batchnorm(net: nn.Module) -> int:
     folded = 0
     for parent in list(net.modules()):
         children = list(parent.named_children())
-        for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+        for (_, conv), (bn_name, bn) in zip(children, children[1:], strict=False):
             if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
                 continue
             if bn.num_features != conv.out_channels or bn.running_mean is None or bn.running_var is None:
                 continue
-            conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var,
-                                                          bn.eps, bn.weight, bn.bias)
+            conv.weight, conv.bias = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
             rest = [m for m in (getattr(bn, "drop", None), getattr(bn, "act", None)) if m is not None]
             setattr(parent, bn_name, nn.Sequential(*rest) if rest else nn.Identity())
             folded += 1
@@ -130,13 +132,15 @@ class FrozenEncoder(nn.Module):
         if error > FOLD_TOLERANCE:  # not conv -> bn as its children are listed: keep the network as it was
             import warnings
 
-            warnings.warn(f"{self.name}: folding {folded} batch norms changed the features by {error:.2e} "
-                          f"(relative, > {FOLD_TOLERANCE:g}), so the encoder runs unfolded (same features, slower)",
-                          stacklevel=3)
+            warnings.warn(
+                f"{self.name}: folding {folded} batch norms changed the features by {error:.2e} "
+                f"(relative, > {FOLD_TOLERANCE:g}), so the encoder runs unfolded (same features, slower)",
+                stacklevel=3,
+            )
             self.net = reference.to(memory_format=torch.channels_last)
             self.bn_folded = 0
 
-    def set_input_size(self, size: int) -> "FrozenEncoder":
+    def set_input_size(self, size: int) -> FrozenEncoder:
         """Resize images to ``size`` instead of the network's own size (the network is fully convolutional
         and globally pooled, so any size >= MIN_INPUT_SIZE gives D features).
 
@@ -150,7 +154,7 @@ class FrozenEncoder(nn.Module):
         self.input_size = int(size)
         return self
 
-    def train(self, mode: bool = True) -> "FrozenEncoder":
+    def train(self, mode: bool = True) -> FrozenEncoder:
         """Ignore ``mode``: the encoder is in eval mode forever (see the class docstring)."""
         return super().train(False)
 
@@ -162,8 +166,9 @@ class FrozenEncoder(nn.Module):
         if x.shape[-2:] != (self.input_size, self.input_size):
             # Bilinear without antialiasing: cheap and differentiable; upsampling (the usual case, 64-256 px
             # -> 224) does not alias anyway.
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=False)
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=False
+            )
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -171,6 +176,8 @@ class FrozenEncoder(nn.Module):
         return self.net(self.preprocess(images))
 
     def extra_repr(self) -> str:
-        return (f"name={self.name!r}, input_size={self.input_size} (native {self.native_input_size}), "
-                f"feature_dim={self.feature_dim}, "
-                f"weights_source={self.weights_source!r}, weights_id={self.weights_id}")
+        return (
+            f"name={self.name!r}, input_size={self.input_size} (native {self.native_input_size}), "
+            f"feature_dim={self.feature_dim}, "
+            f"weights_source={self.weights_source!r}, weights_id={self.weights_id}"
+        )

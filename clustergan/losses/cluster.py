@@ -56,9 +56,7 @@ class ClusterTargets(nn.Module):
         if features.dim() != 2 or features.shape[1] != self.dim:
             raise ValueError(f"features have shape {tuple(features.shape)}, expected [B, {self.dim}]")
         if cluster_ids.shape != (features.shape[0],):
-            raise ValueError(
-                f"cluster_ids have shape {tuple(cluster_ids.shape)}, expected [{features.shape[0]}]"
-            )
+            raise ValueError(f"cluster_ids have shape {tuple(cluster_ids.shape)}, expected [{features.shape[0]}]")
 
     def kl1(self, features: torch.Tensor, cluster_ids: torch.Tensor) -> torch.Tensor:
         """L_kL1: mean over batch and dimensions of |mu_i - f|. features [B, D], cluster_ids [B] -> scalar."""
@@ -88,5 +86,6 @@ class ClusterTargets(nn.Module):
         clusters, inverse = torch.unique(cluster_ids, return_inverse=True)
         order = torch.argsort(inverse, stable=True)  # rows sorted by cluster, so each cluster is one slice
         counts = torch.bincount(inverse, minlength=len(clusters)).tolist()
-        parts = [d @ self.precision_cholesky[c] for c, d in zip(clusters.tolist(), diff[order].split(counts))]
+        groups = zip(clusters.tolist(), diff[order].split(counts), strict=True)
+        parts = [d @ self.precision_cholesky[c] for c, d in groups]
         return torch.cat(parts).index_select(0, torch.argsort(order))  # back to the rows' own order

@@ -11,17 +11,17 @@
 To add a metric see :mod:`clustergan.metrics.registry`.
 """
 
-from clustergan.metrics.protocols import PROTOCOLS, Protocol, get_protocol
-from clustergan.metrics.registry import METRICS, MetricContext, MetricResult, register_metric
+from clustergan.metrics import conditioning as _conditioning  # noqa: F401 - registers cond_gain
 
 # Importing the metric modules registers them.
 from clustergan.metrics.frechet import converted_weights_path, fid, inception_features, real_statistics
 from clustergan.metrics.lpips_diversity import lpips_distance
-from clustergan.metrics import conditioning as _conditioning  # noqa: F401 - registers cond_gain
 from clustergan.metrics.modes import mode_coverage
 from clustergan.metrics.ndb import NDBBins, ndb_jsd, pixel_space
-from clustergan.metrics.runner import evaluate, write_metrics_json
 from clustergan.metrics.prepare import prepare_metric_weights
+from clustergan.metrics.protocols import PROTOCOLS, Protocol, get_protocol
+from clustergan.metrics.registry import METRICS, MetricContext, MetricResult, register_metric
+from clustergan.metrics.runner import evaluate, write_metrics_json
 
 __all__ = [
     "METRICS",

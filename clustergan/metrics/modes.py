@@ -21,14 +21,18 @@ def _check_labels(sample_modes: Tensor, num_modes: int) -> None:
     if not isinstance(num_modes, int) or num_modes < 1:
         raise ClusterganError(f"mode_coverage: num_modes must be a positive integer, got {num_modes!r}")
     if sample_modes.dim() != 2 or sample_modes.numel() == 0:
-        raise ClusterganError(f"mode_coverage: sample_modes must have shape [N_inputs, S] with N_inputs, S >= 1, "
-                              f"got {list(sample_modes.shape)}")
+        raise ClusterganError(
+            f"mode_coverage: sample_modes must have shape [N_inputs, S] with N_inputs, S >= 1, "
+            f"got {list(sample_modes.shape)}"
+        )
     if sample_modes.is_floating_point() or sample_modes.dtype == torch.bool:
         raise ClusterganError(f"mode_coverage: sample_modes must be integer mode labels, got {sample_modes.dtype}")
     low, high = int(sample_modes.min()), int(sample_modes.max())
     if low < -1 or high >= num_modes:
-        raise ClusterganError(f"mode_coverage: mode labels must lie in [-1, {num_modes - 1}] (-1 = no mode), "
-                              f"got values in [{low}, {high}]")
+        raise ClusterganError(
+            f"mode_coverage: mode labels must lie in [-1, {num_modes - 1}] (-1 = no mode), "
+            f"got values in [{low}, {high}]"
+        )
 
 
 def modes_covered(sample_modes: Tensor, num_modes: int) -> Tensor:
@@ -56,15 +60,22 @@ class ModeCoverageMetric:
         with torch.no_grad():
             labels = torch.as_tensor(self.classifier(samples.flatten(0, 1)))
         if labels.shape != (num_inputs * num_samples,):
-            raise ClusterganError(f"mode_coverage: the mode classifier returned shape {list(labels.shape)} for "
-                                  f"{num_inputs * num_samples} images; it must return one label per image")
+            raise ClusterganError(
+                f"mode_coverage: the mode classifier returned shape {list(labels.shape)} for "
+                f"{num_inputs * num_samples} images; it must return one label per image"
+            )
         self.per_input.append(modes_covered(labels.view(num_inputs, num_samples), self.num_modes))
 
     def compute(self) -> MetricResult:
         per_input = torch.cat(self.per_input)
-        return MetricResult(values={"mode_coverage": float(per_input.mean())},
-                            details={"num_modes": self.num_modes, "inputs": len(per_input),
-                                     "all_modes_share": float((per_input == 1).double().mean())})
+        return MetricResult(
+            values={"mode_coverage": float(per_input.mean())},
+            details={
+                "num_modes": self.num_modes,
+                "inputs": len(per_input),
+                "all_modes_share": float((per_input == 1).double().mean()),
+            },
+        )
 
 
 @register_metric("mode_coverage", needs=("mode_classifier", "num_modes"))

@@ -46,8 +46,9 @@ def pixel_space(images: Tensor, resolution: int = 64) -> np.ndarray:
     """
     images = check_images(images, "ndb", "input")
     if images.shape[-2:] != (resolution, resolution):
-        images = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear",
-                               align_corners=False, antialias=True)
+        images = F.interpolate(
+            images.float(), size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True
+        )
     return images.detach().float().flatten(1).cpu().numpy()
 
 
@@ -80,15 +81,17 @@ class NDBBins:
     max_iter: int
 
     @classmethod
-    def fit(cls, train: Tensor | np.ndarray, bins: int, standardize: bool = True, seed: int = 0,
-            max_iter: int = 100) -> NDBBins:
+    def fit(
+        cls, train: Tensor | np.ndarray, bins: int, standardize: bool = True, seed: int = 0, max_iter: int = 100
+    ) -> NDBBins:
         """Fit ``bins`` k-means bins on training samples [M, D] (features or :func:`pixel_space` output)."""
         train = _as_features(train, "training")
         if not isinstance(bins, int) or bins < 2:
             raise ClusterganError(f"ndb: bins must be an integer >= 2, got {bins!r}")
         if train.shape[0] < bins:
-            raise ClusterganError(f"ndb: {train.shape[0]} training samples cannot fill {bins} bins; "
-                                  f"lower the number of bins")
+            raise ClusterganError(
+                f"ndb: {train.shape[0]} training samples cannot fill {bins} bins; lower the number of bins"
+            )
         input_dim = train.shape[1]
         dims = np.arange(input_dim)
         if input_dim > MAX_DIMS:
@@ -100,9 +103,17 @@ class NDBBins:
             mean, std = np.zeros(len(dims)), np.ones(len(dims))
         kmeans = KMeans(n_clusters=bins, max_iter=max_iter, n_init=KMEANS_INIT, random_state=seed)
         kmeans.fit((selected - mean) / std)
-        result = cls(centers=kmeans.cluster_centers_.astype(np.float64), dims=dims, mean=mean, std=std,
-                     train_counts=np.zeros(bins, dtype=np.int64), input_dim=input_dim,
-                     standardize=standardize, seed=seed, max_iter=max_iter)
+        result = cls(
+            centers=kmeans.cluster_centers_.astype(np.float64),
+            dims=dims,
+            mean=mean,
+            std=std,
+            train_counts=np.zeros(bins, dtype=np.int64),
+            input_dim=input_dim,
+            standardize=standardize,
+            seed=seed,
+            max_iter=max_iter,
+        )
         # Count training samples with the same nearest-centre rule as queries, so that a generated set
         # equal to the training set lands in exactly the same bins.
         result.train_counts = np.bincount(result.assign(train), minlength=bins)
@@ -120,8 +131,10 @@ class NDBBins:
         """Index of the nearest bin centre for each sample [N, D] -> [N] (int64)."""
         samples = _as_features(samples, "query")
         if samples.shape[1] != self.input_dim:
-            raise ClusterganError(f"ndb: query samples have {samples.shape[1]} dimensions but the bins were fit "
-                                  f"on {self.input_dim}; use the same space and resolution")
+            raise ClusterganError(
+                f"ndb: query samples have {samples.shape[1]} dimensions but the bins were fit "
+                f"on {self.input_dim}; use the same space and resolution"
+            )
         x = (samples[:, self.dims] - self.mean) / self.std
         squared = (x**2).sum(1, keepdims=True) - 2 * x @ self.centers.T + (self.centers**2).sum(1)
         return squared.argmin(1).astype(np.int64)
@@ -133,26 +146,48 @@ class NDBBins:
 
     def save(self, path: Path) -> None:
         buffer = io.BytesIO()
-        np.savez(buffer, centers=self.centers, dims=self.dims, mean=self.mean, std=self.std,
-                 train_counts=self.train_counts,
-                 scalars=np.array([self.input_dim, int(self.standardize), self.seed, self.max_iter]))
+        np.savez(
+            buffer,
+            centers=self.centers,
+            dims=self.dims,
+            mean=self.mean,
+            std=self.std,
+            train_counts=self.train_counts,
+            scalars=np.array([self.input_dim, int(self.standardize), self.seed, self.max_iter]),
+        )
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> NDBBins:
         with np.load(path, allow_pickle=False) as f:
             input_dim, standardize, seed, max_iter = (int(v) for v in f["scalars"])
-            return cls(centers=f["centers"], dims=f["dims"], mean=f["mean"], std=f["std"],
-                       train_counts=f["train_counts"], input_dim=input_dim, standardize=bool(standardize),
-                       seed=seed, max_iter=max_iter)
+            return cls(
+                centers=f["centers"],
+                dims=f["dims"],
+                mean=f["mean"],
+                std=f["std"],
+                train_counts=f["train_counts"],
+                input_dim=input_dim,
+                standardize=bool(standardize),
+                seed=seed,
+                max_iter=max_iter,
+            )
 
     @classmethod
-    def fit_cached(cls, train: Tensor | np.ndarray, bins: int, standardize: bool = True, seed: int = 0,
-                   max_iter: int = 100, space: str = "") -> NDBBins:
+    def fit_cached(
+        cls,
+        train: Tensor | np.ndarray,
+        bins: int,
+        standardize: bool = True,
+        seed: int = 0,
+        max_iter: int = 100,
+        space: str = "",
+    ) -> NDBBins:
         """:meth:`fit`, cached under ``cache_dir("ndb")`` by a hash of the samples, the settings and ``space``."""
         train = _as_features(train, "training")
-        key = hash_key("ndb-bins-v1", space, bins, standardize, seed, max_iter, KMEANS_INIT, train.shape,
-                       _digest(train))
+        key = hash_key(
+            "ndb-bins-v1", space, bins, standardize, seed, max_iter, KMEANS_INIT, train.shape, _digest(train)
+        )
         path = cache_dir("ndb") / f"bins_{key}.npz"
         if path.is_file():
             return cls.load(path)
@@ -209,8 +244,16 @@ def _to_space(samples: Tensor | np.ndarray, resolution: int) -> tuple[np.ndarray
     return _as_features(samples, "input"), "features"
 
 
-def ndb_jsd(train: Tensor | np.ndarray, generated: Tensor | np.ndarray, bins: int = 20, standardize: bool = True,
-            alpha: float = 0.05, seed: int = 0, max_iter: int = 100, resolution: int = 64) -> dict:
+def ndb_jsd(
+    train: Tensor | np.ndarray,
+    generated: Tensor | np.ndarray,
+    bins: int = 20,
+    standardize: bool = True,
+    alpha: float = 0.05,
+    seed: int = 0,
+    max_iter: int = 100,
+    resolution: int = 64,
+) -> dict:
     """NDB and JSD of ``generated`` against ``train``.
 
     Both are images [N, 3, H, W] in [-1, 1] (compared as pixels at ``resolution`` x ``resolution``) or both
@@ -220,8 +263,10 @@ def ndb_jsd(train: Tensor | np.ndarray, generated: Tensor | np.ndarray, bins: in
     train_x, train_space = _to_space(train, resolution)
     gen_x, gen_space = _to_space(generated, resolution)
     if train_space != gen_space:
-        raise ClusterganError(f"ndb: training samples are {train_space} but generated samples are {gen_space}; "
-                              f"pass both as images or both as features")
+        raise ClusterganError(
+            f"ndb: training samples are {train_space} but generated samples are {gen_space}; "
+            f"pass both as images or both as features"
+        )
     result = NDBBins.fit(train_x, bins, standardize, seed, max_iter).evaluate(gen_x, alpha)
     return {**result, "space": train_space}
 
@@ -245,10 +290,16 @@ class NdbMetric:
     def compute(self) -> MetricResult:
         result = ndb_from_counts(self.bins.train_counts, self.gen_counts, self.alpha)
         values = {"ndb": result.pop("ndb"), "jsd": result.pop("jsd")}
-        return MetricResult(values=values, details={**result, "space": self.space,
-                                                    "queries_per_input": self.queries_per_input,
-                                                    "standardize": self.bins.standardize,
-                                                    "dims_used": len(self.bins.dims)})
+        return MetricResult(
+            values=values,
+            details={
+                **result,
+                "space": self.space,
+                "queries_per_input": self.queries_per_input,
+                "standardize": self.bins.standardize,
+                "dims_used": len(self.bins.dims),
+            },
+        )
 
 
 @register_metric("ndb")
@@ -263,8 +314,10 @@ def build_ndb(ctx: MetricContext) -> NdbMetric:
         space = f"pixels@{resolution}x{resolution}"
     else:
         if ctx.feature_fn is None or not ctx.feature_name:
-            raise ClusterganError(f"ndb: protocol {protocol.name!r} uses ndb_space='features'; pass feature_fn "
-                                  f"and feature_name (e.g. the encoder's name) to evaluate")
+            raise ClusterganError(
+                f"ndb: protocol {protocol.name!r} uses ndb_space='features'; pass feature_fn "
+                f"and feature_name (e.g. the encoder's name) to evaluate"
+            )
         feature_fn = ctx.feature_fn
 
         def to_space(images: Tensor) -> np.ndarray:
@@ -272,6 +325,11 @@ def build_ndb(ctx: MetricContext) -> NdbMetric:
                 return _as_features(feature_fn(images), "feature")
 
         space = f"features:{ctx.feature_name}"
-    bins = NDBBins.fit_cached(to_space(ctx.train_targets.to(ctx.device)), protocol.ndb_bins,
-                              protocol.ndb_standardize, protocol.ndb_seed, space=space)
+    bins = NDBBins.fit_cached(
+        to_space(ctx.train_targets.to(ctx.device)),
+        protocol.ndb_bins,
+        protocol.ndb_standardize,
+        protocol.ndb_seed,
+        space=space,
+    )
     return NdbMetric(bins, protocol.ndb_queries_per_input, to_space, space)

@@ -66,16 +66,24 @@ class Protocol:
         if isinstance(self.metrics, list):  # a protocol read back from JSON
             object.__setattr__(self, "metrics", tuple(self.metrics))
         if not self.metrics or not all(isinstance(m, str) for m in self.metrics):
-            raise ConfigError(f"{where}: metrics must be a non-empty list of registered metric names, "
-                              f"got {self.metrics!r}")
-        for key in ("samples_per_input", "lpips_pairs", "ndb_bins", "ndb_resolution", "ndb_queries_per_input",
-                    "fid_samples_per_input"):
+            raise ConfigError(
+                f"{where}: metrics must be a non-empty list of registered metric names, got {self.metrics!r}"
+            )
+        for key in (
+            "samples_per_input",
+            "lpips_pairs",
+            "ndb_bins",
+            "ndb_resolution",
+            "ndb_queries_per_input",
+            "fid_samples_per_input",
+        ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
         if self.samples_per_input < 2:
-            raise ConfigError(f"{where}: samples_per_input must be at least 2 to form LPIPS pairs, "
-                              f"got {self.samples_per_input}")
+            raise ConfigError(
+                f"{where}: samples_per_input must be at least 2 to form LPIPS pairs, got {self.samples_per_input}"
+            )
         possible = self.samples_per_input * (self.samples_per_input - 1) // 2
         if self.lpips_pairs > possible:
             raise ConfigError(
@@ -98,30 +106,52 @@ class Protocol:
         fixed = {"lpips_version": "0.1", "lpips_net": "alex", "lpips_range": "[-1,1]"}
         for key, value in fixed.items():
             if getattr(self, key) != value:
-                raise ConfigError(f"{where}: {key} must be {value!r} (the only LPIPS set-up available), "
-                                  f"got {getattr(self, key)!r}")
+                raise ConfigError(
+                    f"{where}: {key} must be {value!r} (the only LPIPS set-up available), got {getattr(self, key)!r}"
+                )
 
 
 PROTOCOLS: dict[str, Protocol] = {
     "paper": Protocol(
-        name="paper", samples_per_input=50, lpips_pairs=50, ndb_bins=20, ndb_resolution=64,
-        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        name="paper",
+        samples_per_input=50,
+        lpips_pairs=50,
+        ndb_bins=20,
+        ndb_resolution=64,
+        ndb_standardize=True,
+        ndb_space="pixels",
+        ndb_queries_per_input=10,
         metrics=("fid", "ndb", "lpips", "mode_coverage", "cond_gain"),
-        fid_samples_per_input=10, cluster_choice="frequency",
+        fid_samples_per_input=10,
+        cluster_choice="frequency",
     ),
     # learning curves: the sweep's counts plus FID and KID on the same 10 samples per input (N = 10 x inputs,
     # the paper protocol's FID N), so a curve's last point compares with a paper evaluation's FID
     "curve": Protocol(
-        name="curve", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
-        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        name="curve",
+        samples_per_input=10,
+        lpips_pairs=10,
+        ndb_bins=20,
+        ndb_resolution=64,
+        ndb_standardize=True,
+        ndb_space="pixels",
+        ndb_queries_per_input=10,
         metrics=("fid", "ndb", "lpips", "mode_coverage", "cond_gain"),
-        fid_samples_per_input=10, cluster_choice="frequency",
+        fid_samples_per_input=10,
+        cluster_choice="frequency",
     ),
     "sweep": Protocol(
-        name="sweep", samples_per_input=10, lpips_pairs=10, ndb_bins=20, ndb_resolution=64,
-        ndb_standardize=True, ndb_space="pixels", ndb_queries_per_input=10,
+        name="sweep",
+        samples_per_input=10,
+        lpips_pairs=10,
+        ndb_bins=20,
+        ndb_resolution=64,
+        ndb_standardize=True,
+        ndb_space="pixels",
+        ndb_queries_per_input=10,
         metrics=("ndb", "lpips", "mode_coverage", "cond_gain"),
-        fid_samples_per_input=10, cluster_choice="frequency",
+        fid_samples_per_input=10,
+        cluster_choice="frequency",
     ),
 }
 

@@ -19,25 +19,34 @@ import torch
 from torch import Tensor
 
 from clustergan.errors import ClusterganError
+from clustergan.jsonio import write_json
 from clustergan.metrics.images import check_images
 from clustergan.metrics.protocols import Protocol
 from clustergan.metrics.registry import METRICS, MetricContext
-from clustergan.jsonio import write_json
 
 GenerateFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
 
 def metric_names(protocol: Protocol, ctx: MetricContext) -> list[str]:
     """The protocol's metrics, in its order, less those whose needed inputs ``ctx`` lacks."""
-    return [name for name in protocol.metrics
-            if all(getattr(ctx, need) is not None for need in METRICS.lookup(name).needs)]
+    return [
+        name for name in protocol.metrics if all(getattr(ctx, need) is not None for need in METRICS.lookup(name).needs)
+    ]
 
 
-def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, protocol: Protocol, seed: int = 0,
-             mode_classifier: Callable[[Tensor], Tensor] | None = None,
-             num_modes: int | None = None, batch_size: int = 4,
-             feature_fn: Callable[[Tensor], Tensor] | None = None, feature_name: str | None = None,
-             test_targets: Tensor | None = None) -> dict:
+def evaluate(
+    generate_fn: GenerateFn,
+    sources: Tensor,
+    train_targets: Tensor,
+    protocol: Protocol,
+    seed: int = 0,
+    mode_classifier: Callable[[Tensor], Tensor] | None = None,
+    num_modes: int | None = None,
+    batch_size: int = 4,
+    feature_fn: Callable[[Tensor], Tensor] | None = None,
+    feature_name: str | None = None,
+    test_targets: Tensor | None = None,
+) -> dict:
     """Evaluate a sampler under ``protocol``.
 
     ``generate_fn(sources [B, 3, H, W], n_samples, generator) -> [B, n_samples, 3, H, W]`` in [-1, 1] is
@@ -61,13 +70,22 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
     if test_targets is not None:
         test_targets = check_images(test_targets, "evaluate", "test target")
         if test_targets.shape != sources.shape:
-            raise ClusterganError(f"evaluate: test_targets {list(test_targets.shape)} must match the sources "
-                                  f"{list(sources.shape)} (one target per input, in order)")
+            raise ClusterganError(
+                f"evaluate: test_targets {list(test_targets.shape)} must match the sources "
+                f"{list(sources.shape)} (one target per input, in order)"
+            )
     device = sources.device
-    ctx = MetricContext(protocol=protocol, train_targets=train_targets, seed=seed, device=device,
-                        mode_classifier=mode_classifier,
-                        num_modes=num_modes, feature_fn=feature_fn, feature_name=feature_name,
-                        test_targets=test_targets)
+    ctx = MetricContext(
+        protocol=protocol,
+        train_targets=train_targets,
+        seed=seed,
+        device=device,
+        mode_classifier=mode_classifier,
+        num_modes=num_modes,
+        feature_fn=feature_fn,
+        feature_name=feature_name,
+        test_targets=test_targets,
+    )
     names = metric_names(protocol, ctx)
     metrics = {name: METRICS.lookup(name)(ctx) for name in names}
     seconds = {name: 0.0 for name in names}
@@ -77,7 +95,7 @@ def evaluate(generate_fn: GenerateFn, sources: Tensor, train_targets: Tensor, pr
     num_samples = protocol.samples_per_input
     generation_start = time.perf_counter()
     for first in range(0, sources.shape[0], batch_size):
-        batch = sources[first:first + batch_size]
+        batch = sources[first : first + batch_size]
         with torch.no_grad():
             samples = generate_fn(batch, num_samples, generator)
         _check_samples(samples, batch, num_samples, first)
@@ -110,8 +128,9 @@ def _check_samples(samples: Any, batch: Tensor, num_samples: int, first: int) ->
     where = f"evaluate: generate_fn on inputs {first}..{first + batch.shape[0] - 1}"
     if not isinstance(samples, Tensor) or list(samples.shape) != expected:
         shape = list(samples.shape) if isinstance(samples, Tensor) else type(samples).__name__
-        raise ClusterganError(f"{where} returned {shape}; expected a tensor of shape {expected} "
-                              f"([B, n_samples, 3, H, W])")
+        raise ClusterganError(
+            f"{where} returned {shape}; expected a tensor of shape {expected} ([B, n_samples, 3, H, W])"
+        )
     check_images(samples.flatten(0, 1), "evaluate", f"generated (inputs {first}..)")
 
 

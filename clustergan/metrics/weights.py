@@ -11,6 +11,7 @@ import importlib.metadata
 import importlib.util
 import pickle
 from pathlib import Path
+
 import numpy as np
 
 from clustergan.errors import WeightsError

@@ -143,9 +143,7 @@ class UNetGenerator(nn.Module):
             raise ValueError("this generator has nz=0 (no noise input): pass z=None")
         if self.embedding is not None:
             if cluster_ids is None:
-                raise ValueError(
-                    f"this generator is conditioned on {self.num_clusters} clusters: pass cluster_ids [B]"
-                )
+                raise ValueError(f"this generator is conditioned on {self.num_clusters} clusters: pass cluster_ids [B]")
             if cluster_ids.shape != (batch,) or cluster_ids.dtype != torch.long:
                 raise ValueError(
                     f"cluster_ids must be a LongTensor of shape [{batch}], "

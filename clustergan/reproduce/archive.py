@@ -18,8 +18,14 @@ from pathlib import Path
 from clustergan.cache import atomic_copy
 
 # per run folder <study>/<method>/seed<N>/, and the study-level files
-RUN_FILES = ("metrics.json", "metrics_target.json", "diagnose.json", "conditioning.json", "reproduce.json",
-             "config.json")
+RUN_FILES = (
+    "metrics.json",
+    "metrics_target.json",
+    "diagnose.json",
+    "conditioning.json",
+    "reproduce.json",
+    "config.json",
+)
 STUDY_FILES = ("machine.json", "_floor/metrics.json", "_ceiling/metrics.json")
 
 

@@ -34,12 +34,15 @@ def adopt(preset, out: Path, facades: Path, studies: list[str] | None, item: str
 
     key, sep, folder = item.partition("=")
     if not sep or not key or not folder:
-        raise ClusterganError(f"--adopt {item!r}: write it as KEY=RUN_DIR, e.g. "
-                              f"clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0")
+        raise ClusterganError(
+            f"--adopt {item!r}: write it as KEY=RUN_DIR, e.g. "
+            f"clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0"
+        )
     seed = read_json(Path(folder) / "config.json", {}).get("config", {}).get("seed")
     if not isinstance(seed, int):
-        raise ClusterganError(f"--adopt {item}: {Path(folder) / 'config.json'} is missing or has no seed; "
-                              f"give a finished run folder")
+        raise ClusterganError(
+            f"--adopt {item}: {Path(folder) / 'config.json'} is missing or has no seed; give a finished run folder"
+        )
     specs = run_specs(preset, studies, [key], [seed])
     if len(specs) != 1:
         raise ClusterganError(f"--adopt {item}: {len(specs)} runs of {key} with seed {seed}; pick one with --study")
@@ -51,27 +54,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="cpu", help="cpu (default) or gpu")
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
     p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")
-    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None,
-                   help="only these training seeds, e.g. 0 or 1,2 (the probes, floor, ceiling and diagnostics "
-                        "come with the first seed's runs)")
-    p.add_argument("--facades", type=Path, default=Path("../shared/datasets/facades"),
-                   help="pix2pix facades folder (default ../shared/datasets/facades)")
+    p.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=None,
+        help="only these training seeds, e.g. 0 or 1,2 (the probes, floor, ceiling and diagnostics "
+        "come with the first seed's runs)",
+    )
+    p.add_argument(
+        "--facades",
+        type=Path,
+        default=Path("../shared/datasets/facades"),
+        help="pix2pix facades folder (default ../shared/datasets/facades)",
+    )
     p.add_argument("--out", type=Path, default=None, help="runs folder (default runs/reproduce/<preset>)")
     p.add_argument("--docs", type=Path, default=Path("docs"), help="where RESULTS.md and its figures go")
     p.add_argument("--report-only", action="store_true", help="only rewrite the report from finished runs")
     p.add_argument("--no-report", action="store_true", help="train and evaluate, do not write the report")
     p.add_argument("--smoke-test", action="store_true", help="2 steps per run (seconds); labelled in the report")
-    p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="smoke: N whole epochs per run instead of the preset's budget (labelled smoke, no ledger)")
-    p.add_argument("--train-only", action="store_true",
-                   help="train (and time) the runs, do not evaluate them or write the report")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="Ray Train workers per run instead of the preset's (0: this process, no Ray; -1: one per GPU)")
-    p.add_argument("--adopt", action="append", default=[], metavar="KEY=RUN_DIR",
-                   help="take this finished run (e.g. a sweep trial's seed folder) as method KEY's run for the "
-                        "seed it trained with, when it is the same training; repeatable")
-    p.add_argument("--fresh", action="store_true",
-                   help="ignore the committed ledger (<docs>/results/<preset>/runs): recompute every run")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="smoke: N whole epochs per run instead of the preset's budget (labelled smoke, no ledger)",
+    )
+    p.add_argument(
+        "--train-only", action="store_true", help="train (and time) the runs, do not evaluate them or write the report"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray Train workers per run instead of the preset's (0: this process, no Ray; -1: one per GPU)",
+    )
+    p.add_argument(
+        "--adopt",
+        action="append",
+        default=[],
+        metavar="KEY=RUN_DIR",
+        help="take this finished run (e.g. a sweep trial's seed folder) as method KEY's run for the "
+        "seed it trained with, when it is the same training; repeatable",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore the committed ledger (<docs>/results/<preset>/runs): recompute every run",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -95,8 +125,18 @@ def run(args: argparse.Namespace) -> None:
     for item in args.adopt:
         adopt(preset, out, args.facades, args.study, item, smoke=args.smoke_test)
     if not args.report_only:
-        reproduce(preset, out, args.facades, args.study, smoke=args.smoke_test, only=args.only, seeds=args.seeds,
-                  smoke_epochs=args.epochs, train_only=args.train_only, workers=args.workers)
+        reproduce(
+            preset,
+            out,
+            args.facades,
+            args.study,
+            smoke=args.smoke_test,
+            only=args.only,
+            seeds=args.seeds,
+            smoke_epochs=args.epochs,
+            train_only=args.train_only,
+            workers=args.workers,
+        )
     if not args.no_report:
         from clustergan.reproduce.archive import archive
         from clustergan.reproduce.results import write_results

@@ -46,8 +46,12 @@ def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(pairs_seed)
     # two noise draws per input, every cluster index with each: [k, 2, N, 3, H, W]
     z = torch.randn(2, n, model.nz, generator=gen)
-    outs = torch.stack([torch.stack([model.G(sources, z[r], torch.full((n,), c, dtype=torch.long)).clamp(-1, 1)
-                                     for r in range(2)]) for c in range(k)])
+    outs = torch.stack(
+        [
+            torch.stack([model.G(sources, z[r], torch.full((n,), c, dtype=torch.long)).clamp(-1, 1) for r in range(2)])
+            for c in range(k)
+        ]
+    )
     # cluster effect: consecutive cluster pairs (c, c+1 mod k), same z; noise effect: z1 vs z2, same cluster
     cluster_effect = torch.stack([lpips_distance(outs[c, 0], outs[(c + 1) % k, 0]) for c in range(k)]).mean()
     noise_effect = torch.stack([lpips_distance(outs[c, 0], outs[c, 1]) for c in range(k)]).mean()
@@ -60,11 +64,16 @@ def diagnose_run(run_dir: Path, pairs_seed: int = 0) -> dict:
     hit_rate = float((nearest == torch.arange(k)[:, None]).float().mean())
     report = read_json(Path(cfg.cluster.stats_dir) / "report.json")
     return {
-        "run": str(run_dir), "k": k, "inputs": n,
-        "cluster_effect_lpips": float(cluster_effect), "noise_effect_lpips": float(noise_effect),
-        "cluster_hit_rate": hit_rate, "chance": 1.0 / k,
+        "run": str(run_dir),
+        "k": k,
+        "inputs": n,
+        "cluster_effect_lpips": float(cluster_effect),
+        "noise_effect_lpips": float(noise_effect),
+        "cluster_hit_rate": hit_rate,
+        "chance": 1.0 / k,
         "generated_cluster_histogram": torch.bincount(nearest.flatten(), minlength=k).tolist(),
-        "silhouette": report.get("silhouette"), "sizes": report.get("sizes"),
+        "silhouette": report.get("silhouette"),
+        "sizes": report.get("sizes"),
         "shrinkage": report.get("shrinkage"),
     }
 
@@ -96,12 +105,17 @@ def conditioning_run(run_dir: Path, passes: int = 4, seed: int = 0) -> dict:
     gain = ConditionalGain(targets, samples_per_input=passes)
     gain.update(samples)
     g = gain.compute()
-    return {"run": str(run_dir), "inputs": n, "passes": passes,
-            "input_effect_lpips": float(torch.cat(effect).mean()),
-            "targets_input_effect_lpips": g.details["targets_gain"],
-            "own_target_lpips": g.details["own_lpips"], "other_target_lpips": g.details["other_lpips"],
-            "conditional_gain_lpips": g.values["cond_gain"],
-            "own_target_l1": float((samples - targets[:, None]).abs().mean())}
+    return {
+        "run": str(run_dir),
+        "inputs": n,
+        "passes": passes,
+        "input_effect_lpips": float(torch.cat(effect).mean()),
+        "targets_input_effect_lpips": g.details["targets_gain"],
+        "own_target_lpips": g.details["own_lpips"],
+        "other_target_lpips": g.details["other_lpips"],
+        "conditional_gain_lpips": g.values["cond_gain"],
+        "own_target_l1": float((samples - targets[:, None]).abs().mean()),
+    }
 
 
 def diagnose_study(study_dir: Path, study, log=print) -> None:
@@ -129,5 +143,11 @@ def diagnose_study(study_dir: Path, study, log=print) -> None:
                 write_json(run / "diagnose.json", diagnose_run(run))
             if not (run / "metrics_target.json").is_file():
                 log(f"diagnose {run}: evaluation with each target's own cluster", flush=True)
-                evaluate_run(run, protocol=study.protocol, seed=0, cluster_choice="target",
-                             out=run / "metrics_target.json", ndb_bins=study.ndb_bins)
+                evaluate_run(
+                    run,
+                    protocol=study.protocol,
+                    seed=0,
+                    cluster_choice="target",
+                    out=run / "metrics_target.json",
+                    ndb_bins=study.ndb_bins,
+                )

@@ -72,39 +72,71 @@ def _facades_methods(best: bool = True, matched_ms: bool = False) -> tuple[Metho
     if matched_ms:  # both noise models at the same, smaller lambda_MS (see _CPU_FACADES)
         methods += [
             Method("MSGAN, lambda_MS 0.1", "msgan_ms0.1", SWEEPS / "msgan.yaml", ("loss.lambda_ms=0.1",)),
-            Method("clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "clustergan.yaml",
-                   ("loss.lambda_ms=0.1",)),
+            Method(
+                "clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "clustergan.yaml", ("loss.lambda_ms=0.1",)
+            ),
             # the same pair at pix2pix's lambda_L1 100, where both follow their input (see _CPU_FACADES)
-            Method("MSGAN, lambda_MS 0.1, lambda_L1 100", "msgan_ms0.1_l1_100", SWEEPS / "msgan.yaml",
-                   ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")),
-            Method("clustergan, lambda_MS 0.1, lambda_L1 100", "clustergan_ms0.1_l1_100", SWEEPS / "clustergan.yaml",
-                   ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0")),
+            Method(
+                "MSGAN, lambda_MS 0.1, lambda_L1 100",
+                "msgan_ms0.1_l1_100",
+                SWEEPS / "msgan.yaml",
+                ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0"),
+            ),
+            Method(
+                "clustergan, lambda_MS 0.1, lambda_L1 100",
+                "clustergan_ms0.1_l1_100",
+                SWEEPS / "clustergan.yaml",
+                ("loss.lambda_ms=0.1", "loss.lambda_l1=100.0"),
+            ),
         ]
     if best:  # written from the facades_search sweep's best Pareto configuration: after 4 trials, and at the end
-        methods.append(Method("clustergan (sweep best after 4 trials)", "clustergan_best4",
-                              SWEEPS / "facades_best4.yaml", optional=True))
-        methods.append(Method("clustergan (sweep best)", "clustergan_best", SWEEPS / "facades_best.yaml",
-                              optional=True))
+        methods.append(
+            Method(
+                "clustergan (sweep best after 4 trials)",
+                "clustergan_best4",
+                SWEEPS / "facades_best4.yaml",
+                optional=True,
+            )
+        )
+        methods.append(
+            Method("clustergan (sweep best)", "clustergan_best", SWEEPS / "facades_best.yaml", optional=True)
+        )
     return tuple(methods)
 
 
 # The procedural dataset: the debug networks (ngf 16) at 32 px, 4 known modes; the three methods differ only
 # in noise, dropout, L_MS and the cluster terms, exactly as the facades presets do.
 _SYNTH_METHODS = (
-    Method("pix2pix", "pix2pix", SWEEPS / "debug.yaml",
-           ("model.nz=0", "model.dropout=0.5", "cluster.k=0", "loss.lambda_ms=0.0", "loss.lambda_kl1=0.0",
-            "loss.lambda_km=0.0")),
+    Method(
+        "pix2pix",
+        "pix2pix",
+        SWEEPS / "debug.yaml",
+        (
+            "model.nz=0",
+            "model.dropout=0.5",
+            "cluster.k=0",
+            "loss.lambda_ms=0.0",
+            "loss.lambda_kl1=0.0",
+            "loss.lambda_km=0.0",
+        ),
+    ),
     Method("MSGAN", "msgan", SWEEPS / "debug.yaml", ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
     Method("clustergan", "clustergan", SWEEPS / "debug.yaml", ("cluster.k=4",)),
     # the facades study's matched pair: at lambda_MS 1 clustergan ignored its index here too (the figure)
-    Method("MSGAN, lambda_MS 0.1", "msgan_ms0.1", SWEEPS / "debug.yaml",
-           ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0", "loss.lambda_ms=0.1")),
-    Method("clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "debug.yaml",
-           ("cluster.k=4", "loss.lambda_ms=0.1")),
+    Method(
+        "MSGAN, lambda_MS 0.1",
+        "msgan_ms0.1",
+        SWEEPS / "debug.yaml",
+        ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0", "loss.lambda_ms=0.1"),
+    ),
+    Method(
+        "clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "debug.yaml", ("cluster.k=4", "loss.lambda_ms=0.1")
+    ),
 )
 
 _CPU_FACADES = Study(
-    name="facades", title="facades, label map -> photo (64 px)",
+    name="facades",
+    title="facades, label map -> photo (64 px)",
     # MSGAN at lambda_MS = 1 spent its first epoch at L_MS ~ 47 (1 / ratio with a near-zero ratio), drew
     # z-dependent grey blobs and lost to D (D loss 0.001). On a GPU (benchmarks/d_stability.py, sweep
     # protocol, seed 0) clustergan's lambda_MS traded cluster use for noise effect: cluster hit rate 0.88 at 0,
@@ -112,25 +144,50 @@ _CPU_FACADES = Study(
     # paper's comparison (clustergan vs MSGAN) at a lambda_MS where neither collapses. (Seed 0 of these two rows
     # first ran as one-seed probes, keys probe_*; the ledger entries were moved, not retrained.)
     methods=_facades_methods(matched_ms=True),
-    overrides=("data.size=64", "train.batch_size=8", "train.epochs=5", "train.epochs_decay=5",
-               "train.checkpoint_every=5", "train.sample_every=5", "train.eval_every=0"),
-    seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True,
+    overrides=(
+        "data.size=64",
+        "train.batch_size=8",
+        "train.epochs=5",
+        "train.epochs_decay=5",
+        "train.checkpoint_every=5",
+        "train.sample_every=5",
+        "train.eval_every=0",
+    ),
+    seeds=(0, 1, 2),
+    protocol="paper",
+    facades=True,
+    figure=True,
+    diagnose=True,
     # The conditioning diagnostic: every noise model ignores its input at lambda_L1 10 (MSGAN's; outputs no
     # closer to their own target than to another input's), and pix2pix follows it only weakly. At pix2pix's
     # lambda_L1 100 both noise models follow it (seed-0 probes: gain 0.032 and 0.025), so the
     # matched pair at lambda_L1 100 became rows too, all seeds (seed 0's probe runs were moved, not retrained).
 )
 _CPU_SYNTH = Study(
-    name="synth", title="procedural dataset, 4 known modes (32 px)", methods=_SYNTH_METHODS,
+    name="synth",
+    title="procedural dataset, 4 known modes (32 px)",
+    methods=_SYNTH_METHODS,
     # lr 8e-4: at 2e-4 a 576-step MSGAN pilot still drew mostly grey (NDB 9/10); at 8e-4 colours and layout
     # appear (NDB 4/10, mode coverage 0.59). 360 steps keep clustergan's encoder cost to ~5 min per seed.
     # encoder.input_size=null: the committed runs of this study encoded at the network's 224 px; the pin keeps
     # new seeds comparable with them although debug.yaml now encodes at the images' own 32 px
-    overrides=("encoder.input_size=null", "data.synth.n_train=192", "data.synth.n_test=24", "train.batch_size=8",
-               "train.lr=0.0008",
-               "train.epochs=10", "train.epochs_decay=5", "train.checkpoint_every=5", "train.sample_every=5",
-               "train.eval_every=0"),
-    seeds=(0, 1, 2), protocol="paper", ndb_bins=10, figure=True, diagnose=True,
+    overrides=(
+        "encoder.input_size=null",
+        "data.synth.n_train=192",
+        "data.synth.n_test=24",
+        "train.batch_size=8",
+        "train.lr=0.0008",
+        "train.epochs=10",
+        "train.epochs_decay=5",
+        "train.checkpoint_every=5",
+        "train.sample_every=5",
+        "train.eval_every=0",
+    ),
+    seeds=(0, 1, 2),
+    protocol="paper",
+    ndb_bins=10,
+    figure=True,
+    diagnose=True,
 )
 
 PRESETS: dict[str, Preset] = {
@@ -142,15 +199,31 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         name="gpu",
         description="the paper's scale: facades at 256 px, batch 1 per GPU, MSGAN's 100 + 100 epochs, "
-                    "DDP on every visible GPU",
+        "DDP on every visible GPU",
         studies=(
-            Study(name="facades", title="facades, label map -> photo (256 px)", methods=_facades_methods(),
-                  overrides=("data.size=256", "train.batch_size=1", "train.epochs=100", "train.epochs_decay=100",
-                             "train.checkpoint_every=10", "train.sample_every=10", "train.eval_every=0"),
-                  seeds=(0, 1, 2), protocol="paper", facades=True, figure=True, diagnose=True),
+            Study(
+                name="facades",
+                title="facades, label map -> photo (256 px)",
+                methods=_facades_methods(),
+                overrides=(
+                    "data.size=256",
+                    "train.batch_size=1",
+                    "train.epochs=100",
+                    "train.epochs_decay=100",
+                    "train.checkpoint_every=10",
+                    "train.sample_every=10",
+                    "train.eval_every=0",
+                ),
+                seeds=(0, 1, 2),
+                protocol="paper",
+                facades=True,
+                figure=True,
+                diagnose=True,
+            ),
             _CPU_SYNTH,
         ),
-        workers=-1, gpu=True,
+        workers=-1,
+        gpu=True,
     ),
 }
 

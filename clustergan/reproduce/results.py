@@ -69,11 +69,14 @@ def collect(study: Study, study_dir: Path) -> dict:
             run = study_dir / method.key / f"seed{seed}"
             m = _read(run / "metrics.json")
             if m:
-                seeds[seed] = {"metrics": {k: m[k] for k in METRICS if isinstance(m.get(k), (int, float))},
-                               "epoch": m.get("provenance", {}).get("epoch"),
-                               "cluster_choice": m.get("protocol", {}).get("cluster_choice"),
-                               "protocol": m.get("protocol", {}),
-                               "times": _read(run / "reproduce.json"), "config": _read(run / "config.json")}
+                seeds[seed] = {
+                    "metrics": {k: m[k] for k in METRICS if isinstance(m.get(k), (int, float))},
+                    "epoch": m.get("provenance", {}).get("epoch"),
+                    "cluster_choice": m.get("protocol", {}).get("cluster_choice"),
+                    "protocol": m.get("protocol", {}),
+                    "times": _read(run / "reproduce.json"),
+                    "config": _read(run / "config.json"),
+                }
         if seeds:
             rows[method.key] = {"label": method.label, "seeds": seeds}
     return rows
@@ -100,13 +103,18 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
     summary: dict = {"rows": {}, "comparisons": []}
     if not rows:
         return lines + ["No finished runs yet.", ""], summary
-    header = "| row | seeds | " + " | ".join(
-        f"{LABELS[k]} ({'lower' if LOWER_IS_BETTER[k] else 'higher'} better)" for k in present) + " |"
+    header = (
+        "| row | seeds | "
+        + " | ".join(f"{LABELS[k]} ({'lower' if LOWER_IS_BETTER[k] else 'higher'} better)" for k in present)
+        + " |"
+    )
     lines += [header, "|" + "---|" * (len(present) + 2)]
     for key, r in rows.items():
         vals = {k: [s["metrics"][k] for s in r["seeds"].values() if k in s["metrics"]] for k in present}
-        summary["rows"][key] = {"label": r["label"], **{k: {"mean": mean_std(v)[0], "std": mean_std(v)[1],
-                                                            "values": v} for k, v in vals.items()}}
+        summary["rows"][key] = {
+            "label": r["label"],
+            **{k: {"mean": mean_std(v)[0], "std": mean_std(v)[1], "values": v} for k, v in vals.items()},
+        }
         seeds = ",".join(str(s) for s in r["seeds"])
         lines.append(f"| {r['label']} | {seeds} | " + " | ".join(_cell(vals[k], k) for k in present) + " |")
     floor = _read(study_dir / "_floor" / "metrics.json")
@@ -123,23 +131,29 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
         summary["floor"] = {k: floor[k] for k in ("fid", "ndb", "jsd", "lpips_between_inputs") if k in floor}
     ceiling = _read(study_dir / "_ceiling" / "metrics.json")
     if ceiling:
-        lines.append("| ceiling: untrained generator | - | " + " | ".join(
-            _fmt(ceiling[k], k) if k in ceiling else "n/a" for k in present) + " |")
+        lines.append(
+            "| ceiling: untrained generator | - | "
+            + " | ".join(_fmt(ceiling[k], k) if k in ceiling else "n/a" for k in present)
+            + " |"
+        )
         summary["ceiling"] = {k: ceiling[k] for k in present if k in ceiling}
     lines += ["", "Mean ± sample std over training seeds (one evaluation each, evaluation seed 0).", ""]
 
     # the significance rule, between the method rows: every pair goes into the summary (results JSON); the
     # Markdown shows the pairs a reader asks about (shown_pairs) and counts the rest
     keys = list(rows)
-    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
     pairs = [(b, a) if b.startswith("clustergan") and not a.startswith("clustergan") else (a, b) for a, b in pairs]
     shown = shown_pairs([(rows[a]["label"], rows[b]["label"]) for a, b in pairs])
     if pairs:
-        lines += ["Comparisons (rule: a difference counts only when |mean gap| > 2 x pooled seed std). Shown: "
-                  "clustergan against MSGAN at the same settings, every row against pix2pix, and each method "
-                  "against itself at other settings (the levers).", "",
-                  "| A vs B | " + " | ".join(LABELS[k] for k in present) + " |",
-                  "|" + "---|" * (len(present) + 1)]
+        lines += [
+            "Comparisons (rule: a difference counts only when |mean gap| > 2 x pooled seed std). Shown: "
+            "clustergan against MSGAN at the same settings, every row against pix2pix, and each method "
+            "against itself at other settings (the levers).",
+            "",
+            "| A vs B | " + " | ".join(LABELS[k] for k in present) + " |",
+            "|" + "---|" * (len(present) + 1),
+        ]
         hidden = 0
         for a, b in sorted(pairs, key=lambda ab: shown.get((rows[ab[0]]["label"], rows[ab[1]]["label"]), 99)):
             cells = []
@@ -147,8 +161,9 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
                 va = [s["metrics"][k] for s in rows[a]["seeds"].values() if k in s["metrics"]]
                 vb = [s["metrics"][k] for s in rows[b]["seeds"].values() if k in s["metrics"]]
                 c = compare(va, vb, LOWER_IS_BETTER[k])
-                summary["comparisons"].append({"a": a, "b": b, "a_label": rows[a]["label"],
-                                               "b_label": rows[b]["label"], "metric": k, **c})
+                summary["comparisons"].append(
+                    {"a": a, "b": b, "a_label": rows[a]["label"], "b_label": rows[b]["label"], "metric": k, **c}
+                )
                 word = {"better": "**A better**", "worse": "**B better**"}.get(c["verdict"], "not significant")
                 cells.append(_verdict_cell(word, c))
             if (rows[a]["label"], rows[b]["label"]) in shown:
@@ -156,8 +171,11 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
             else:
                 hidden += 1
         if hidden:
-            lines += ["", f"{hidden} more pairs, at settings that differ in more than the method (e.g. clustergan "
-                      "at lambda_MS 0.1 vs MSGAN at 1), are in the results JSON (`comparisons`)."]
+            lines += [
+                "",
+                f"{hidden} more pairs, at settings that differ in more than the method (e.g. clustergan "
+                "at lambda_MS 0.1 vs MSGAN at 1), are in the results JSON (`comparisons`).",
+            ]
         lines.append("")
     return lines, summary
 
@@ -166,7 +184,7 @@ def _family(label: str) -> tuple[str, str]:
     """``"clustergan, lambda_MS 0.1"`` -> ("clustergan", ", lambda_MS 0.1"): the method, then its settings."""
     for family in ("clustergan", "MSGAN", "pix2pix"):
         if label.startswith(family):
-            return family, label[len(family):]
+            return family, label[len(family) :]
     return label, ""
 
 
@@ -199,15 +217,24 @@ def probes_section(study: Study, study_dir: Path, rows: dict) -> list[str]:
     if not found:
         return []
     present = [k for k in METRICS if any(isinstance(m.get(k), (int, float)) for _, m in found)]
-    lines = [f"### One-seed probes (seed {seed}; the main rows' seed-{seed} runs beside them)", "",
-             "| row | " + " | ".join(LABELS[k] for k in present) + " |", "|" + "---|" * (len(present) + 1)]
-    for key, r in rows.items():
+    lines = [
+        f"### One-seed probes (seed {seed}; the main rows' seed-{seed} runs beside them)",
+        "",
+        "| row | " + " | ".join(LABELS[k] for k in present) + " |",
+        "|" + "---|" * (len(present) + 1),
+    ]
+    for r in rows.values():
         m = r["seeds"].get(seed, {}).get("metrics", {})
         lines.append(f"| {r['label']} (seed {seed}) | " + " | ".join(_fmt(m.get(k), k) for k in present) + " |")
     for probe, m in found:
         lines.append(f"| **{probe.label}** | " + " | ".join(_fmt(m.get(k), k) for k in present) + " |")
-    return lines + ["", "A probe changes one setting of its method: " + "; ".join(
-        f"{p.label}: `{' '.join(p.overrides)}`" for p, _ in found) + ".", ""]
+    return lines + [
+        "",
+        "A probe changes one setting of its method: "
+        + "; ".join(f"{p.label}: `{' '.join(p.overrides)}`" for p, _ in found)
+        + ".",
+        "",
+    ]
 
 
 def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
@@ -228,27 +255,41 @@ def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
                     target.setdefault(k, []).append(t[k])
         if not diags:
             continue
-        lines += [f"### Diagnostics: {method.label}", "",
-                  "| seed | cluster effect: LPIPS(G(x,z,i), G(x,z,j)) | noise effect: LPIPS(G(x,z1,i), G(x,z2,i)) "
-                  "| cluster hit rate (chance) | generated images per nearest cluster |", "|---|---|---|---|---|"]
+        lines += [
+            f"### Diagnostics: {method.label}",
+            "",
+            "| seed | cluster effect: LPIPS(G(x,z,i), G(x,z,j)) | noise effect: LPIPS(G(x,z1,i), G(x,z2,i)) "
+            "| cluster hit rate (chance) | generated images per nearest cluster |",
+            "|---|---|---|---|---|",
+        ]
         for seed, d in diags:
-            lines.append(f"| {seed} | {d['cluster_effect_lpips']:.4f} | {d['noise_effect_lpips']:.4f} | "
-                         f"{d['cluster_hit_rate']:.3f} ({d['chance']:.3f}) | {d['generated_cluster_histogram']} |")
+            lines.append(
+                f"| {seed} | {d['cluster_effect_lpips']:.4f} | {d['noise_effect_lpips']:.4f} | "
+                f"{d['cluster_hit_rate']:.3f} ({d['chance']:.3f}) | {d['generated_cluster_histogram']} |"
+            )
         d = diags[0][1]
         shrink = d.get("shrinkage") or []
-        lines += ["", f"Clusters (seed {diags[0][0]}): k={d['k']}, sizes {d.get('sizes')}, silhouette "
-                      f"{d.get('silhouette', float('nan')):.3f}, Ledoit-Wolf shrinkage "
-                      f"{min(shrink, default=float('nan')):.2f}-{max(shrink, default=float('nan')):.2f}.", ""]
+        lines += [
+            "",
+            f"Clusters (seed {diags[0][0]}): k={d['k']}, sizes {d.get('sizes')}, silhouette "
+            f"{d.get('silhouette', float('nan')):.3f}, Ledoit-Wolf shrinkage "
+            f"{min(shrink, default=float('nan')):.2f}-{max(shrink, default=float('nan')):.2f}.",
+            "",
+        ]
         if freq:
-            lines += ["Cluster index at test time: drawn from the training frequencies (the table above) vs each "
-                      "test target's own cluster (nearest cluster mean of its features):", "",
-                      "| metric | frequency | target's own cluster | verdict (target vs frequency) |",
-                      "|---|---|---|---|"]
+            lines += [
+                "Cluster index at test time: drawn from the training frequencies (the table above) vs each "
+                "test target's own cluster (nearest cluster mean of its features):",
+                "",
+                "| metric | frequency | target's own cluster | verdict (target vs frequency) |",
+                "|---|---|---|---|",
+            ]
             for k in freq:
                 c = compare(target[k], freq[k], LOWER_IS_BETTER[k])
                 word = {"better": "target better", "worse": "frequency better"}.get(c["verdict"], c["verdict"])
-                lines.append(f"| {LABELS[k]} | {_cell(freq[k], k)} | {_cell(target[k], k)} | "
-                             f"{_verdict_cell(word, c)} |")
+                lines.append(
+                    f"| {LABELS[k]} | {_cell(freq[k], k)} | {_cell(target[k], k)} | {_verdict_cell(word, c)} |"
+                )
             lines.append("")
     return lines
 
@@ -256,34 +297,42 @@ def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
 def conditioning_section(study: Study, study_dir: Path) -> list[str]:
     """Does the output depend on the input? (:func:`clustergan.reproduce.diagnose.conditioning_run`), every
     row that has the measurement, beside the real test targets."""
-    keys = ("input_effect_lpips", "own_target_lpips", "other_target_lpips", "conditional_gain_lpips",
-            "own_target_l1")
+    keys = ("input_effect_lpips", "own_target_lpips", "other_target_lpips", "conditional_gain_lpips", "own_target_l1")
     rows, reference = [], None
     for method in (*study.methods, *study.probes):
-        found = [c for seed in study.seeds if (c := _read(study_dir / method.key / f"seed{seed}" / "conditioning.json"))]
+        found = [
+            c for seed in study.seeds if (c := _read(study_dir / method.key / f"seed{seed}" / "conditioning.json"))
+        ]
         if found:
             rows.append((method.label, found))
             reference = reference or found[0]["targets_input_effect_lpips"]
     if not rows:
         return []
-    lines = ["### Does the output depend on the input?", "",
-             "One noise vector and one cluster index shared by every test input (4 draws; "
-             "`clustergan.reproduce.diagnose.conditioning_run`). Input effect: LPIPS between the outputs for "
-             "two different inputs; own / other target: LPIPS from an output to its input's target and to "
-             "the other input's target; gain = other - own. Near-0 input effect and gain: the output ignores "
-             "the input, and FID, NDB, JSD and LPIPS then measure an unconditional generator. Mean +- std over "
-             "seeds.", "",
-             "| row | seeds | input effect | LPIPS to own target | LPIPS to other target | gain | L1 to own target |",
-             "|---|---|---|---|---|---|---|",
-             f"| real test targets | - | {reference:.3f} | 0 | {reference:.3f} | {reference:.3f} | 0 |"]
+    lines = [
+        "### Does the output depend on the input?",
+        "",
+        "One noise vector and one cluster index shared by every test input (4 draws; "
+        "`clustergan.reproduce.diagnose.conditioning_run`). Input effect: LPIPS between the outputs for "
+        "two different inputs; own / other target: LPIPS from an output to its input's target and to "
+        "the other input's target; gain = other - own. Near-0 input effect and gain: the output ignores "
+        "the input, and FID, NDB, JSD and LPIPS then measure an unconditional generator. Mean +- std over "
+        "seeds.",
+        "",
+        "| row | seeds | input effect | LPIPS to own target | LPIPS to other target | gain | L1 to own target |",
+        "|---|---|---|---|---|---|---|",
+        f"| real test targets | - | {reference:.3f} | 0 | {reference:.3f} | {reference:.3f} | 0 |",
+    ]
     for label, found in rows:
         cells = []
         for k in keys:
             m, sd = mean_std([c[k] for c in found])
             cells.append(f"{m:.4f} +- {sd:.4f}" if len(found) > 1 else f"{m:.4f}")
         lines.append(f"| {label} | {len(found)} | " + " | ".join(cells) + " |")
-    return lines + ["", "pix2pix keeps its dropout per sample here, so part of its input effect is its own "
-                        "(small) noise.", ""]
+    return lines + [
+        "",
+        "pix2pix keeps its dropout per sample here, so part of its input effect is its own (small) noise.",
+        "",
+    ]
 
 
 def _protocol_lines(rows: dict, study: Study) -> list[str]:
@@ -301,8 +350,13 @@ def _protocol_lines(rows: dict, study: Study) -> list[str]:
         f"{'standardised ' if p.get('ndb_standardize') else ''}{p.get('ndb_space')} at "
         f"{p.get('ndb_resolution')}x{p.get('ndb_resolution')}, {p.get('ndb_queries_per_input')} samples per input, "
         f"bins fitted on the training targets (seed {p.get('ndb_seed')})"
-        + (f"; FID (pytorch-fid Inception) on {p.get('fid_samples_per_input')} samples per input against the "
-           f"training targets" if p.get("fid") else "; no FID") + ".",
+        + (
+            f"; FID (pytorch-fid Inception) on {p.get('fid_samples_per_input')} samples per input against the "
+            f"training targets"
+            if p.get("fid")
+            else "; no FID"
+        )
+        + ".",
         f"- Budget, the same for every method: {cfg.get('data', {}).get('size')} px, batch "
         f"{t.get('batch_size')}, {t.get('epochs')} + {t.get('epochs_decay')} epochs (linear decay), Adam lr "
         f"{t.get('lr')}, encoder `{cfg.get('encoder', {}).get('name')}`; seeds {list(study.seeds)}.",
@@ -316,12 +370,16 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
 
     out, docs = Path(out), Path(docs)
     machine = _read(out / "machine.json")
-    lines = [f"# Results: the paper's Table 1, reproduced (`{preset.name}` preset)", "",
-             "Written by `python ray_jobs/reproduce.py --preset " + preset.name + "` "
-             "(`make reproduce`); every number below comes from the runs it trained. Rerunning the preset "
-             "reproduces them within the seed spread.", ""]
+    lines = [
+        f"# Results: the paper's Table 1, reproduced (`{preset.name}` preset)",
+        "",
+        "Written by `python ray_jobs/reproduce.py --preset " + preset.name + "` "
+        "(`make reproduce`); every number below comes from the runs it trained. Rerunning the preset "
+        "reproduces them within the seed spread.",
+        "",
+    ]
     if machine.get("smoke_test"):
-        budget = (f"{machine['smoke_epochs']} epoch(s)" if machine.get("smoke_epochs") else "2 training steps")
+        budget = f"{machine['smoke_epochs']} epoch(s)" if machine.get("smoke_epochs") else "2 training steps"
         lines += [f"**SMOKE TEST: {budget} per run. These numbers say nothing about the methods.**", ""]
     lines += [f"Preset: {preset.description}.", ""]
     summary: dict = {"preset": preset.name, "machine": machine, "studies": {}}
@@ -347,8 +405,10 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
         eval_s = sum(x["times"].get("eval_seconds", 0.0) for r in rows.values() for x in r["seeds"].values())
         wall_total += train_s + eval_s
         if rows:
-            lines.append(f"- Wall time: training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min "
-                         f"({sum(len(r['seeds']) for r in rows.values())} runs).")
+            lines.append(
+                f"- Wall time: training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min "
+                f"({sum(len(r['seeds']) for r in rows.values())} runs)."
+            )
         lines.append("")
         if study.facades and rows:
             lines += _paper_table() + direction_lines(s)
@@ -362,26 +422,39 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             fig = write_figure(study_dir, rows, docs / "figures" / f"{preset.name}_{study.name}_figure2.png")
             if fig:
                 rel = fig.relative_to(docs) if fig.is_relative_to(docs) else fig
-                figure_lines = [f"![Figure 2]({rel})", "",
-                                "Same test inputs (rows); columns: the input, pix2pix, MSGAN (3 noise "
-                                "vectors), clustergan for each cluster index (one noise vector; `ours MS0.1`: "
-                                "clustergan at lambda_MS 0.1, when present). Seed-0 models.",
-                                ""]
+                figure_lines = [
+                    f"![Figure 2]({rel})",
+                    "",
+                    "Same test inputs (rows); columns: the input, pix2pix, MSGAN (3 noise "
+                    "vectors), clustergan for each cluster index (one noise vector; `ours MS0.1`: "
+                    "clustergan at lambda_MS 0.1, when present). Seed-0 models.",
+                    "",
+                ]
                 lines += ["### Figure 2 (ours)", ""] + figure_lines
         summary["studies"][study.name] = s
-    lines += ["## Machine", "",
-              f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, GPUs: "
-              f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
-              f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.", ""]
+    lines += [
+        "## Machine",
+        "",
+        f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, GPUs: "
+        f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
+        f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.",
+        "",
+    ]
     if len(trained_on) > 1 or "not recorded" in trained_on:
-        lines += ["The runs were trained on more than one machine (a reproduction grows across machines through "
-                  "the committed ledger, `docs/results/" + preset.name + "/runs`); wall times are not comparable "
-                  "across them:", ""]
+        lines += [
+            "The runs were trained on more than one machine (a reproduction grows across machines through "
+            "the committed ledger, `docs/results/" + preset.name + "/runs`); wall times are not comparable "
+            "across them:",
+            "",
+        ]
         lines += [f"- {cpu}: {len(runs)} runs ({', '.join(runs)})" for cpu, runs in trained_on.items()] + [""]
     if adopted:
-        lines += ["Adopted, not trained by the reproduction (`reproduce.py --adopt`: the same config, dataset, "
-                  "budget and clusters, trained once by the sweep trial that found the configuration; evaluated "
-                  "here like every run): " + "; ".join(adopted) + ".", ""]
+        lines += [
+            "Adopted, not trained by the reproduction (`reproduce.py --adopt`: the same config, dataset, "
+            "budget and clusters, trained once by the sweep trial that found the configuration; evaluated "
+            "here like every run): " + "; ".join(adopted) + ".",
+            "",
+        ]
     docs.mkdir(parents=True, exist_ok=True)
     path = docs / "RESULTS.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
@@ -404,8 +477,12 @@ DIRECTION_PAIRS = (
 def direction_lines(summary: dict) -> list[str]:
     """The paper's direction (clustergan vs MSGAN, and vs pix2pix) beside ours, metric by metric."""
     verdicts = {(c["a"], c["b"], c["metric"]): c["verdict"] for c in summary.get("comparisons", [])}
-    lines = ["### The paper's direction vs ours", "",
-             "| comparison | metric | paper | ours (significance rule) | same direction? |", "|---|---|---|---|---|"]
+    lines = [
+        "### The paper's direction vs ours",
+        "",
+        "| comparison | metric | paper | ours (significance rule) | same direction? |",
+        "|---|---|---|---|---|",
+    ]
     any_row = False
     for ours_a, ours_b, paper_a, paper_b in DIRECTION_PAIRS:
         for k in ("fid", "ndb", "jsd", "lpips"):
@@ -419,15 +496,21 @@ def direction_lines(summary: dict) -> list[str]:
             if ours == "not significant" and paper != "tie":
                 same = "not shown"
             label = {key: row["label"] for key, row in summary["rows"].items()}
-            lines.append(f"| {label[ours_a]} vs {label[ours_b]} | {LABELS[k]} | {paper} ({a} vs {b}) | {ours} | "
-                         f"{same} |")
+            lines.append(
+                f"| {label[ours_a]} vs {label[ours_b]} | {LABELS[k]} | {paper} ({a} vs {b}) | {ours} | {same} |"
+            )
     return lines + [""] if any_row else []
 
 
 def _paper_table() -> list[str]:
-    lines = ["### The paper's Table 1, beside ours",
-             "", "Other resolution, budget and protocol: compare the direction only.", "",
-             "| paper row | FID | NDB | JSD | LPIPS |", "|---|---|---|---|---|"]
+    lines = [
+        "### The paper's Table 1, beside ours",
+        "",
+        "Other resolution, budget and protocol: compare the direction only.",
+        "",
+        "| paper row | FID | NDB | JSD | LPIPS |",
+        "|---|---|---|---|---|",
+    ]
     for label, v in PAPER_TABLE1.items():
         lines.append(f"| {label} | {v['fid']} | {v['ndb']} | {v['jsd']} | {v['lpips']} |")
     return lines + [""]

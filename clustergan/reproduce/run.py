@@ -42,13 +42,19 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
     return info
 
 
-def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] | None = None,
-              seeds: list[int] | None = None) -> list[RunSpec]:
+def run_specs(
+    preset: Preset, studies: list[str] | None = None, only: list[str] | None = None, seeds: list[int] | None = None
+) -> list[RunSpec]:
     """The runs, seed-major; ``seeds`` restricts them to these training seeds (the one-seed probes come
     with the study's first seed)."""
     known = [s.name for s in preset.studies]
@@ -64,8 +70,9 @@ def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] 
         if seeds:
             unknown = [s for s in seeds if s not in study.seeds]
             if unknown:
-                raise ClusterganError(f"--seeds {','.join(map(str, unknown))}: the {study.name} study trains "
-                                      f"seeds {list(study.seeds)}")
+                raise ClusterganError(
+                    f"--seeds {','.join(map(str, unknown))}: the {study.name} study trains seeds {list(study.seeds)}"
+                )
         chosen = [s for s in study.seeds if not seeds or s in seeds]
         specs += [RunSpec(study, method, seed) for seed in chosen for method in methods]
         if study.seeds[0] in chosen:
@@ -74,8 +81,9 @@ def run_specs(preset: Preset, studies: list[str] | None = None, only: list[str] 
         keys = {s.method.key for s in specs}
         unknown = [k for k in only if k not in keys]
         if unknown:
-            raise ClusterganError(f"--only {', '.join(unknown)}: not a method of these studies; they have "
-                                  f"{sorted(keys)}")
+            raise ClusterganError(
+                f"--only {', '.join(unknown)}: not a method of these studies; they have {sorted(keys)}"
+            )
         specs = [s for s in specs if s.method.key in only]
     return specs
 
@@ -93,13 +101,18 @@ def build_config(spec: RunSpec, out: Path, facades: Path | None, smoke: bool, sm
             raise ClusterganError(
                 f"the {spec.study.name} study needs the facades dataset; {facades}/train is not a folder. "
                 f"Pass --facades /path/to/facades (pix2pix layout), or fetch it with "
-                f"`clustergan data fetch facades --out DIR` where a network is available")
+                f"`clustergan data fetch facades --out DIR` where a network is available"
+            )
         overrides.append(f"data.root={facades.resolve()}")
     if smoke:  # seconds, for tests: two steps, one epoch, a checkpoint at its end
         overrides += ["train.max_steps=2", "train.epochs=1", "train.epochs_decay=0"]
     elif smoke_epochs:
-        overrides += [f"train.epochs={smoke_epochs}", "train.epochs_decay=0", "train.checkpoint_every=1",
-                      "train.sample_every=1"]
+        overrides += [
+            f"train.epochs={smoke_epochs}",
+            "train.epochs_decay=0",
+            "train.checkpoint_every=1",
+            "train.sample_every=1",
+        ]
     return load_config(spec.method.config, overrides)
 
 
@@ -110,8 +123,15 @@ def _finished(run_dir: Path, total_epochs: int, smoke: bool) -> bool:
     return bool(found) and (smoke or found[-1][0] >= total_epochs)
 
 
-def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, smoke: bool,
-              smoke_epochs: int | None = None, workers: int | None = None) -> Path:
+def train_one(
+    spec: RunSpec,
+    preset: Preset,
+    out: Path,
+    facades: Path | None,
+    smoke: bool,
+    smoke_epochs: int | None = None,
+    workers: int | None = None,
+) -> Path:
     """Train (or resume, or skip) one run; returns its folder. ``workers`` overrides the preset's Ray Train
     workers (0: this process, no Ray; -1: one per visible GPU)."""
     from clustergan.train.checkpoint import latest_checkpoint
@@ -128,8 +148,12 @@ def train_one(spec: RunSpec, preset: Preset, out: Path, facades: Path | None, sm
     resume = latest_checkpoint(run_dir / "checkpoints")  # an interrupted reproduction continues its runs
     workers = preset.workers if workers is None else workers
     workers = workers if workers >= 0 else max(torch.cuda.device_count(), 1)
-    run_training(config, workers=workers, gpu=preset.gpu and (workers > 0 or torch.cuda.is_available()),
-                 resume=resume is not None)
+    run_training(
+        config,
+        workers=workers,
+        gpu=preset.gpu and (workers > 0 or torch.cuda.is_available()),
+        resume=resume is not None,
+    )
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
     record["train_done"] = True
     record["workers"] = workers
@@ -159,41 +183,56 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     source = Path(source)
     src_cfg = read_json(source / "config.json", {}).get("config")
     if not src_cfg:
-        raise ClusterganError(f"--adopt {spec.method.key}={source}: no config.json in it; give a run folder "
-                              f"(e.g. <sweep>/trials/<id>/seed0)")
+        raise ClusterganError(
+            f"--adopt {spec.method.key}={source}: no config.json in it; give a run folder "
+            f"(e.g. <sweep>/trials/<id>/seed0)"
+        )
     config = build_config(spec, out, facades, smoke)
     run_dir = config.run_dir
     if read_json(run_dir / "reproduce.json", {}).get("train_done"):
-        raise ClusterganError(f"--adopt {spec.method.key}={source}: {spec.name} is already trained ({run_dir}); "
-                              f"remove that folder first to replace it")
+        raise ClusterganError(
+            f"--adopt {spec.method.key}={source}: {spec.name} is already trained ({run_dir}); "
+            f"remove that folder first to replace it"
+        )
     config = with_data_root(config)  # the procedural dataset, as prepare_run fills it in
     mine, theirs = flat_config(config.to_dict()), flat_config(src_cfg)
     for flat in (mine, theirs):
         if flat.get("data.root"):
             flat["data.root"] = str(Path(str(flat["data.root"])).resolve())
     skip = {"out", "name", "cluster.stats_dir"}
-    differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(mine.keys() | theirs.keys())
-              if k not in skip and theirs.get(k) != mine.get(k)}
+    differ = {
+        k: (theirs.get(k), mine.get(k))
+        for k in sorted(mine.keys() | theirs.keys())
+        if k not in skip and theirs.get(k) != mine.get(k)
+    }
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in differ.items())
-        raise ClusterganError(f"--adopt {spec.method.key}={source}: not the training {spec.name} would run "
-                              f"({listed}); train it instead")
+        raise ClusterganError(
+            f"--adopt {spec.method.key}={source}: not the training {spec.name} would run ({listed}); train it instead"
+        )
     total = config.train.epochs + config.train.epochs_decay
     found = list_checkpoints(source / "checkpoints")
     if not found or (not smoke and found[-1][0] < total):
-        raise ClusterganError(f"--adopt {spec.method.key}={source}: no checkpoint at epoch {total} in "
-                              f"{source / 'checkpoints'}; finish that run first")
+        raise ClusterganError(
+            f"--adopt {spec.method.key}={source}: no checkpoint at epoch {total} in "
+            f"{source / 'checkpoints'}; finish that run first"
+        )
     prepared = prepare_run(config)  # this run's own clusters, as training it here would compute them
     if config.cluster.k:
         src_dir = theirs.get("cluster.stats_dir")
         if not src_dir:
             raise ClusterganError(f"--adopt {spec.method.key}={source}: its config names no cluster.stats_dir")
         a, b = ClusterStats.load(Path(src_dir)), ClusterStats.load(Path(prepared.cluster.stats_dir))
-        same = (np.array_equal(a.cluster_ids, b.cluster_ids) and np.allclose(a.means, b.means, atol=1e-6)
-                and np.allclose(a.precision_cholesky, b.precision_cholesky, rtol=1e-4, atol=1e-5))
+        same = (
+            np.array_equal(a.cluster_ids, b.cluster_ids)
+            and np.allclose(a.means, b.means, atol=1e-6)
+            and np.allclose(a.precision_cholesky, b.precision_cholesky, rtol=1e-4, atol=1e-5)
+        )
         if not same:
-            raise ClusterganError(f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "
-                                  f"this run computes ({prepared.cluster.stats_dir}); train it instead")
+            raise ClusterganError(
+                f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "
+                f"this run computes ({prepared.cluster.stats_dir}); train it instead"
+            )
     for name in ("checkpoints", "samples", "tensorboard"):
         if (source / name).is_dir():
             tmp = run_dir / f".{name}.adopting"
@@ -205,10 +244,14 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     # training wall time from the source's own files: its config is written as training starts, each
     # checkpoint as an epoch ends (cluster statistics computed before it are not counted)
     seconds = found[-1][1].stat().st_mtime - (source / "config.json").stat().st_mtime
-    record = {"train_done": True, "train_seconds": seconds, "adopted_from": str(source.resolve()),
-              "train_seconds_from": "the source's file times (config.json to last checkpoint)",
-              # adopt on the machine that trained it: the report lists the CPU each run trained on
-              "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}}
+    record = {
+        "train_done": True,
+        "train_seconds": seconds,
+        "adopted_from": str(source.resolve()),
+        "train_seconds_from": "the source's file times (config.json to last checkpoint)",
+        # adopt on the machine that trained it: the report lists the CPU each run trained on
+        "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")},
+    }
     write_json(run_dir / "reproduce.json", record)
     return run_dir
 
@@ -222,8 +265,7 @@ def evaluate_one(run_dir: Path, study: Study, eval_seed: int = 0, device: str | 
     if existing and existing.get("protocol", {}).get("name") == study.protocol and "lpips" in existing:
         return existing
     start = time.perf_counter()
-    evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins,
-                 device=device)
+    evaluate_run(run_dir, protocol=study.protocol, seed=eval_seed, out=path, ndb_bins=study.ndb_bins, device=device)
     record = read_json(run_dir / "reproduce.json", {})
     record["eval_seconds"] = time.perf_counter() - start
     write_json(run_dir / "reproduce.json", record)
@@ -242,10 +284,19 @@ def reference_rows(study: Study, study_dir: Path, config) -> None:
         ceiling_metrics(config, study, ceiling_dir)
 
 
-def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str] | None = None,
-              smoke: bool = False, log=print, only: list[str] | None = None,
-              seeds: list[int] | None = None, smoke_epochs: int | None = None,
-              train_only: bool = False, workers: int | None = None) -> list[RunSpec]:
+def reproduce(
+    preset: Preset,
+    out: Path,
+    facades: Path | None,
+    studies: list[str] | None = None,
+    smoke: bool = False,
+    log=print,
+    only: list[str] | None = None,
+    seeds: list[int] | None = None,
+    smoke_epochs: int | None = None,
+    train_only: bool = False,
+    workers: int | None = None,
+) -> list[RunSpec]:
     """Train and evaluate everything the preset names (skipping what is done). Returns the runs.
     ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics).
     ``smoke_epochs`` trains that many whole epochs per run instead of the preset's budget; ``train_only``
@@ -257,9 +308,14 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
     out.mkdir(parents=True, exist_ok=True)
     from clustergan.provenance import git_commit
 
-    info = {**machine(), "preset": preset.name, "smoke_test": smoke or bool(smoke_epochs),
-            "smoke_epochs": smoke_epochs, "git_commit": git_commit(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    info = {
+        **machine(),
+        "preset": preset.name,
+        "smoke_test": smoke or bool(smoke_epochs),
+        "smoke_epochs": smoke_epochs,
+        "git_commit": git_commit(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     write_json(out / "machine.json", info)
     for study in dict.fromkeys(spec.study.name for spec in specs):  # the code each study's runs started with
         if not (out / study / "machine.json").is_file():  # a resumed study keeps its first start
@@ -274,14 +330,23 @@ def reproduce(preset: Preset, out: Path, facades: Path | None, studies: list[str
         run_dir = train_one(spec, preset, out, facades, smoke, smoke_epochs, workers)
         if train_only:
             record = read_json(run_dir / "reproduce.json", {})
-            log(f"[{i}/{len(specs)}] {spec.name}: trained in {record.get('train_seconds', 0.0):.1f} s "
-                f"(--train-only: not evaluated)", flush=True)
+            log(
+                f"[{i}/{len(specs)}] {spec.name}: trained in {record.get('train_seconds', 0.0):.1f} s "
+                f"(--train-only: not evaluated)",
+                flush=True,
+            )
             continue
         log(f"[{i}/{len(specs)}] {spec.name}: evaluate ({spec.study.protocol} protocol)", flush=True)
         metrics = evaluate_one(run_dir, spec.study, device="cuda" if preset.gpu and torch.cuda.is_available() else None)
-        log(f"[{i}/{len(specs)}] {spec.name}: " + ", ".join(
-            f"{k} {metrics[k]:.4g}" for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
-            if isinstance(metrics.get(k), (int, float))), flush=True)
+        log(
+            f"[{i}/{len(specs)}] {spec.name}: "
+            + ", ".join(
+                f"{k} {metrics[k]:.4g}"
+                for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
+                if isinstance(metrics.get(k), (int, float))
+            ),
+            flush=True,
+        )
     if only or train_only:
         return specs
     for study in dict.fromkeys(spec.study for spec in specs if spec.study.floor_ceiling):

@@ -19,16 +19,29 @@ def build_generator(config: TrainConfig) -> torch.nn.Module:
     from clustergan.models import UNetGenerator
 
     m = config.model
-    return UNetGenerator(size=config.data.size, ngf=m.ngf, nz=m.nz, num_clusters=config.cluster.k,
-                         cluster_emb_dim=m.cluster_emb_dim, norm=m.norm, dropout=m.dropout)
+    return UNetGenerator(
+        size=config.data.size,
+        ngf=m.ngf,
+        nz=m.nz,
+        num_clusters=config.cluster.k,
+        cluster_emb_dim=m.cluster_emb_dim,
+        norm=m.norm,
+        dropout=m.dropout,
+    )
 
 
 def build_discriminator(config: TrainConfig) -> torch.nn.Module:
     from clustergan.models import PatchDiscriminator
 
     m = config.model
-    return PatchDiscriminator(in_channels=6, ndf=m.ndf, n_layers=m.d_layers, num_scales=m.d_scales,
-                              num_clusters=config.cluster.k if m.d_condition == "projection" else 0, norm=m.norm)
+    return PatchDiscriminator(
+        in_channels=6,
+        ndf=m.ndf,
+        n_layers=m.d_layers,
+        num_scales=m.d_scales,
+        num_clusters=config.cluster.k if m.d_condition == "projection" else 0,
+        norm=m.norm,
+    )
 
 
 def synth_root(config: TrainConfig) -> Path:
@@ -70,8 +83,15 @@ def wanted_cluster_inputs(config: TrainConfig) -> dict:
 
     e = config.encoder
     encoder = _encoder_identity(e.name, e.weights, e.input_size)
-    return cluster_inputs(config.data.root, config.data.direction, config.data.size, encoder, config.cluster.k,
-                          config.seed, get_backend(config.cluster.backend).name)
+    return cluster_inputs(
+        config.data.root,
+        config.data.direction,
+        config.data.size,
+        encoder,
+        config.cluster.k,
+        config.seed,
+        get_backend(config.cluster.backend).name,
+    )
 
 
 # A folder the user names (cluster.stats_dir) was chosen on purpose: its k-means seed and backend are its own.
@@ -105,22 +125,34 @@ def load_cluster_stats(config: TrainConfig):
     from clustergan.clustering import ClusterStats
 
     if not config.cluster.stats_dir:
-        raise ClusterganError("cluster.k > 0 but no cluster statistics: run `clustergan cluster` first, "
-                              "or train through `clustergan train`, which computes them")
+        raise ClusterganError(
+            "cluster.k > 0 but no cluster statistics: run `clustergan cluster` first, "
+            "or train through `clustergan train`, which computes them"
+        )
     stats = ClusterStats.load(Path(config.cluster.stats_dir))
     if stats.k != config.cluster.k:
-        raise ClusterganError(f"{config.cluster.stats_dir}: statistics have k={stats.k} but cluster.k="
-                              f"{config.cluster.k}; point cluster.stats_dir at statistics for this k")
+        raise ClusterganError(
+            f"{config.cluster.stats_dir}: statistics have k={stats.k} but cluster.k="
+            f"{config.cluster.k}; point cluster.stats_dir at statistics for this k"
+        )
     return stats
 
 
 def compute_clusters(config: TrainConfig, out_dir: Path):
     from clustergan.clustering import run_clustering
 
-    return run_clustering(root=config.data.root, direction=config.data.direction, size=config.data.size,
-                          encoder_name=config.encoder.name, k=config.cluster.k, out_dir=out_dir,
-                          encoder_weights=config.encoder.weights, backend=config.cluster.backend, seed=config.seed,
-                          encoder_input_size=config.encoder.input_size)
+    return run_clustering(
+        root=config.data.root,
+        direction=config.data.direction,
+        size=config.data.size,
+        encoder_name=config.encoder.name,
+        k=config.cluster.k,
+        out_dir=out_dir,
+        encoder_weights=config.encoder.weights,
+        backend=config.cluster.backend,
+        seed=config.seed,
+        encoder_input_size=config.encoder.input_size,
+    )
 
 
 def ensure_clusters(config: TrainConfig, out: Path) -> None:
@@ -146,7 +178,8 @@ def prepare_run(config: TrainConfig) -> TrainConfig:
             raise ClusterganError(
                 f"cluster.stats_dir={config.cluster.stats_dir}: these statistics do not fit this run: "
                 f"{'; '.join(reasons)}. Recompute them with `clustergan cluster` for this config, or leave "
-                "cluster.stats_dir unset and the run computes its own")
+                "cluster.stats_dir unset and the run computes its own"
+            )
     elif config.cluster.k:
         out = config.run_dir / "clusters"
         ensure_clusters(config, out)

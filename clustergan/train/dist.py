@@ -1,7 +1,8 @@
 """Everything that differs between one local process and N Ray Train workers, in one place.
 
 The training function talks only to a :class:`Context`. :class:`LocalContext` is the debug mode (one
-process, no Ray); the Ray Train context (:class:`clustergan.train.ray_train.RayContext`) implements the same methods with
+process, no Ray); the Ray Train context (:class:`clustergan.train.ray_train.RayContext`) implements the same methods
+with
 DDP, all-reduce and ``ray.train.report``.
 """
 

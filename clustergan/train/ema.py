@@ -69,8 +69,9 @@ class GeneratorEMA:
             return
         self.module.load_state_dict(G.state_dict())
         if announce:
-            print("train.ema is on but the checkpoint has no EMA generator (G_ema): the EMA starts from its G",
-                  flush=True)
+            print(
+                "train.ema is on but the checkpoint has no EMA generator (G_ema): the EMA starts from its G", flush=True
+            )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()

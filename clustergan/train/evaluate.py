@@ -23,9 +23,16 @@ def _target_clusters(model, targets: torch.Tensor) -> torch.Tensor:
     return torch.cdist(feats, torch.as_tensor(stats.means)).argmin(dim=1)
 
 
-def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: int = 0,
-                 cluster_choice: str | None = None, out: str | Path | None = None,
-                 ndb_bins: int | None = None, device: str | None = None, generator: str = "ema") -> dict:
+def evaluate_run(
+    run_or_checkpoint: str | Path,
+    protocol: str = "paper",
+    seed: int = 0,
+    cluster_choice: str | None = None,
+    out: str | Path | None = None,
+    ndb_bins: int | None = None,
+    device: str | None = None,
+    generator: str = "ema",
+) -> dict:
     """Evaluate a run's latest checkpoint (or a checkpoint file) on its test split under ``protocol`` and
     write ``metrics.json``. ``device`` runs the generator there (e.g. "cuda"); the metrics stay on the CPU.
     ``generator``: "ema" (the checkpoint's EMA generator) or "raw" (its G). metrics.json records the one
@@ -53,19 +60,34 @@ def evaluate_run(run_or_checkpoint: str | Path, protocol: str = "paper", seed: i
         classifier = lambda images: classify_mode(images, num_modes)  # noqa: E731
     target_clusters = _target_clusters(model, test_targets) if (model.k and choice == "target") else None
     fn = model.generate_fn(choice, cfg.cluster.fixed_index, target_clusters)
-    result = evaluate(fn, sources, train_targets, proto, seed=seed,
-                      mode_classifier=classifier,
-                      num_modes=num_modes, test_targets=test_targets)
+    result = evaluate(
+        fn,
+        sources,
+        train_targets,
+        proto,
+        seed=seed,
+        mode_classifier=classifier,
+        num_modes=num_modes,
+        test_targets=test_targets,
+    )
     result["generator"] = model.generator
     if model.generator_note:
         result["generator_note"] = model.generator_note
         print(f"clustergan eval: {model.checkpoint}: {model.generator_note}", flush=True)
-    run_dir = model.checkpoint.parent.parent if model.checkpoint.parent.name == "checkpoints" else model.checkpoint.parent
+    run_dir = (
+        model.checkpoint.parent.parent if model.checkpoint.parent.name == "checkpoints" else model.checkpoint.parent
+    )
     path = Path(out) if out else run_dir / "metrics.json"
     info = provenance()
-    info.update(checkpoint=str(model.checkpoint), epoch=model.epoch, config_name=cfg.name,
-                encoder_weights=cfg.encoder.weights or "pretrained", data_root=d.root, test_inputs=len(sources),
-                train_targets=len(train_targets))
+    info.update(
+        checkpoint=str(model.checkpoint),
+        epoch=model.epoch,
+        config_name=cfg.name,
+        encoder_weights=cfg.encoder.weights or "pretrained",
+        data_root=d.root,
+        test_inputs=len(sources),
+        train_targets=len(train_targets),
+    )
     write_metrics_json(path, result, info)
     print(f"metrics ({proto.name} protocol, cluster choice {choice}, {model.generator} G) -> {path}")
     return result

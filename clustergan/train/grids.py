@@ -7,8 +7,9 @@ from torchvision.utils import make_grid
 
 
 @torch.no_grad()
-def sample_grid(G: torch.nn.Module, sources: torch.Tensor, nz: int, k: int, seed: int = 0,
-                num_z: int = 3, max_clusters: int = 8) -> torch.Tensor:
+def sample_grid(
+    G: torch.nn.Module, sources: torch.Tensor, nz: int, k: int, seed: int = 0, num_z: int = 3, max_clusters: int = 8
+) -> torch.Tensor:
     """Rows: ``sources`` [R, 3, H, W]; first column the input, then for each cluster (up to ``max_clusters``)
     ``num_z`` noise draws (6 draws when unconditional). Returns an image [3, H', W'] in [0, 1]."""
     gen = torch.Generator(device="cpu").manual_seed(seed)

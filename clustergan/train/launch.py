@@ -33,16 +33,26 @@ def write_run_config(config: TrainConfig) -> None:
     atomic_write_bytes(config.run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
 
 
-def run_training(config: TrainConfig, workers: int = 0, gpu: bool | None = None, resume: bool = False, *,
-                 storage_path: str | None = None, cpus_per_worker: float = 1.0,
-                 gpus_per_worker: float | None = None, max_failures: int = DEFAULT_MAX_FAILURES,
-                 name: str | None = None, callbacks: list | None = None,
-                 local_context: Callable[[Path | None], Context] | None = None) -> TrainConfig:
+def run_training(
+    config: TrainConfig,
+    workers: int = 0,
+    gpu: bool | None = None,
+    resume: bool = False,
+    *,
+    storage_path: str | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float | None = None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    name: str | None = None,
+    callbacks: list | None = None,
+    local_context: Callable[[Path | None], Context] | None = None,
+) -> TrainConfig:
     """Train ``config``; returns it prepared (``data.root`` and ``cluster.stats_dir`` filled in).
 
     ``workers``: 0 trains in this process, N >= 1 on N Ray Train workers (DDP; NCCL on GPUs, gloo on CPUs).
-    ``gpu``: True trains on GPUs, False on CPUs; None (in-process only) on a GPU when torch finds one. ``resume`` continues from the run's last checkpoint (a
-    fresh start otherwise; a missing checkpoint is said and starts from scratch). The keyword arguments
+    ``gpu``: True trains on GPUs, False on CPUs; None (in-process only) on a GPU when torch finds one.
+    ``resume`` continues from the run's last checkpoint (a fresh start otherwise; a missing checkpoint is
+    said and starts from scratch). The keyword arguments
     reach Ray Train (:func:`clustergan.train.ray_train.train_with_ray`); ``local_context(resume_from)``
     replaces the in-process :class:`~clustergan.train.dist.LocalContext` (a sweep trial reports to Tune).
     """
@@ -54,11 +64,22 @@ def run_training(config: TrainConfig, workers: int = 0, gpu: bool | None = None,
         print(f"--resume: no checkpoint in {config.run_dir / 'checkpoints'}, starting from scratch", flush=True)
     write_run_config(config)
     if workers > 0:
-        train_with_ray(config, workers=workers, use_gpu=bool(gpu), resume=resume_from is not None,
-                       storage_path=storage_path, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-                       max_failures=max_failures, name=name, callbacks=callbacks)
+        train_with_ray(
+            config,
+            workers=workers,
+            use_gpu=bool(gpu),
+            resume=resume_from is not None,
+            storage_path=storage_path,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker,
+            max_failures=max_failures,
+            name=name,
+            callbacks=callbacks,
+        )
     elif local_context is not None:
         train_func(config.to_dict(), local_context(resume_from))
     else:
-        train_func(config.to_dict(), LocalContext(resume_from=resume_from, device={True: "cuda", False: "cpu"}.get(gpu)))
+        train_func(
+            config.to_dict(), LocalContext(resume_from=resume_from, device={True: "cuda", False: "cpu"}.get(gpu))
+        )
     return config

@@ -26,12 +26,12 @@ from tqdm import tqdm
 
 from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError, TrainingDiverged
+from clustergan.losses import l1_reconstruction, mode_seeking_loss
 from clustergan.provenance import provenance
 from clustergan.train import checkpoint as ckpt
 from clustergan.train.builders import build_config_encoder, build_discriminator, build_generator, load_cluster_stats
 from clustergan.train.dist import Context, LocalContext
 from clustergan.train.ema import GeneratorEMA
-from clustergan.losses import l1_reconstruction, mode_seeking_loss
 from clustergan.train.grids import sample_grid
 from clustergan.train.precision import autocast, resolve_amp
 
@@ -78,8 +78,9 @@ class Trainer:
         np.random.seed(config.seed % 2**32)
 
         d = config.data
-        self.dataset = PairedImageDataset(d.root, "train", d.direction, d.size, train=True, load_size=d.load_size,
-                                          seed=config.seed)
+        self.dataset = PairedImageDataset(
+            d.root, "train", d.direction, d.size, train=True, load_size=d.load_size, seed=config.seed
+        )
         self.loader = context.data_loader(self.dataset, config.train.batch_size, config.seed, d.num_workers)
 
         self.stats = load_cluster_stats(config) if config.cluster.k else None
@@ -88,9 +89,7 @@ class Trainer:
                 f"{config.cluster.stats_dir}: cluster statistics cover {len(self.stats.cluster_ids)} images but "
                 f"the training split has {len(self.dataset)}; recompute them with `clustergan cluster`"
             )
-        self.cluster_ids = (
-            torch.as_tensor(self.stats.cluster_ids, dtype=torch.long) if self.stats is not None else None
-        )
+        self.cluster_ids = torch.as_tensor(self.stats.cluster_ids, dtype=torch.long) if self.stats is not None else None
 
         self.G = context.prepare_model(build_generator(config))
         self.D = context.prepare_model(build_discriminator(config))
@@ -100,8 +99,7 @@ class Trainer:
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, _lr_lambda(config))
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, _lr_lambda(config))
         # what evaluation and sampling use by default (None when train.ema is off); counts global batches
-        self.ema = GeneratorEMA.from_config(t.ema, getattr(self.G, "module", self.G),
-                                            t.batch_size * context.world_size)
+        self.ema = GeneratorEMA.from_config(t.ema, getattr(self.G, "module", self.G), t.batch_size * context.world_size)
         self.gan_loss = GANLoss(config.loss.gan_mode)
 
         self.encoder = self.targets = None
@@ -116,7 +114,8 @@ class Trainer:
                     f"{config.cluster.stats_dir}: the cluster statistics were computed with encoder weights "
                     f"{recorded['weights_id']} at input size {recorded['input_size']}, but this run's encoder is "
                     f"{seen['weights_id']} ({self.encoder.weights_source}) at {seen['input_size']}; recompute the "
-                    "clusters with `clustergan cluster` for this config")
+                    "clusters with `clustergan cluster` for this config"
+                )
             self.targets = ClusterTargets(self.stats.means, self.stats.precision_cholesky).to(self.device)
         self.start_epoch = 0
         self.global_step = 0
@@ -158,7 +157,7 @@ class Trainer:
         # the learning rate follows *this* config's schedule, so a run can be resumed with more epochs
         factor = _lr_lambda(self.config)(self.start_epoch)  # LR of the epoch about to run
         for opt, sched in ((self.opt_G, self.sched_G), (self.opt_D, self.sched_D)):
-            for group, base in zip(opt.param_groups, sched.base_lrs):
+            for group, base in zip(opt.param_groups, sched.base_lrs, strict=False):
                 group["lr"] = base * factor
 
     def cluster_frequencies(self) -> list[float]:
@@ -253,8 +252,13 @@ class Trainer:
             sums: dict[str, float] = {}
             n = 0
             start = time.perf_counter()
-            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not self.ctx.is_main,
-                       leave=False, dynamic_ncols=True)
+            bar = tqdm(
+                self.loader,
+                desc=f"epoch {epoch + 1}/{total_epochs}",
+                disable=not self.ctx.is_main,
+                leave=False,
+                dynamic_ncols=True,
+            )
             for batch in bar:
                 losses = self.step(batch)
                 for k, v in losses.items():
@@ -267,8 +271,12 @@ class Trainer:
             self.sched_G.step()
             self.sched_D.step()
             metrics = self.ctx.all_reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
-            metrics.update(epoch=epoch + 1, step=self.global_step, epoch_seconds=time.perf_counter() - start,
-                           lr=self.opt_G.param_groups[0]["lr"])
+            metrics.update(
+                epoch=epoch + 1,
+                step=self.global_step,
+                epoch_seconds=time.perf_counter() - start,
+                lr=self.opt_G.param_groups[0]["lr"],
+            )
             last = metrics
             done = epoch + 1 == total_epochs or bool(cfg.train.max_steps and steps_done >= cfg.train.max_steps)
             path = None
@@ -283,9 +291,13 @@ class Trainer:
                     )
                 if eval_due:
                     metrics.update(self._evaluate(writer, path, epoch + 1))
-                print(f"epoch {epoch + 1}/{total_epochs} " + " ".join(
-                    f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith(("G_", "D"))
-                ) + f" ({metrics['epoch_seconds']:.1f} s)" + (f" -> {path}" if path else ""), flush=True)
+                print(
+                    f"epoch {epoch + 1}/{total_epochs} "
+                    + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith(("G_", "D")))
+                    + f" ({metrics['epoch_seconds']:.1f} s)"
+                    + (f" -> {path}" if path else ""),
+                    flush=True,
+                )
             self.ctx.report(metrics, path)
             if done:
                 break
@@ -309,12 +321,19 @@ class Trainer:
         """The same runner as `clustergan eval`, on the checkpoint just written (rank 0 only)."""
         from clustergan.train.evaluate import evaluate_run
 
-        result = evaluate_run(checkpoint_path, protocol=self.config.train.eval_protocol, seed=self.config.seed,
-                              out=self.run_dir / "eval" / f"metrics_epoch_{epoch:04d}.json",
-                              ndb_bins=self.config.train.eval_ndb_bins,
-                              generator="ema" if self.ema is not None else "raw")
-        scores = {k: float(result[k]) for k in ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
-                  if k in result}
+        result = evaluate_run(
+            checkpoint_path,
+            protocol=self.config.train.eval_protocol,
+            seed=self.config.seed,
+            out=self.run_dir / "eval" / f"metrics_epoch_{epoch:04d}.json",
+            ndb_bins=self.config.train.eval_ndb_bins,
+            generator="ema" if self.ema is not None else "raw",
+        )
+        scores = {
+            k: float(result[k])
+            for k in ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
+            if k in result
+        }
         for k, v in scores.items():
             writer.add_scalar(f"eval/{k}", v, epoch)
         return scores
@@ -329,8 +348,9 @@ class Trainer:
         G = self.ema.module if self.ema is not None else getattr(self.G, "module", self.G)
         was_training = G.training
         G.eval()
-        grid = sample_grid(G, sources.to(self.device), nz=self.config.model.nz, k=self.config.cluster.k,
-                           seed=self.config.seed)
+        grid = sample_grid(
+            G, sources.to(self.device), nz=self.config.model.nz, k=self.config.cluster.k, seed=self.config.seed
+        )
         G.train(was_training)
         from torchvision.utils import save_image
 

@@ -76,11 +76,14 @@ class RayContext(Context):
         import torch.distributed as dist
 
         keys = sorted(values)  # the same order on every rank
-        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
-                         device=self.device if self.device.type == "cuda" else "cpu")
+        t = torch.tensor(
+            [float(values[k]) for k in keys],
+            dtype=torch.float64,
+            device=self.device if self.device.type == "cuda" else "cpu",
+        )
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         t /= self.world_size
-        return dict(zip(keys, t.cpu().tolist()))
+        return dict(zip(keys, t.cpu().tolist(), strict=False))
 
     def report(self, metrics: dict[str, Any], checkpoint_path: Path | None = None) -> None:
         """Every rank calls this once per epoch (``ray.train.report`` is a barrier); rank 0 attaches its
@@ -119,10 +122,20 @@ def worker_loop(loop_config: dict[str, Any]) -> None:
     train_func(loop_config["config"], ctx)
 
 
-def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
-                 storage_path: str | None = None, cpus_per_worker: float = 1.0, gpus_per_worker: float | None = None,
-                 max_failures: int = DEFAULT_MAX_FAILURES, name: str | None = None, callbacks: list | None = None,
-                 placement_strategy: str = "PACK", loop=worker_loop):
+def make_trainer(
+    config: TrainConfig,
+    workers: int,
+    use_gpu: bool = False,
+    resume: bool = False,
+    storage_path: str | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float | None = None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    name: str | None = None,
+    callbacks: list | None = None,
+    placement_strategy: str = "PACK",
+    loop=worker_loop,
+):
     """A ``TorchTrainer`` running :func:`clustergan.train.loop.train_func` on ``workers`` workers.
 
     ``config`` must already be prepared (:func:`clustergan.train.builders.prepare_run`). The Ray run is named
@@ -139,7 +152,8 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
         raise ClusterganError(
             f"{workers} GPU workers with {gpus_per_worker:g} GPU each: DDP over NCCL needs a whole GPU per worker "
             "(NCCL >= 2.5 refuses two ranks on one GPU); give each worker 1 GPU, or use 1 worker per trial when "
-            "trials share GPUs")
+            "trials share GPUs"
+        )
     resume_from = latest_checkpoint(config.run_dir / "checkpoints") if resume else None
     resources: dict[str, float] = {"CPU": float(cpus_per_worker)}
     if use_gpu:
@@ -147,11 +161,15 @@ def make_trainer(config: TrainConfig, workers: int, use_gpu: bool = False, resum
     threads = config.train.threads or max(1, int(cpus_per_worker))
     return TorchTrainer(
         loop,
-        train_loop_config={"config": config.to_dict(), "threads": threads,
-                           "resume_from": str(resume_from) if resume_from else None},
+        train_loop_config={
+            "config": config.to_dict(),
+            "threads": threads,
+            "resume_from": str(resume_from) if resume_from else None,
+        },
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources,
-                                     placement_strategy=placement_strategy),
+        scaling_config=ScalingConfig(
+            num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources, placement_strategy=placement_strategy
+        ),
         run_config=RunConfig(
             name=name or config.name,
             storage_path=storage_path or str(Path(config.run_dir).resolve() / "ray"),
@@ -171,13 +189,22 @@ def check_gpus(workers: int, cluster_gpus: float) -> None:
     hint = f"use --workers {int(cluster_gpus)}" if cluster_gpus >= 1 else "drop --gpu (gloo on the CPUs)"
     raise ClusterganError(
         f"--workers {workers} --gpu needs {workers} GPUs (one per worker), but {where}; {hint}, or set "
-        "CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes")
+        "CLUSTERGAN_SKIP_GPU_CHECK=1 on an autoscaling cluster that will add GPU nodes"
+    )
 
 
-def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, resume: bool = False,
-                   storage_path: str | None = None, cpus_per_worker: float = 1.0,
-                   gpus_per_worker: float | None = None, max_failures: int = DEFAULT_MAX_FAILURES,
-                   name: str | None = None, callbacks: list | None = None):
+def train_with_ray(
+    config: TrainConfig,
+    workers: int,
+    use_gpu: bool = False,
+    resume: bool = False,
+    storage_path: str | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float | None = None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    name: str | None = None,
+    callbacks: list | None = None,
+):
     """Train ``config`` (already prepared) on ``workers`` Ray Train workers; returns the ``ray.train.Result``.
 
     Connects to a running cluster (``RAY_ADDRESS``) or starts a local one. A worker that dies restarts the
@@ -195,9 +222,18 @@ def train_with_ray(config: TrainConfig, workers: int, use_gpu: bool = False, res
         # Ray Train restores a run from its storage when the name repeats: a fresh start must not
         print(f"starting from scratch: removing the previous Ray run state {previous} (use --resume to continue)")
         shutil.rmtree(previous)
-    trainer = make_trainer(config, workers, use_gpu=use_gpu, resume=resume, storage_path=storage_path,
-                           cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-                           max_failures=max_failures, name=name, callbacks=callbacks)
+    trainer = make_trainer(
+        config,
+        workers,
+        use_gpu=use_gpu,
+        resume=resume,
+        storage_path=storage_path,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker,
+        max_failures=max_failures,
+        name=name,
+        callbacks=callbacks,
+    )
     result = trainer.fit()
     if result.error is not None:
         raise result.error

@@ -32,8 +32,10 @@ def choose_weights(state: dict, generator: GeneratorChoice, config: TrainConfig)
         return state["G"], "raw", None
     if "G_ema" in state:
         return state["G_ema"], "ema", None
-    note = (f"checkpoint has no EMA generator (train.ema.half_life_images={config.train.ema.half_life_images}); "
-            "using the raw G")
+    note = (
+        f"checkpoint has no EMA generator (train.ema.half_life_images={config.train.ema.half_life_images}); "
+        "using the raw G"
+    )
     return state["G"], "raw", note
 
 
@@ -43,8 +45,9 @@ class TrainedGenerator:
     ``generator``: "ema" (default) loads the checkpoint's EMA generator, "raw" its G. :attr:`generator` is
     the one loaded; :attr:`generator_note` says why it differs from the one asked for (else None)."""
 
-    def __init__(self, state: dict, source: Path, device: str | torch.device = "cpu",
-                 generator: GeneratorChoice = "ema"):
+    def __init__(
+        self, state: dict, source: Path, device: str | torch.device = "cpu", generator: GeneratorChoice = "ema"
+    ):
         from clustergan.train.builders import build_generator
 
         self.config = TrainConfig.model_validate(state["config"])
@@ -72,8 +75,13 @@ class TrainedGenerator:
         return torch.multinomial(self.cluster_frequencies, n, replacement=True, generator=generator)
 
     @torch.no_grad()
-    def generate(self, sources: torch.Tensor, cluster_ids: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        sources: torch.Tensor,
+        cluster_ids: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        z: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``sources`` [B, 3, H, W] in [-1, 1] -> [B, 3, H, W]. ``cluster_ids`` [B] (None: drawn from the
         training frequencies). Noise ``z`` [B, nz] (None: drawn from ``generator``, CPU)."""
         generator = generator or torch.Generator().manual_seed(0)
@@ -83,7 +91,9 @@ class TrainedGenerator:
                 cluster_ids = self.draw_clusters(B, generator)
             cluster_ids = torch.as_tensor(cluster_ids, dtype=torch.long)
             if int(cluster_ids.max()) >= self.k or int(cluster_ids.min()) < 0:
-                raise ClusterganError(f"cluster index out of range: this model has k={self.k} clusters (0..{self.k - 1})")
+                raise ClusterganError(
+                    f"cluster index out of range: this model has k={self.k} clusters (0..{self.k - 1})"
+                )
             cluster_ids = cluster_ids.to(self.device)
         if z is None and self.nz:
             z = torch.randn(B, self.nz, generator=generator)
@@ -119,7 +129,7 @@ class TrainedGenerator:
                 if self.k and choice == "fixed":
                     ids = torch.full((B,), fixed_index, dtype=torch.long)
                 elif self.k and choice == "target":
-                    ids = target_clusters[offset["i"]: offset["i"] + B]
+                    ids = target_clusters[offset["i"] : offset["i"] + B]
                 # back to the sources' device: the generator may run on a GPU while the metrics run on the CPU
                 rows.append(self.generate(sources, ids, generator).to(sources.device))
             offset["i"] += B
@@ -136,12 +146,15 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
         found = ckpt.latest_checkpoint(folder)
         if found is not None:
             return found
-    raise ClusterganError(f"{path}: no checkpoint found (expected {path}/checkpoints/epoch_NNNN.pt); "
-                          "train first with `clustergan train`, or pass --checkpoint FILE")
+    raise ClusterganError(
+        f"{path}: no checkpoint found (expected {path}/checkpoints/epoch_NNNN.pt); "
+        "train first with `clustergan train`, or pass --checkpoint FILE"
+    )
 
 
-def load_generator(run_dir: str | Path, device: str | torch.device = "cpu",
-                   generator: GeneratorChoice = "ema") -> TrainedGenerator:
+def load_generator(
+    run_dir: str | Path, device: str | torch.device = "cpu", generator: GeneratorChoice = "ema"
+) -> TrainedGenerator:
     """Load the latest checkpoint of a run folder (or a checkpoint file) for sampling; ``generator`` "ema"
     (its EMA generator, or G with a note when it has none) or "raw" (its G)."""
     path = resolve_checkpoint(run_dir)

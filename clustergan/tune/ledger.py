@@ -69,15 +69,19 @@ def config_differences(record: TrialRecord, base: dict[str, Any]) -> dict[str, t
     ``data.root`` (only its last part: the same dataset lives at other paths on other machines). The trained
     config is validated first, so a key added to the schema after the trial ran takes its default: a trial
     from before a key existed matches a sweep that leaves the key at its default, and is flagged otherwise."""
-    trained = flat_config(validate(record.train_config or {}, source=f"trial {record.trial_id}'s "
-                                                                     "train_config").to_dict())
+    trained = flat_config(
+        validate(record.train_config or {}, source=f"trial {record.trial_id}'s train_config").to_dict()
+    )
     rebuilt = flat_config(build_trial_config(base, record.params, record.seeds[0], trained["out"]).to_dict())
     for flat in (trained, rebuilt):
         if flat.get("data.root"):
             flat["data.root"] = Path(str(flat["data.root"])).name
     skip = {"out", "name", "cluster.stats_dir"}
-    return {k: (trained[k], rebuilt[k]) for k in sorted(trained.keys() & rebuilt.keys())
-            if k not in skip and trained[k] != rebuilt[k]}
+    return {
+        k: (trained[k], rebuilt[k])
+        for k in sorted(trained.keys() & rebuilt.keys())
+        if k not in skip and trained[k] != rebuilt[k]
+    }
 
 
 def restore(ledger: Path, exp: Path, base: dict[str, Any] | None = None) -> list[TrialRecord]:
@@ -93,7 +97,8 @@ def restore(ledger: Path, exp: Path, base: dict[str, Any] | None = None) -> list
             raise ClusterganError(
                 f"--ledger {ledger}: trial {record.trial_id} ({record.kind}) was trained under another "
                 f"configuration than this sweep's ({shown}). The ledger belongs to an earlier version of the "
-                f"sweep: give a new --ledger folder, or delete this one to start over")
+                f"sweep: give a new --ledger folder, or delete this one to start over"
+            )
     for record in records:
         src, dst = record_path(ledger, record.trial_id).parent, record_path(exp, record.trial_id)
         if not dst.is_file():
@@ -123,14 +128,22 @@ def seed_study(study, space: dict[str, ParamSpace], records: list[TrialRecord]) 
             continue
         sampled = record.sampled
         if sampled is None:
-            raise ClusterganError(f"ledger trial {record.trial_id}: no 'sampled' parameters (written by an "
-                                  "older clustergan); delete its folder from the ledger to run it again")
+            raise ClusterganError(
+                f"ledger trial {record.trial_id}: no 'sampled' parameters (written by an "
+                "older clustergan); delete its folder from the ledger to run it again"
+            )
         unknown = [k for k in sampled if k.removesuffix(":off") not in space]
         if unknown:
-            raise ClusterganError(f"ledger trial {record.trial_id}: parameter(s) {unknown} are not in this "
-                                  f"sweep's space {sorted(space)}; the ledger belongs to another sweep")
-        study.add_trial(optuna.trial.create_trial(
-            params=sampled, distributions=distributions(space, sampled),
-            values=[float((record.metrics or {})[m]) for m in OBJECTIVES]))
+            raise ClusterganError(
+                f"ledger trial {record.trial_id}: parameter(s) {unknown} are not in this "
+                f"sweep's space {sorted(space)}; the ledger belongs to another sweep"
+            )
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=sampled,
+                distributions=distributions(space, sampled),
+                values=[float((record.metrics or {})[m]) for m in OBJECTIVES],
+            )
+        )
         added += 1
     return added

@@ -121,8 +121,10 @@ class TrialRecord(_Model):
     @classmethod
     def _version(cls, v: int) -> int:
         if v != SCHEMA_VERSION:
-            raise ValueError(f"version {v}; this clustergan reads and writes version {SCHEMA_VERSION} "
-                             f"(older ones through records.upgrade)")
+            raise ValueError(
+                f"version {v}; this clustergan reads and writes version {SCHEMA_VERSION} "
+                f"(older ones through records.upgrade)"
+            )
         return v
 
     @field_validator("kind")
@@ -133,10 +135,11 @@ class TrialRecord(_Model):
         return v
 
     @model_validator(mode="after")
-    def _finished_has_objectives(self) -> "TrialRecord":
+    def _finished_has_objectives(self) -> TrialRecord:
         if self.status == "finished" and not all(m in (self.metrics or {}) for m in OBJECTIVES):
-            raise ValueError(f"a finished trial's metrics need {', '.join(OBJECTIVES)} (got "
-                             f"{sorted(self.metrics or {})})")
+            raise ValueError(
+                f"a finished trial's metrics need {', '.join(OBJECTIVES)} (got {sorted(self.metrics or {})})"
+            )
         return self
 
     @property
@@ -152,8 +155,9 @@ class TrialRecord(_Model):
         """The record as written: fields that are None are left out (absent means None)."""
         data = self.model_dump(mode="python", exclude={"per_seed"})
         data = {k: v for k, v in data.items() if v is not None}
-        data["per_seed"] = {s: {k: v for k, v in r.model_dump(mode="python").items() if v is not None}
-                            for s, r in self.per_seed.items()}
+        data["per_seed"] = {
+            s: {k: v for k, v in r.model_dump(mode="python").items() if v is not None} for s, r in self.per_seed.items()
+        }
         order = list(type(self).model_fields)
         return dict(sorted(data.items(), key=lambda kv: order.index(kv[0])))
 
@@ -163,9 +167,13 @@ class TrialRecord(_Model):
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     per_seed = data.get("per_seed") or {}
-    return {**data, "schema_version": 2,
-            "per_seed": {k: v for k, v in per_seed.items() if isinstance(v, dict)} if isinstance(per_seed, dict)
-            else per_seed}
+    return {
+        **data,
+        "schema_version": 2,
+        "per_seed": {k: v for k, v in per_seed.items() if isinstance(v, dict)}
+        if isinstance(per_seed, dict)
+        else per_seed,
+    }
 
 
 #: ``UPGRADES[v]`` turns a version-v record (a JSON object) into a version v+1 one.
@@ -177,8 +185,10 @@ def stored_version(data: dict[str, Any], source: str) -> int:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ClusterganError(f"{source}: schema_version {version!r} is not a record version (1, 2, ...)")
     if version > SCHEMA_VERSION:
-        raise ClusterganError(f"{source}: trial record schema_version {version} is newer than this clustergan's "
-                              f"({SCHEMA_VERSION}); update clustergan to read it")
+        raise ClusterganError(
+            f"{source}: trial record schema_version {version} is newer than this clustergan's "
+            f"({SCHEMA_VERSION}); update clustergan to read it"
+        )
     return version
 
 
@@ -250,9 +260,11 @@ def migrate(root: str | Path, write: bool = True) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m clustergan.tune.records",
-                                description="Check the sweep trial records under each DIR; with --migrate, "
-                                            f"rewrite older ones at schema version {SCHEMA_VERSION}.")
+    p = argparse.ArgumentParser(
+        prog="python -m clustergan.tune.records",
+        description="Check the sweep trial records under each DIR; with --migrate, "
+        f"rewrite older ones at schema version {SCHEMA_VERSION}.",
+    )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="experiment folder, ledger, or a folder of them")
     p.add_argument("--migrate", action="store_true", help="rewrite records of an older schema version")
     args = p.parse_args(argv)

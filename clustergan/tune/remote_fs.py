@@ -29,7 +29,8 @@ class Remote:
             raise ClusterganError(
                 f"{what} {uri}: pyarrow cannot open this URI ({e}). Use a scheme pyarrow.fs supports "
                 "(s3://, gs://, abfs://, hdfs://, file://) with its credentials set, or a local or mounted "
-                "folder") from None
+                "folder"
+            ) from None
         self.root = self.root.rstrip("/")
         self._local = pafs.LocalFileSystem()
 
@@ -69,15 +70,22 @@ class Remote:
             self._put(local, rel)
             return 1
         self.fs.create_dir(self.path(rel), recursive=True)
-        there = {Path(i.path).relative_to(self.path(rel)).as_posix(): i
-                 for i in self.fs.get_file_info(pafs.FileSelector(self.path(rel), recursive=True))
-                 if i.type == pafs.FileType.File}
+        there = {
+            Path(i.path).relative_to(self.path(rel)).as_posix(): i
+            for i in self.fs.get_file_info(pafs.FileSelector(self.path(rel), recursive=True))
+            if i.type == pafs.FileType.File
+        }
         sent = 0
         for file in sorted(p for p in local.rglob("*") if p.is_file()):
             sub = file.relative_to(local).as_posix()
             st, info = file.stat(), there.get(sub)
-            if (info is not None and st.st_size >= SMALL and info.size == st.st_size and info.mtime_ns is not None
-                    and info.mtime_ns >= st.st_mtime_ns):
+            if (
+                info is not None
+                and st.st_size >= SMALL
+                and info.size == st.st_size
+                and info.mtime_ns is not None
+                and info.mtime_ns >= st.st_mtime_ns
+            ):
                 continue
             self._put(file, f"{rel}/{sub}")
             sent += 1

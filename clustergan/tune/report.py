@@ -7,7 +7,8 @@ at a URI is pulled into a local copy first and the report pushed back (``cluster
 Ranking: finished trials get a ``pareto_rank`` by non-dominated sorting on (NDB min, JSD min, LPIPS max):
 rank 1 is the Pareto front, rank 2 the front once rank 1 is removed, and so on. Within a rank the tie-break
 is lower NDB, then lower JSD, then higher LPIPS. Then, ranked apart and in this order: finished trials above
-the FID ceiling or below the conditional-gain floor (infeasible), trials stopped early (by the scheduler or a time limit: no final metrics),
+the FID ceiling or below the conditional-gain floor (infeasible), trials stopped early (by the scheduler or a time
+limit: no final metrics),
 trials still running, and failed trials (with their error).
 """
 
@@ -30,7 +31,7 @@ from clustergan.tune.storage import STATE, open_uri_report
 from clustergan.tune.sweep_config import MODES, OBJECTIVES
 
 #: (objective, "min" | "max")
-GOALS = tuple(zip(OBJECTIVES, MODES))
+GOALS = tuple(zip(OBJECTIVES, MODES, strict=False))
 PARAM_KEYS = ("cluster.k", "loss.lambda_ms", "loss.lambda_kl1", "loss.lambda_km", "model.nz", "model.dropout")
 GROUP_ORDER = {"finished": 0, "infeasible": 1, "stopped early": 2, "running": 3, "failed": 4}
 
@@ -68,8 +69,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def rank_trials(trials: list[TrialRecord], fid_ceiling: float | None, cond_gain_floor: float | None = None,
-                sweep_ended: bool = False) -> list[dict[str, Any]]:
+def rank_trials(
+    trials: list[TrialRecord],
+    fid_ceiling: float | None,
+    cond_gain_floor: float | None = None,
+    sweep_ended: bool = False,
+) -> list[dict[str, Any]]:
     """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``.
     A trial without a ``cond_gain`` (evaluated before the metric existed) is not held to the floor. Once the
     sweep ended (``sweep_ended``), a trial still "running" was stopped early: it never sent its final report."""
@@ -84,11 +89,21 @@ def rank_trials(trials: list[TrialRecord], fid_ceiling: float | None, cond_gain_
                 group = "infeasible"
             elif cond_gain_floor is not None and "cond_gain" in m and m["cond_gain"] < cond_gain_floor:
                 group = "infeasible"
-        rows.append({"trial": t.trial_id, "kind": t.kind, "group": group, "params": t.params, "metrics": m,
-                     "error": t.error, "sample_grid": t.sample_grid, "train_config": t.train_config,
-                     "seeds": t.seeds})
+        rows.append(
+            {
+                "trial": t.trial_id,
+                "kind": t.kind,
+                "group": group,
+                "params": t.params,
+                "metrics": m,
+                "error": t.error,
+                "sample_grid": t.sample_grid,
+                "train_config": t.train_config,
+                "seeds": t.seeds,
+            }
+        )
     finished = [r for r in rows if r["group"] == "finished"]
-    for r, pr in zip(finished, pareto_ranks([r["metrics"] for r in finished])):
+    for r, pr in zip(finished, pareto_ranks([r["metrics"] for r in finished]), strict=False):
         r["pareto_rank"] = pr
 
     def key(r):
@@ -110,18 +125,22 @@ def _protocol_header(state: dict[str, Any], trials: list[TrialRecord]) -> str:
     p = get_protocol(name)
     inputs = next((t.test_inputs for t in trials if t.test_inputs), None)
     fid = f"FID on {p.fid_samples_per_input} samples/input" if p.fid else "FID off"
-    return (f"protocol `{name}`: {p.samples_per_input} samples per test input"
-            f"{f' x {inputs} inputs' if inputs else ''}; LPIPS on {p.lpips_pairs} random pairs per input; "
-            f"NDB/JSD with K={p.ndb_bins} bins on {p.ndb_resolution}x{p.ndb_resolution} {p.ndb_space}, "
-            f"{p.ndb_queries_per_input} queries per input; {fid}")
+    return (
+        f"protocol `{name}`: {p.samples_per_input} samples per test input"
+        f"{f' x {inputs} inputs' if inputs else ''}; LPIPS on {p.lpips_pairs} random pairs per input; "
+        f"NDB/JSD with K={p.ndb_bins} bins on {p.ndb_resolution}x{p.ndb_resolution} {p.ndb_space}, "
+        f"{p.ndb_queries_per_input} queries per input; {fid}"
+    )
 
 
 def _scale_notes(state: dict[str, Any]) -> list[str]:
     """What a reader must know before trusting the numbers: a smoke test, the sweep's own ``note``."""
     notes = []
     if state.get("smoke_test"):
-        notes.append("**Smoke test** (`--smoke-test`: a few steps per trial): the numbers show that the pipeline "
-                     "runs, not how good any configuration is.")
+        notes.append(
+            "**Smoke test** (`--smoke-test`: a few steps per trial): the numbers show that the pipeline "
+            "runs, not how good any configuration is."
+        )
     if state.get("note"):
         notes.append(f"**Note:** {state['note']}")
     return notes
@@ -133,19 +152,44 @@ def _ties(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         if r["rank"] is not None:
             groups.setdefault(tuple(r["metrics"][k] for k in OBJECTIVES), []).append(str(r["trial"]))
-    return [f"{', '.join(trials)} tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, "
-            "nothing separates them" for trials in groups.values() if len(trials) > 1]
+    return [
+        f"{', '.join(trials)} tie on NDB, JSD and LPIPS: their order is only the trial-id tie-break, "
+        "nothing separates them"
+        for trials in groups.values()
+        if len(trials) > 1
+    ]
 
 
-COLUMNS = ("rank", "pareto_rank", "trial", "kind", "status", "ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain",
-           *PARAM_KEYS, "sample_grid", "error")
+COLUMNS = (
+    "rank",
+    "pareto_rank",
+    "trial",
+    "kind",
+    "status",
+    "ndb",
+    "jsd",
+    "lpips",
+    "fid",
+    "mode_coverage",
+    "cond_gain",
+    *PARAM_KEYS,
+    "sample_grid",
+    "error",
+)
 
 
 def _row_values(r: dict[str, Any]) -> dict[str, Any]:
     m, p = r["metrics"], r["params"]
     cfg = r.get("train_config") or {}
-    values = {"rank": r["rank"], "pareto_rank": r.get("pareto_rank"), "trial": r["trial"], "kind": r["kind"],
-              "status": r["group"], "sample_grid": r["sample_grid"], "error": r["error"]}
+    values = {
+        "rank": r["rank"],
+        "pareto_rank": r.get("pareto_rank"),
+        "trial": r["trial"],
+        "kind": r["kind"],
+        "status": r["group"],
+        "sample_grid": r["sample_grid"],
+        "error": r["error"],
+    }
     for k in ("ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain"):
         values[k] = m.get(k)
     for k in PARAM_KEYS:
@@ -171,12 +215,23 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     fig.colorbar(sc, ax=ax, label="JSD (lower is better)")
     front = sorted((r for r in done if r.get("pareto_rank") == 1), key=lambda r: r["metrics"]["ndb"])
     if front:
-        ax.plot([r["metrics"]["ndb"] for r in front], [r["metrics"]["lpips"] for r in front], "r--", lw=1,
-                label="Pareto front (rank 1)", zorder=1)
+        ax.plot(
+            [r["metrics"]["ndb"] for r in front],
+            [r["metrics"]["lpips"] for r in front],
+            "r--",
+            lw=1,
+            label="Pareto front (rank 1)",
+            zorder=1,
+        )
     for r in done:
         if r["kind"].startswith("baseline"):
-            ax.annotate(r["kind"].split(":", 1)[1], (r["metrics"]["ndb"], r["metrics"]["lpips"]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+            ax.annotate(
+                r["kind"].split(":", 1)[1],
+                (r["metrics"]["ndb"], r["metrics"]["lpips"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
     ax.set_xlabel("NDB (lower is better)")
     ax.set_ylabel("LPIPS diversity (higher is better)")
     ax.set_title("sweep trials: NDB vs LPIPS, colour = JSD")
@@ -200,17 +255,23 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | Non
     if best is None:
         path.unlink(missing_ok=True)  # e.g. written before the search trials were held to a floor
         return None
-    above = [r["kind"] for r in finished[:finished.index(best)]]
+    above = [r["kind"] for r in finished[: finished.index(best)]]
     cfg = copy.deepcopy(best["train_config"])
     cfg["name"] = f"{name}-best"
     cfg["out"] = None
     cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
-    header = (f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
-              f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
-              f"lpips={best['metrics']['lpips']:.4g}\n"
-              + (f"# Ranked above it: {', '.join(above)} (the best searched configuration is not the best point "
-                 f"of the ranking)\n" if above else "") +
-              f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n")
+    header = (
+        f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
+        f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
+        f"lpips={best['metrics']['lpips']:.4g}\n"
+        + (
+            f"# Ranked above it: {', '.join(above)} (the best searched configuration is not the best point "
+            f"of the ranking)\n"
+            if above
+            else ""
+        )
+        + f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n"
+    )
     atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
     return path
 
@@ -220,13 +281,19 @@ def write_report(experiment_dir: str | Path) -> str:
     exp = Path(experiment_dir)
     state_path = exp / "sweep_state.json"
     if not state_path.is_file():
-        raise ClusterganError(f"{exp}: not a sweep experiment folder (no sweep_state.json); give the folder "
-                              "`clustergan sweep` wrote (default runs/sweeps/<name>)")
+        raise ClusterganError(
+            f"{exp}: not a sweep experiment folder (no sweep_state.json); give the folder "
+            "`clustergan sweep` wrote (default runs/sweeps/<name>)"
+        )
     state = read_json(state_path)
     trials = experiment_records(exp)
     # the driver ended (finished, or partial: a slice or an interrupt): a trial still "running" was stopped
-    rows = rank_trials(trials, state.get("fid_ceiling"), state.get("cond_gain_floor"),
-                       sweep_ended=state.get("status", "running") != "running")
+    rows = rank_trials(
+        trials,
+        state.get("fid_ceiling"),
+        state.get("cond_gain_floor"),
+        sweep_ended=state.get("status", "running") != "running",
+    )
     values = [_row_values(r) for r in rows]
 
     buffer = io.StringIO()
@@ -238,19 +305,28 @@ def write_report(experiment_dir: str | Path) -> str:
 
     name = state.get("name", exp.name)
     shown = [c for c in COLUMNS if c not in ("error", "sample_grid") and any(v[c] is not None for v in values)]
-    lines = [f"# Sweep `{name}` ({state.get('status', 'running')}): {len(rows)} trials", "",
-             *(line for note in _scale_notes(state) for line in (note, "")),
-             _protocol_header(state, trials), "",
-             "Ranking: pareto_rank by non-dominated sorting on (NDB min, JSD min, LPIPS max); within a rank, "
-             "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling"
-             + (f" ({state['fid_ceiling']:g})" if state.get("fid_ceiling") is not None else "")
-             + ", below the conditional-gain floor"
-             + (f" ({state['cond_gain_floor']:g}: outputs that ignore their input)"
-                if state.get("cond_gain_floor") is not None else "")
-             + ", stopped early, running or failed are listed after the ranked ones, unranked. cond_gain: how "
-             "much closer an output is to its own input's target than to another input's (LPIPS; ~0 = the "
-             "input is ignored).", "",
-             "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    lines = [
+        f"# Sweep `{name}` ({state.get('status', 'running')}): {len(rows)} trials",
+        "",
+        *(line for note in _scale_notes(state) for line in (note, "")),
+        _protocol_header(state, trials),
+        "",
+        "Ranking: pareto_rank by non-dominated sorting on (NDB min, JSD min, LPIPS max); within a rank, "
+        "lower NDB, then lower JSD, then higher LPIPS. Trials above the FID ceiling"
+        + (f" ({state['fid_ceiling']:g})" if state.get("fid_ceiling") is not None else "")
+        + ", below the conditional-gain floor"
+        + (
+            f" ({state['cond_gain_floor']:g}: outputs that ignore their input)"
+            if state.get("cond_gain_floor") is not None
+            else ""
+        )
+        + ", stopped early, running or failed are listed after the ranked ones, unranked. cond_gain: how "
+        "much closer an output is to its own input's target than to another input's (LPIPS; ~0 = the "
+        "input is ignored).",
+        "",
+        "| " + " | ".join(shown) + " |",
+        "|" + "---|" * len(shown),
+    ]
     for v in values:
         lines.append("| " + " | ".join(_fmt(v[c]) for c in shown) + " |")
     ties = _ties(rows)

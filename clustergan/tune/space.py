@@ -15,10 +15,21 @@ from clustergan.tune.sweep_config import ParamSpace, SweepConfig, with_values
 
 #: The baseline points, as parameters over the base config (a noise dimension is added when the base has none).
 BASELINES: dict[str, dict[str, Any]] = {
-    "pix2pix": {"cluster.k": 0, "model.nz": 0, "model.dropout": 0.5, "loss.lambda_ms": 0.0,
-                "loss.lambda_kl1": 0.0, "loss.lambda_km": 0.0},
-    "msgan": {"cluster.k": 0, "model.dropout": 0.0, "loss.lambda_ms": 1.0, "loss.lambda_kl1": 0.0,
-              "loss.lambda_km": 0.0},
+    "pix2pix": {
+        "cluster.k": 0,
+        "model.nz": 0,
+        "model.dropout": 0.5,
+        "loss.lambda_ms": 0.0,
+        "loss.lambda_kl1": 0.0,
+        "loss.lambda_km": 0.0,
+    },
+    "msgan": {
+        "cluster.k": 0,
+        "model.dropout": 0.0,
+        "loss.lambda_ms": 1.0,
+        "loss.lambda_kl1": 0.0,
+        "loss.lambda_km": 0.0,
+    },
 }
 #: The noise dimension a trial gets when L_MS is on and the base config has none.
 DEFAULT_NZ = 8

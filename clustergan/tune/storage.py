@@ -184,18 +184,24 @@ def open_experiment(storage: str | Path | None, local: str | Path | None, name: 
     and trial records into the local copy first."""
     if not is_uri(storage):
         if local is not None:
-            raise ClusterganError(f"--local {local}: the driver's local copy is for a sweep stored at a URI; with "
-                                  f"--storage {storage or default_storage(name)} the experiment is already local")
+            raise ClusterganError(
+                f"--local {local}: the driver's local copy is for a sweep stored at a URI; with "
+                f"--storage {storage or default_storage(name)} the experiment is already local"
+            )
         return Storage(Path(storage or default_storage(name)).expanduser().resolve())
     store = MirroredStorage(Path(local or default_storage(name)).expanduser().resolve(), str(storage))
     owner = read_json(store.local / STATE, {"remote": store.uri}).get("remote")
     if owner != store.uri:
-        raise ClusterganError(f"{store.local} holds the local copy of another sweep (sweep_state.json: remote "
-                              f"{owner}); give this one its own --local folder")
+        raise ClusterganError(
+            f"{store.local} holds the local copy of another sweep (sweep_state.json: remote "
+            f"{owner}); give this one its own --local folder"
+        )
     if store.remote.exists(STATE):
         if not resume:
-            raise ClusterganError(f"{store.uri}: this sweep already ran here; pass --resume to continue it "
-                                  "(finished trials are kept) or choose another --storage")
+            raise ClusterganError(
+                f"{store.uri}: this sweep already ran here; pass --resume to continue it "
+                "(finished trials are kept) or choose another --storage"
+            )
         n = store.pull_records()
         print(f"{store.uri}: {n} trial records pulled into {store.local}", flush=True)
     return store
@@ -207,8 +213,9 @@ def open_uri_report(uri: str, local: str | Path | None) -> tuple[MirroredStorage
     state = remote.read_json(STATE)
     if state is None:
         raise ClusterganError(f"{remote.uri}: no sweep_state.json there; is this the --storage of a sweep?")
-    store = MirroredStorage(Path(local or default_storage(state["name"])).expanduser().resolve(), uri,
-                            what="clustergan report")
+    store = MirroredStorage(
+        Path(local or default_storage(state["name"])).expanduser().resolve(), uri, what="clustergan report"
+    )
     store.pull_records()
     return store, state
 
@@ -236,8 +243,10 @@ def cluster_dir(spec: TrialSpec, k: int, store: Storage) -> str:
         # pulled beside it, then renamed: two trials on one node never read each other's half-copied files
         part = local.with_name(f".{local.name}.{os.getpid()}")
         if not store.remote.pull(f"clusters/k{k}", part):
-            raise ClusterganError(f"{store.uri}/clusters/k{k}: the driver's cluster statistics for k={k} are "
-                                  "missing at the sweep's storage URI")
+            raise ClusterganError(
+                f"{store.uri}/clusters/k{k}: the driver's cluster statistics for k={k} are "
+                "missing at the sweep's storage URI"
+            )
         try:
             part.rename(local)
         except OSError:  # another trial got there first

@@ -46,8 +46,13 @@ from clustergan.tune.storage import OPTUNA_DB, STATE, Storage, open_experiment
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, SweepConfig, load_sweep, with_values
 from clustergan.tune.trial import run_trial
 
-SMOKE_OVERRIDES = {"train.epochs": 1, "train.epochs_decay": 0, "train.max_steps": 2, "train.checkpoint_every": 1,
-                   "train.sample_every": 1}
+SMOKE_OVERRIDES = {
+    "train.epochs": 1,
+    "train.epochs_decay": 0,
+    "train.max_steps": 2,
+    "train.checkpoint_every": 1,
+    "train.sample_every": 1,
+}
 
 
 def prepare_clusters(base: dict[str, Any], ks: list[int], storage: Path) -> dict[int, str]:
@@ -70,8 +75,9 @@ def _load(sweep_yaml: str | Path, smoke_test: bool, time_limit_s: float | None) 
     sweep, base = load_sweep(sweep_yaml)
     if smoke_test:
         base = with_values(base, SMOKE_OVERRIDES)
-        sweep = sweep.model_copy(update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1],
-                                         "scheduler": None})
+        sweep = sweep.model_copy(
+            update={"num_trials": min(sweep.num_trials, 2), "seeds": sweep.seeds[:1], "scheduler": None}
+        )
     if time_limit_s is not None:
         if time_limit_s <= 0:
             raise ClusterganError(f"--time-limit {time_limit_s}: give a positive number of seconds")
@@ -90,20 +96,36 @@ def _from_ledger(ledger: Path, store: Storage, base: dict[str, Any], resume: boo
     if resume:  # restored when this experiment began: the same trials count as done
         return restored_trials(store.local)
     if ledger_trials(ledger):
-        raise ClusterganError(f"--ledger {ledger}: {store.local} already holds a sweep, and the ledger restores "
-                              "into a new experiment folder only. Continue this one with --resume, or give "
-                              "another --storage")
+        raise ClusterganError(
+            f"--ledger {ledger}: {store.local} already holds a sweep, and the ledger restores "
+            "into a new experiment folder only. Continue this one with --resume, or give "
+            "another --storage"
+        )
     return []
 
 
 def _write_start(store: Storage, sweep: SweepConfig, base: dict, name: str, smoke_test: bool, started: float):
-    atomic_write_bytes(store.local / "sweep.yaml", yaml.safe_dump(
-        {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False).encode())
-    write_json(store.local / STATE, {"status": "running", "name": name, "protocol": sweep.protocol,
-                                     "note": sweep.note, "smoke_test": smoke_test,
-                                     "objectives": dict(zip(OBJECTIVES, MODES)), "fid_ceiling": sweep.fid_ceiling,
-                                     "cond_gain_floor": sweep.cond_gain_floor, "started": started,
-                                     "remote": store.uri})
+    atomic_write_bytes(
+        store.local / "sweep.yaml",
+        yaml.safe_dump(
+            {"sweep": sweep.model_dump(mode="python"), "base": base, "smoke_test": smoke_test}, sort_keys=False
+        ).encode(),
+    )
+    write_json(
+        store.local / STATE,
+        {
+            "status": "running",
+            "name": name,
+            "protocol": sweep.protocol,
+            "note": sweep.note,
+            "smoke_test": smoke_test,
+            "objectives": dict(zip(OBJECTIVES, MODES, strict=False)),
+            "fid_ceiling": sweep.fid_ceiling,
+            "cond_gain_floor": sweep.cond_gain_floor,
+            "started": started,
+            "remote": store.uri,
+        },
+    )
 
 
 class _Driver:
@@ -140,16 +162,25 @@ class _Driver:
         path = f"{self.store.tune_root.rstrip('/')}/{exp_name}"
         if (self.store.uri is not None or Path(path).exists()) and tune.Tuner.can_restore(path):
             if not self.resume:
-                raise ClusterganError(f"{path}: this sweep already ran here; pass --resume to continue it "
-                                      "(finished trials are kept) or choose another --storage")
+                raise ClusterganError(
+                    f"{path}: this sweep already ran here; pass --resume to continue it "
+                    "(finished trials are kept) or choose another --storage"
+                )
             tuner = tune.Tuner.restore(path, trainable=self.trainable, resume_errored=False, restart_errored=False)
         else:
-            tuner = tune.Tuner(self.trainable, param_space=param_space,
-                               tune_config=tune.TuneConfig(time_budget_s=self.remaining(), reuse_actors=True,
-                                                           **tune_config),
-                               run_config=tune.RunConfig(name=exp_name, storage_path=self.store.tune_root,
-                                                         stop=self.stop, callbacks=self.callbacks, verbose=0,
-                                                         failure_config=tune.FailureConfig(max_failures=0)))
+            tuner = tune.Tuner(
+                self.trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(time_budget_s=self.remaining(), reuse_actors=True, **tune_config),
+                run_config=tune.RunConfig(
+                    name=exp_name,
+                    storage_path=self.store.tune_root,
+                    stop=self.stop,
+                    callbacks=self.callbacks,
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
         tuner.fit()
 
     def baselines(self, names: list[str]) -> None:
@@ -167,8 +198,9 @@ class _Driver:
         db = f"sqlite:///{self.store.local / OPTUNA_DB}"
         sampler_seed = sweep.optuna_seed
         if any(r.is_search for r in restored):  # the ledger's trials, as completed trials of the study
-            study = optuna.create_study(study_name=name, directions=[f"{m}imize" for m in MODES], storage=db,
-                                        load_if_exists=True)
+            study = optuna.create_study(
+                study_name=name, directions=[f"{m}imize" for m in MODES], storage=db, load_if_exists=True
+            )
             if not study.trials:
                 seed_study(study, sweep.space, restored)
             # A new sampler seeded as the first slice's would replay that slice's draws (TPE's startup phase
@@ -177,7 +209,10 @@ class _Driver:
             sampler_seed += len(study.trials)
             print(f"Optuna: {len(study.trials)} trials already in the study, sampler seed {sampler_seed}", flush=True)
         searcher = OptunaSearch(
-            space=SpaceSampler(sweep.space), metric=list(OBJECTIVES), mode=list(MODES), study_name=name,
+            space=SpaceSampler(sweep.space),
+            metric=list(OBJECTIVES),
+            mode=list(MODES),
+            study_name=name,
             storage=optuna.storages.RDBStorage(db),
             sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, sweep.num_trials // 4)),
         )
@@ -186,16 +221,32 @@ class _Driver:
             from ray.tune.schedulers import ASHAScheduler
 
             s = sweep.scheduler
-            scheduler = ASHAScheduler(metric=s.metric, mode=s.mode, grace_period=s.grace_period,
-                                      reduction_factor=s.reduction_factor, max_t=10_000)
-        self.fit("search", None, search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
-                 scheduler=scheduler, num_samples=num_samples)
+            scheduler = ASHAScheduler(
+                metric=s.metric,
+                mode=s.mode,
+                grace_period=s.grace_period,
+                reduction_factor=s.reduction_factor,
+                max_t=10_000,
+            )
+        self.fit(
+            "search",
+            None,
+            search_alg=ConcurrencyLimiter(searcher, sweep.max_concurrent),
+            scheduler=scheduler,
+            num_samples=num_samples,
+        )
 
 
-def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume: bool = False,
-              smoke_test: bool = False, ledger: str | Path | None = None,
-              time_limit_s: float | None = None, local: str | Path | None = None,
-              max_trials: int | None = None) -> Path:
+def run_sweep(
+    sweep_yaml: str | Path,
+    storage: str | Path | None = None,
+    resume: bool = False,
+    smoke_test: bool = False,
+    ledger: str | Path | None = None,
+    time_limit_s: float | None = None,
+    local: str | Path | None = None,
+    max_trials: int | None = None,
+) -> Path:
     """Run (or with ``resume`` continue) a sweep; returns the (local) experiment folder with the ranking written.
 
     ``storage``: a folder, or a URI pyarrow opens (the experiment is mirrored there; ``local`` is the driver's
@@ -214,8 +265,10 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     if max_trials is not None and max_trials < 1:
         raise ClusterganError(f"--max-trials {max_trials}: give at least 1 (the trials this run may start)")
     if max_trials is not None and resume:
-        raise ClusterganError("--max-trials with --resume: a resumed sweep finishes the trials its first run "
-                              "planned; drop --max-trials, or start the next slice with --ledger and a new --storage")
+        raise ClusterganError(
+            "--max-trials with --resume: a resumed sweep finishes the trials its first run "
+            "planned; drop --max-trials, or start the next slice with --ledger and a new --storage"
+        )
     name = sweep.name + ("-smoke" if smoke_test else "")
     ledger = Path(ledger) if ledger is not None else None
     store = open_experiment(storage, local, name, resume)
@@ -229,12 +282,21 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     _write_start(store, sweep, base, name, smoke_test, started)
     if not ray.is_initialized():
         ray.init()
-    spec = TrialSpec(name=name, base=base, space=sweep.space, seeds=sweep.seeds, protocol=sweep.protocol,
-                     workers=sweep.workers, cpus_per_worker=sweep.cpus_per_worker,
-                     gpus_per_worker=sweep.gpus_per_worker,
-                     report_every_s=0.0 if sweep.scheduler is not None else 30.0, storage=str(store.local),
-                     cluster_dirs=cluster_dirs, remote=store.uri,
-                     driver_node=ray.get_runtime_context().get_node_id())
+    spec = TrialSpec(
+        name=name,
+        base=base,
+        space=sweep.space,
+        seeds=sweep.seeds,
+        protocol=sweep.protocol,
+        workers=sweep.workers,
+        cpus_per_worker=sweep.cpus_per_worker,
+        gpus_per_worker=sweep.gpus_per_worker,
+        report_every_s=0.0 if sweep.scheduler is not None else 30.0,
+        storage=str(store.local),
+        cluster_dirs=cluster_dirs,
+        remote=store.uri,
+        driver_node=ray.get_runtime_context().get_node_id(),
+    )
     store.push_driver_files()
     # per-epoch reports carry training losses only; the objectives come with each trial's final report
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
@@ -244,18 +306,23 @@ def run_sweep(sweep_yaml: str | Path, storage: str | Path | None = None, resume:
     done_search = sum(r.is_search for r in restored)
     search_left = max(sweep.num_trials - done_search, 0)
     if restored:
-        print(f"ledger {ledger}: {len(restored)} finished trials restored ({sorted(done_baselines)} and "
-              f"{done_search} searched); {search_left} search trials left", flush=True)
+        print(
+            f"ledger {ledger}: {len(restored)} finished trials restored ({sorted(done_baselines)} and "
+            f"{done_search} searched); {search_left} search trials left",
+            flush=True,
+        )
     budget = max_trials if max_trials is not None else math.inf  # trials this run may still start
     baselines = [b for b in BASELINES if f"baseline:{b}" not in done_baselines] if sweep.baselines else []
-    baselines = baselines[:int(min(budget, len(baselines)))]
+    baselines = baselines[: int(min(budget, len(baselines)))]
     if baselines:
         budget -= len(baselines)
         driver.baselines(baselines)
     search_now = int(min(search_left, budget))
     if search_left and driver.out_of_time():
-        print(f"the sweep's time limit ({sweep.time_limit_s:.0f} s) is spent: the search waits for the next run",
-              flush=True)
+        print(
+            f"the sweep's time limit ({sweep.time_limit_s:.0f} s) is spent: the search waits for the next run",
+            flush=True,
+        )
     elif search_left and search_now < 1:
         print(f"--max-trials {max_trials} is spent: {search_left} search trials wait for the next run", flush=True)
     elif search_now > 0:
@@ -272,8 +339,11 @@ def _finish(store: Storage, sweep: SweepConfig, started: float, ledger: Path | N
     planned = sweep.num_trials + (len(BASELINES) if sweep.baselines else 0)
     ran = len(list(store.local.glob(f"trials/*/{RECORD}")))
     state = read_json(store.local / STATE)
-    state.update(status="finished" if ran >= planned else f"partial: {ran} of {planned} trials",
-                 finished=time.time(), seconds=time.time() - started)
+    state.update(
+        status="finished" if ran >= planned else f"partial: {ran} of {planned} trials",
+        finished=time.time(),
+        seconds=time.time() - started,
+    )
     write_json(store.local / STATE, state)
     print(write_report(store.local))
     store.push_driver_files(report=True)
@@ -281,5 +351,7 @@ def _finish(store: Storage, sweep: SweepConfig, started: float, ledger: Path | N
         print(f"experiment mirrored to {store.uri}", flush=True)
     if ledger is not None:
         n = archive(store.local, ledger, planned)
-        print(f"ledger {ledger}: {n} of {planned} trials finished (commit the folder; rerun with --ledger to "
-              "continue)", flush=True)
+        print(
+            f"ledger {ledger}: {n} of {planned} trials finished (commit the folder; rerun with --ledger to continue)",
+            flush=True,
+        )

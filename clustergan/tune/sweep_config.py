@@ -43,7 +43,7 @@ class ParamSpace(_Strict):
     zero_allowed: float = Field(0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
-    def _range(self) -> "ParamSpace":
+    def _range(self) -> ParamSpace:
         if self.high < self.low:
             raise ValueError(f"high={self.high} must be >= low={self.low}")
         if self.type == "loguniform" and self.low <= 0:
@@ -84,15 +84,17 @@ class SweepConfig(_Strict):
     optuna_seed: int = 0
 
     @model_validator(mode="after")
-    def _check(self) -> "SweepConfig":
+    def _check(self) -> SweepConfig:
         if not self.seeds:
             raise ValueError("seeds must list at least one seed, e.g. [0]")
         if "seed" in self.space:
             raise ValueError("`seed` cannot be searched: list the seeds under `seeds`")
         if self.workers > 1 and 0.0 < self.gpus_per_worker < 1.0:
-            raise ValueError(f"gpus_per_worker {self.gpus_per_worker:g} with workers {self.workers}: DDP over NCCL "
-                             "needs a whole GPU per worker; use gpus_per_worker 1, or workers 1 (trials may share a "
-                             "GPU then)")
+            raise ValueError(
+                f"gpus_per_worker {self.gpus_per_worker:g} with workers {self.workers}: DDP over NCCL "
+                "needs a whole GPU per worker; use gpus_per_worker 1, or workers 1 (trials may share a "
+                "GPU then)"
+            )
         return self
 
 
@@ -151,8 +153,9 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
             validate(with_values(base, {key: representative(space)}), source=f"{path}: space key `{key}`")
         except ConfigError as e:
             if "unknown key" in str(e) or "is not a section" in str(e):
-                raise ConfigError(f"{path}: space key `{key}` is not a training config key "
-                                  "(dotted, e.g. loss.lambda_ms)") from None
+                raise ConfigError(
+                    f"{path}: space key `{key}` is not a training config key (dotted, e.g. loss.lambda_ms)"
+                ) from None
             # other failures (e.g. lambda_kl1 > 0 needs clusters) depend on the other sampled values
     from clustergan.metrics import get_protocol
 

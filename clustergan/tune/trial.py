@@ -50,11 +50,19 @@ def _train_one(config: TrainConfig, spec: TrialSpec, store: Storage, run_name: s
     from ray.tune.integration.ray_train import TuneReportCallback
 
     resume = latest_checkpoint(config.run_dir / "checkpoints") is not None
-    return run_training(config, workers=spec.workers, gpu=spec.gpus_per_worker > 0, resume=resume,
-                        storage_path=f"{store.tune_root.rstrip('/')}/ray_train", name=run_name,
-                        cpus_per_worker=spec.cpus_per_worker, gpus_per_worker=spec.gpus_per_worker or None,
-                        callbacks=[TuneReportCallback()], max_failures=1,
-                        local_context=lambda resume: TuneLocalContext(resume, spec.report_every_s))
+    return run_training(
+        config,
+        workers=spec.workers,
+        gpu=spec.gpus_per_worker > 0,
+        resume=resume,
+        storage_path=f"{store.tune_root.rstrip('/')}/ray_train",
+        name=run_name,
+        cpus_per_worker=spec.cpus_per_worker,
+        gpus_per_worker=spec.gpus_per_worker or None,
+        callbacks=[TuneReportCallback()],
+        max_failures=1,
+        local_context=lambda resume: TuneLocalContext(resume, spec.report_every_s),
+    )
 
 
 def _report_final(record: TrialRecord, info_path: Path) -> None:
@@ -74,12 +82,25 @@ def new_record(tune_config: dict[str, Any], spec: TrialSpec, trial_id: str, tria
     """The record a trial starts with: a baseline (Tune config ``{"baseline": name}``) or a search trial
     (Tune config: Optuna's draws)."""
     if "baseline" in tune_config:
-        return TrialRecord(trial_id=trial_id, trial_name=trial_name, kind=f"baseline:{tune_config['baseline']}",
-                           params=baseline_params(tune_config["baseline"], spec.base), status="running",
-                           seeds=spec.seeds, started=time.time())
-    return TrialRecord(trial_id=trial_id, trial_name=trial_name, kind="search",
-                       params=trial_params(spec.space, tune_config), status="running", seeds=spec.seeds,
-                       started=time.time(), sampled=optuna_draws(tune_config))
+        return TrialRecord(
+            trial_id=trial_id,
+            trial_name=trial_name,
+            kind=f"baseline:{tune_config['baseline']}",
+            params=baseline_params(tune_config["baseline"], spec.base),
+            status="running",
+            seeds=spec.seeds,
+            started=time.time(),
+        )
+    return TrialRecord(
+        trial_id=trial_id,
+        trial_name=trial_name,
+        kind="search",
+        params=trial_params(spec.space, tune_config),
+        status="running",
+        seeds=spec.seeds,
+        started=time.time(),
+        sampled=optuna_draws(tune_config),
+    )
 
 
 def _train_and_evaluate(record: TrialRecord, spec: TrialSpec, store: Storage, seed: int) -> SeedResult:
