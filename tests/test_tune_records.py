@@ -123,7 +123,7 @@ def test_an_unknown_key_is_an_error_naming_it(tmp_path):
         parse_record(bad_seed)
     with pytest.raises(ClusterganError, match=r"`params.cluster.k`: '4' is not a number"):
         parse_record(_record(params={"cluster.k": "4"}))
-    with pytest.raises(ClusterganError, match=r"kind 'grid': expected 'search' or 'baseline:<name>'"):
+    with pytest.raises(ClusterganError, match=r"kind 'grid': expected 'search', 'baseline:<name>' or 'control:<name>'"):
         parse_record(_record(kind="grid"))
     with pytest.raises(ClusterganError, match=r"a finished trial's metrics need ndb, jsd, lpips"):
         parse_record(_record(metrics={"ndb": 1.0}))
@@ -251,3 +251,63 @@ def test_tune_imports_point_down_the_documented_layers():
             for target in targets:
                 assert node in top, f"{name}.py imports clustergan.tune.{target} inside a function"
                 assert layers[target] < layer, f"{name}.py (layer {layer}) imports {target} (layer {layers[target]})"
+
+
+# ----------------------------------------------------------------------- controls, best config as extends
+
+
+def test_a_control_is_a_fixed_trial_with_its_own_kind_and_cluster_statistics(tmp_path):
+    from clustergan.tune.space import cluster_ks, fixed_kind, fixed_trials
+    from clustergan.tune.sweep_config import load_sweep
+    from clustergan.tune.trial import new_record
+
+    sweep, base = load_sweep(REPO / "sweeps" / "demo_sweep.yaml")
+    assert fixed_trials(sweep) == ["pix2pix", "msgan", "control:clustergan"]
+    assert [fixed_kind(v) for v in fixed_trials(sweep)] == ["baseline:pix2pix", "baseline:msgan", "control:clustergan"]
+    spec = TrialSpec(
+        name="demo",
+        base=base,
+        space=sweep.space,
+        controls={"ctl": {"cluster.k": 9}},
+        seeds=[0],
+        protocol="sweep",
+        workers=0,
+        cpus_per_worker=1.0,
+        gpus_per_worker=0.0,
+        report_every_s=1.0,
+        storage=str(tmp_path),
+        cluster_dirs={},
+    )
+    record = new_record({"baseline": "control:ctl"}, spec, "t1", None)
+    assert record.kind == "control:ctl" and record.params == {"cluster.k": 9} and not record.is_search
+    assert 9 in cluster_ks(sweep.model_copy(update={"controls": {"ctl": {"cluster.k": 9}}}), base)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {REPO / 'sweeps' / 'debug.yaml'}\ncontrols:\n  mine: {{loss.lambda_typo: 1.0}}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: controls.mine: invalid config:\n  .*lambda_typo"):
+        load_sweep(bad)
+
+
+def test_best_config_is_the_base_config_extended_by_what_differs(tmp_path):
+    from clustergan.config import load_config
+    from clustergan.tune.report import write_report
+    from clustergan.tune.space import build_trial_config
+    from clustergan.tune.sweep_config import load_sweep
+
+    _, base = load_sweep(REPO / "sweeps" / "demo_sweep.yaml")
+    params = {"cluster.k": 3, "loss.lambda_ms": 0.25, "loss.lambda_kl1": 2.0, "loss.lambda_km": 0.01}
+    trained = build_trial_config(base, params, 0, tmp_path / "exp" / "trials" / "t1" / "seed0")
+    exp = tmp_path / "exp"
+    write_record(records.record_path(exp, "t1"), parse_record(_record(params=params, train_config=trained.to_dict())))
+    (exp / "sweep_state.json").write_text(
+        json.dumps({"status": "finished", "name": "demo", "base_config": str(REPO / "sweeps" / "debug.yaml")})
+    )
+    write_report(exp)
+    text = (exp / "best_config.yaml").read_text()
+    assert "\nextends: ../../../../" in text and "  lambda_km: 0.01\n" in text and "  lr: 0.0008\n" in text
+    assert "ngf" not in text and "direction" not in text  # only what differs from debug.yaml
+    rebuilt = load_config(exp / "best_config.yaml").to_dict()
+    expected = trained.to_dict()
+    for key in ("name", "out"):
+        rebuilt.pop(key), expected.pop(key)
+    assert rebuilt == expected

@@ -54,12 +54,13 @@ class _Model(BaseModel):
 
 class TrialSpec(_Model):
     """What every trial of one sweep is given (``tune.with_parameters``); the trial's own parameters come from
-    Tune's config (a baseline's name, or Optuna's draws)."""
+    Tune's config (a baseline's or control's name, or Optuna's draws)."""
 
     schema_version: int = SPEC_VERSION
     name: str  # the experiment's name (the scratch folder of a trial on another node)
     base: dict[str, Any]  # the base training config, the sweep's overrides applied
     space: dict[str, ParamSpace]
+    controls: dict[str, dict[str, Number]] = {}  # the sweep's hand-set configurations, by name
     seeds: list[int]
     protocol: str
     workers: int  # Ray Train workers per trial; 0 = train in the trial's own process
@@ -101,7 +102,7 @@ class TrialRecord(_Model):
     schema_version: int = SCHEMA_VERSION
     trial_id: str
     trial_name: str | None = None
-    kind: str  # "search" or "baseline:<name>"
+    kind: str  # "search", "baseline:<name>" or "control:<name>"
     params: dict[str, Number]  # {dotted training config key: value}, "off" parameters at 0
     status: Literal["running", "finished", "failed"]
     seeds: list[int]
@@ -130,8 +131,9 @@ class TrialRecord(_Model):
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str) -> str:
-        if v != "search" and not (v.startswith("baseline:") and len(v) > len("baseline:")):
-            raise ValueError(f"kind {v!r}: expected 'search' or 'baseline:<name>'")
+        fixed = any(v.startswith(p) and len(v) > len(p) for p in ("baseline:", "control:"))
+        if v != "search" and not fixed:
+            raise ValueError(f"kind {v!r}: expected 'search', 'baseline:<name>' or 'control:<name>'")
         return v
 
     @model_validator(mode="after")

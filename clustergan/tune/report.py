@@ -18,17 +18,20 @@ import copy
 import csv
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from clustergan.cache import atomic_write_bytes
+from clustergan.config import load_config
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.tune.records import TrialRecord, experiment_records
+from clustergan.tune.space import flat_config
 from clustergan.tune.storage import STATE, open_uri_report
-from clustergan.tune.sweep_config import MODES, OBJECTIVES
+from clustergan.tune.sweep_config import MODES, OBJECTIVES, with_values
 
 #: (objective, "min" | "max")
 GOALS = tuple(zip(OBJECTIVES, MODES, strict=False))
@@ -224,7 +227,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
             zorder=1,
         )
     for r in done:
-        if r["kind"].startswith("baseline"):
+        if r["kind"] != "search":  # the baselines and controls, by name
             ax.annotate(
                 r["kind"].split(":", 1)[1],
                 (r["metrics"]["ndb"], r["metrics"]["lpips"]),
@@ -245,10 +248,24 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | None:
+def _as_overrides(cfg: dict[str, Any], base_config: Path, exp: Path) -> dict[str, Any] | None:
+    """``cfg`` as ``extends: <the sweep's base config>`` plus the keys where it differs from that file (the
+    sweep's overrides and the trial's values); None when the base config cannot be read here."""
+    try:
+        base = load_config(base_config).to_dict()
+    except ClusterganError:  # moved, or no longer valid on its own: the full configuration is written instead
+        return None
+    trained, defaults = flat_config(cfg), flat_config(base)
+    changed = {k: v for k, v in trained.items() if k not in ("name", "out") and defaults.get(k) != v}
+    return with_values({"extends": os.path.relpath(base_config, exp), "name": cfg["name"]}, changed)
+
+
+def _best_config(rows: list[dict[str, Any]], exp: Path, name: str, base_config: str | None = None) -> Path | None:
     """The best-ranked finished *searched* configuration: the sweep's answer. The baselines are reference
     points of the ranking, not candidates (a baseline as "the best configuration" would reach the
-    reproduction's "sweep best" row under a clustergan label); the header says when one ranks above it."""
+    reproduction's "sweep best" row under a clustergan label); the header says when one ranks above it.
+    Written as ``extends:`` the sweep's base config plus what differs when the sweep recorded its base
+    (``sweep_state.json: base_config``) and the file is there; else in full."""
     finished = [r for r in rows if r["group"] == "finished" and r.get("train_config")]
     best = next((r for r in finished if r["kind"] == "search"), None)
     path = exp / "best_config.yaml"
@@ -260,6 +277,8 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str) -> Path | Non
     cfg["name"] = f"{name}-best"
     cfg["out"] = None
     cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
+    if base_config is not None:
+        cfg = _as_overrides(cfg, Path(base_config), exp) or cfg
     header = (
         f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
         f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
@@ -339,7 +358,7 @@ def write_report(experiment_dir: str | Path) -> str:
     if grids:
         lines += ["", "Sample grids:"] + [f"- {v['trial']} ({v['kind']}): {v['sample_grid']}" for v in grids]
     plot = _plot(rows, exp / "pareto.png")
-    best = _best_config(rows, exp, name)
+    best = _best_config(rows, exp, name, state.get("base_config"))
     lines += [""]
     if plot:
         lines.append(f"Pareto plot: {plot}")

@@ -123,6 +123,23 @@ def baseline_params(name: str, base: dict[str, Any]) -> dict[str, int | float]:
     return {**params, **noise_fill(with_values(base, params))}
 
 
+def control_params(name: str, controls: dict[str, dict[str, Any]], base: dict[str, Any]) -> dict[str, int | float]:
+    """A control's parameters (the sweep's ``controls[name]``), the noise dimension filled in as for a baseline."""
+    params = dict(controls[name])
+    return {**params, **noise_fill(with_values(base, params))}
+
+
+def fixed_trials(sweep: SweepConfig) -> list[str]:
+    """The Tune values of the sweep's fixed trials, in the order they run: the baselines' names (when on), then
+    ``control:<name>`` for each control."""
+    return [*(BASELINES if sweep.baselines else ()), *(f"control:{c}" for c in sweep.controls)]
+
+
+def fixed_kind(value: str) -> str:
+    """A fixed trial's record kind from its Tune value: ``pix2pix`` -> ``baseline:pix2pix``; a control keeps its."""
+    return value if value.startswith("control:") else f"baseline:{value}"
+
+
 def build_trial_config(base: dict[str, Any], params: dict[str, Any], seed: int, out: str | Path) -> TrainConfig:
     """Base + parameters -> a validated TrainConfig for one seed. Without clusters the cluster losses are off
     (they need cluster statistics); with L_MS on, the generator needs noise."""
@@ -134,9 +151,11 @@ def build_trial_config(base: dict[str, Any], params: dict[str, Any], seed: int, 
 
 
 def cluster_ks(sweep: SweepConfig, base: dict[str, Any]) -> list[int]:
-    """Every k >= 1 a trial can use."""
+    """Every k >= 1 a trial can use: the searched range (or the base's k) and each control's."""
     space = sweep.space.get("cluster.k")
     if space is not None:
-        return list(range(max(1, int(space.low)), int(space.high) + 1))
-    k = int(get_dotted(base, "cluster.k") or 0)
-    return [k] if k else []
+        ks = set(range(max(1, int(space.low)), int(space.high) + 1))
+    else:
+        ks = {int(get_dotted(base, "cluster.k") or 0)}
+    ks |= {int(get_dotted(with_values(base, c), "cluster.k") or 0) for c in sweep.controls.values()}
+    return sorted(k for k in ks if k >= 1)

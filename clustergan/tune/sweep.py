@@ -41,7 +41,7 @@ from clustergan.jsonio import read_json, write_json
 from clustergan.tune.ledger import archive, ledger_trials, restore, restored_trials, seed_study
 from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
 from clustergan.tune.report import write_report
-from clustergan.tune.space import BASELINES, SpaceSampler, cluster_ks
+from clustergan.tune.space import SpaceSampler, cluster_ks, fixed_kind, fixed_trials
 from clustergan.tune.storage import OPTUNA_DB, STATE, Storage, open_experiment
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, SweepConfig, load_sweep, with_values
 from clustergan.tune.trial import run_trial
@@ -104,7 +104,9 @@ def _from_ledger(ledger: Path, store: Storage, base: dict[str, Any], resume: boo
     return []
 
 
-def _write_start(store: Storage, sweep: SweepConfig, base: dict, name: str, smoke_test: bool, started: float):
+def _write_start(
+    store: Storage, sweep: SweepConfig, base: dict, name: str, smoke_test: bool, started: float, base_config: Path
+):
     atomic_write_bytes(
         store.local / "sweep.yaml",
         yaml.safe_dump(
@@ -124,6 +126,7 @@ def _write_start(store: Storage, sweep: SweepConfig, base: dict, name: str, smok
             "cond_gain_floor": sweep.cond_gain_floor,
             "started": started,
             "remote": store.uri,
+            "base_config": str(base_config),  # what best_config.yaml extends
         },
     )
 
@@ -279,13 +282,14 @@ def run_sweep(
     cluster_dirs = prepare_clusters(base, cluster_ks(sweep, base), store.local)
     for k in cluster_dirs:
         store.push(f"clusters/k{k}")
-    _write_start(store, sweep, base, name, smoke_test, started)
+    _write_start(store, sweep, base, name, smoke_test, started, (Path(sweep_yaml).parent / sweep.base).resolve())
     if not ray.is_initialized():
         ray.init()
     spec = TrialSpec(
         name=name,
         base=base,
         space=sweep.space,
+        controls=sweep.controls,
         seeds=sweep.seeds,
         protocol=sweep.protocol,
         workers=sweep.workers,
@@ -312,11 +316,11 @@ def run_sweep(
             flush=True,
         )
     budget = max_trials if max_trials is not None else math.inf  # trials this run may still start
-    baselines = [b for b in BASELINES if f"baseline:{b}" not in done_baselines] if sweep.baselines else []
-    baselines = baselines[: int(min(budget, len(baselines)))]
-    if baselines:
-        budget -= len(baselines)
-        driver.baselines(baselines)
+    fixed = [v for v in fixed_trials(sweep) if fixed_kind(v) not in done_baselines]
+    fixed = fixed[: int(min(budget, len(fixed)))]
+    if fixed:
+        budget -= len(fixed)
+        driver.baselines(fixed)
     search_now = int(min(search_left, budget))
     if search_left and driver.out_of_time():
         print(
@@ -336,7 +340,7 @@ def _finish(store: Storage, sweep: SweepConfig, started: float, ledger: Path | N
     store.pull_records()  # the records of trials that ran on other nodes
     # "finished" only when every planned trial ran; a slice (--max-trials), a spent --time-limit or a Ctrl-C
     # (Tune stops gracefully and fit returns) leaves the rest for --resume or the next --ledger run
-    planned = sweep.num_trials + (len(BASELINES) if sweep.baselines else 0)
+    planned = sweep.num_trials + len(fixed_trials(sweep))
     ran = len(list(store.local.glob(f"trials/*/{RECORD}")))
     state = read_json(store.local / STATE)
     state.update(

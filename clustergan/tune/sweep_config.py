@@ -81,6 +81,9 @@ class SweepConfig(_Strict):
     cond_gain_floor: float | None = None
     scheduler: SchedulerConfig | None = None
     baselines: bool = True
+    # hand-set configurations trained beside the baselines, ranked with every trial, never searched:
+    # {name: {dotted training config key: value}}, e.g. {clustergan: {cluster.k: 4, loss.lambda_ms: 0.1}}
+    controls: dict[str, dict[str, int | float]] = {}
     optuna_seed: int = 0
 
     @model_validator(mode="after")
@@ -89,6 +92,9 @@ class SweepConfig(_Strict):
             raise ValueError("seeds must list at least one seed, e.g. [0]")
         if "seed" in self.space:
             raise ValueError("`seed` cannot be searched: list the seeds under `seeds`")
+        for name in self.controls:
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"control name {name!r}: use letters, digits, '_' or '-'")
         if self.workers > 1 and 0.0 < self.gpus_per_worker < 1.0:
             raise ValueError(
                 f"gpus_per_worker {self.gpus_per_worker:g} with workers {self.workers}: DDP over NCCL "
@@ -157,6 +163,11 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
                     f"{path}: space key `{key}` is not a training config key (dotted, e.g. loss.lambda_ms)"
                 ) from None
             # other failures (e.g. lambda_kl1 > 0 needs clusters) depend on the other sampled values
+    for name, values in sweep.controls.items():
+        try:
+            validate(with_values(base, values), source=f"{path}: controls.{name}")
+        except ConfigError as e:
+            raise ConfigError(f"{e}\n  (each control is {{dotted training config key: value}} over the base)") from None
     from clustergan.metrics import get_protocol
 
     get_protocol(sweep.protocol)  # raises ConfigError naming the allowed protocols

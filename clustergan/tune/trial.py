@@ -22,7 +22,14 @@ from clustergan.train.dist import LocalContext
 from clustergan.train.evaluate import evaluate_run
 from clustergan.train.launch import run_training
 from clustergan.tune.records import METRICS, SeedResult, TrialRecord, TrialSpec, read_record, write_record
-from clustergan.tune.space import baseline_params, build_trial_config, optuna_draws, trial_params
+from clustergan.tune.space import (
+    baseline_params,
+    build_trial_config,
+    control_params,
+    fixed_kind,
+    optuna_draws,
+    trial_params,
+)
 from clustergan.tune.storage import Storage, cluster_dir, trial_storage
 
 
@@ -79,14 +86,20 @@ def _report_final(record: TrialRecord, info_path: Path) -> None:
 
 
 def new_record(tune_config: dict[str, Any], spec: TrialSpec, trial_id: str, trial_name: str | None) -> TrialRecord:
-    """The record a trial starts with: a baseline (Tune config ``{"baseline": name}``) or a search trial
-    (Tune config: Optuna's draws)."""
-    if "baseline" in tune_config:
+    """The record a trial starts with: a fixed trial (Tune config ``{"baseline": name}``, a baseline's name or
+    ``control:<name>``) or a search trial (Tune config: Optuna's draws)."""
+    if "baseline" in tune_config:  # a fixed trial: a baseline, or a control ("control:<name>")
+        value = tune_config["baseline"]
+        kind = fixed_kind(value)
+        if kind.startswith("control:"):
+            params = control_params(kind.split(":", 1)[1], spec.controls, spec.base)
+        else:
+            params = baseline_params(value, spec.base)
         return TrialRecord(
             trial_id=trial_id,
             trial_name=trial_name,
-            kind=f"baseline:{tune_config['baseline']}",
-            params=baseline_params(tune_config["baseline"], spec.base),
+            kind=kind,
+            params=params,
             status="running",
             seeds=spec.seeds,
             started=time.time(),
