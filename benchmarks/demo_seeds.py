@@ -96,8 +96,10 @@ def main() -> int:
     # A generator that renders mode i for cluster i still misses a mode when the evaluation's frequency-drawn
     # cluster indices miss it: with 4 equally frequent clusters and S samples, expected coverage 1 - (3/4)^S.
     samples = get_protocol(sweep.protocol).samples_per_input
-    print(f"\n(a perfect cluster-to-mode map reaches {1 - 0.75**samples:.3f} on average under this protocol's "
-          f"{samples} frequency-drawn samples per input; 4 equally frequent clusters)")
+    print(
+        f"\n(a perfect cluster-to-mode map reaches {1 - 0.75**samples:.3f} on average under this protocol's "
+        f"{samples} frequency-drawn samples per input; 4 equally frequent clusters)"
+    )
     controls = [k for k in trials if k.startswith("control:")]
     baselines = [k for k in trials if k.startswith("baseline:")]
     failures = []
