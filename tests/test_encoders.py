@@ -312,3 +312,15 @@ def test_a_network_that_does_not_fold_runs_unfolded_with_a_warning():
     assert enc.bn_folded == 0
     with torch.no_grad():
         torch.testing.assert_close(enc(x), original(enc.preprocess(x)))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_weights_cache_entry_is_said_and_rebuilt(damage, capsys):
+    from clustergan.cache import cache_dir
+
+    reference, _ = effnet.lite0_state_dict()
+    (entry,) = cache_dir("weights").glob("tf_efficientnet_lite0-*.pth")
+    entry.write_bytes(b"garbage" if damage == "garbage" else entry.read_bytes()[:1000])
+    rebuilt, _ = effnet.lite0_state_dict()
+    assert "damaged weights cache entry" in capsys.readouterr().out
+    assert rebuilt.keys() == reference.keys() and all(torch.equal(rebuilt[k], reference[k]) for k in reference)

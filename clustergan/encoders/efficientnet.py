@@ -27,6 +27,7 @@ import importlib.metadata
 import importlib.util
 import io
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,8 +162,8 @@ def lite0_state_dict(path: Path | None = None) -> tuple[dict[str, torch.Tensor],
     if cached.is_file():
         try:
             return torch.load(cached, map_location="cpu", weights_only=True), source
-        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt below
-            pass
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:  # a damaged entry: said, rebuilt
+            print(f"{cached}: damaged weights cache entry ({type(e).__name__}); converting {path} again", flush=True)
     template = timm.create_model(LITE0_TIMM_NAME, pretrained=False, num_classes=1000).state_dict()
     converted = convert_in_order(_load_state_dict_file(path), template, str(path))
     buf = io.BytesIO()
