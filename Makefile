@@ -23,8 +23,8 @@ demo: install
 	rm -rf $(DEMO_SWEEP)
 	RAY_AUTH_MODE=$${RAY_AUTH_MODE:-token} $(VENV)/bin/clustergan sweep --config sweeps/demo_sweep.yaml --storage $(DEMO_SWEEP)
 	@echo "demo: 5 trials x 360 steps on the procedural data, one seed (benchmarks/demo_seeds.py: seeds 0-2)."
-	@echo "  results: $(DEMO_SWEEP)/ (ranking.md, pareto.png, best_config.yaml, trials/*/grid.png)"
-	@echo "  look at it: clustergan dashboard $(DEMO_SWEEP); tensorboard --logdir $(DEMO_SWEEP)"
+	@echo "  look at it: open $(DEMO_SWEEP)/report.html in a browser (ranking, Pareto plot, sample grids, clusters)"
+	@echo "  or: tensorboard --logdir $(DEMO_SWEEP) (tab HPARAMS: every trial); clustergan dashboard $(DEMO_SWEEP)"
 	@echo "  scale it up: raise num_trials, seeds, max_concurrent and train.epochs in sweeps/demo_sweep.yaml,"
 	@echo "  or run sweeps/facades_search.yaml (the facades photos); README 'On a cluster' for a Ray cluster"
 

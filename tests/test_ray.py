@@ -623,6 +623,11 @@ baselines: false
     (bucket / "ranking.md").unlink()
     assert main(["report", uri, "--local", str(tmp_path / "reader")]) == 0
     assert (bucket / "ranking.md").is_file() and (tmp_path / "reader" / "pareto.png").is_file()
+    # the page in the reader's copy shows the grids and the cluster overview pulled from the URI
+    page = (tmp_path / "reader" / "report.html").read_text()
+    assert 'src="clusters/k2/clusters.png"' in page and (tmp_path / "reader" / "clusters/k2/clusters.png").is_file()
+    assert page.count('src="trials/') == 2 and "not there yet" not in page
+    assert (bucket / "report.html").is_file() and (bucket / "hparams").is_dir()
 
 
 def test_a_trial_on_another_node_pulls_the_cluster_statistics_into_its_scratch(tmp_path, monkeypatch):

@@ -25,3 +25,13 @@ def test_submitted_smoke_sweep_succeeds_with_the_token(smoke_job):
     table = (smoke_job["exp"] / "ranking.md").read_text()
     assert "baseline:pix2pix" in table and "baseline:msgan" in table
     assert "Best configuration (ready to train)" in smoke_job["stdout"]  # the driver's output reached the job log
+    # progress after every trial: 2 baselines, then the 2 searched trials of the smoke test
+    assert "[sweep debug_sweep-smoke] 4/4 trials done (0 failed)" in smoke_job["stdout"]
+    assert "; best so far: " in smoke_job["stdout"]
+    # the report page and the HParams table, one run per trial, named for what each trial is
+    assert (smoke_job["exp"] / "report.html").is_file()
+    runs = sorted(p.name for p in (smoke_job["exp"] / "hparams").iterdir() if p.is_dir())
+    assert runs[:2] == ["baseline-msgan", "baseline-pix2pix"] and len(runs) == 4
+    assert all(r.startswith("search-") for r in runs[2:])
+    # Ray Tune's own TensorBoard logger is off: no second, generated-name copy of each trial
+    assert not [p for d in ("baselines", "search") for p in (smoke_job["exp"] / d).glob("*/events.out.tfevents.*")]

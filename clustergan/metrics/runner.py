@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import write_json
@@ -94,7 +95,14 @@ def evaluate(
     generator = torch.Generator(device=device).manual_seed(seed)
     num_samples = protocol.samples_per_input
     generation_start = time.perf_counter()
-    for first in range(0, sources.shape[0], batch_size):
+    batches = tqdm(
+        range(0, sources.shape[0], batch_size),
+        desc=f"evaluate ({len(names)} metrics, {num_samples} samples/input)",
+        unit="batch",
+        leave=False,
+        mininterval=2.0,
+    )
+    for first in batches:
         batch = sources[first : first + batch_size]
         with torch.no_grad():
             samples = generate_fn(batch, num_samples, generator)

@@ -14,12 +14,16 @@ layer module            role                                                    
                         writer of ``trial.json`` (schema versions, ``--migrate``)
 1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config
 2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
-3     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
-                        config); ``clustergan report [URI]``                         sweep_config
-3     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
-4     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
+3     ``page``          ``report.html``: the static page of an experiment            (none)
+3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       (none)
+4     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
+                        config, page, HParams); ``clustergan report [URI]``          sweep_config, page,
+                                                                                     hparams
+4     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
+5     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
                                                                                      sweep_config
-5     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
+5     ``progress``      the driver's progress line (trials done, best so far)        records, report
+6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================
 
 ``tests/test_tune_records.py`` checks this table against the imports.

@@ -28,6 +28,8 @@ from clustergan.cache import atomic_write_bytes
 from clustergan.config import load_config
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.hparams import write_hparams
+from clustergan.tune.page import write_page
 from clustergan.tune.records import TrialRecord, experiment_records
 from clustergan.tune.space import flat_config
 from clustergan.tune.storage import STATE, open_uri_report
@@ -103,6 +105,7 @@ def rank_trials(
                 "sample_grid": t.sample_grid,
                 "train_config": t.train_config,
                 "seeds": t.seeds,
+                "per_seed": {seed: r.metrics() for seed, r in t.per_seed.items()},
             }
         )
     finished = [r for r in rows if r["group"] == "finished"]
@@ -296,7 +299,9 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str, base_config: 
 
 
 def write_report(experiment_dir: str | Path) -> str:
-    """(Re)write the ranking files of an experiment folder; returns the Markdown table."""
+    """(Re)write the ranking files of an experiment folder (``report.html`` included, and but for a committed
+    ledger, which keeps text and images only, the TensorBoard HParams table); returns the Markdown table and
+    where the page is."""
     exp = Path(experiment_dir)
     state_path = exp / "sweep_state.json"
     if not state_path.is_file():
@@ -366,13 +371,22 @@ def write_report(experiment_dir: str | Path) -> str:
         lines.append(f"Best configuration (ready to train): {best}")
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(exp / "ranking.md", table.encode())
-    return table
+    page = write_page(exp, state, rows, values, shown, _protocol_header(state, trials), _scale_notes(state), plot, best)
+    if not state.get("ledger"):
+        write_hparams(exp, rows, values, PARAM_KEYS)
+    return table + f"Report page (open in a browser): {page}\n"
 
 
 def report_remote(uri: str, local: str | Path | None = None) -> tuple[Path, str]:
     """``clustergan report URI``: pull the records into the local copy, rank, push the report back."""
     store, state = open_uri_report(uri, local)
     write_json(store.local / STATE, state)  # the latest
+    for k in sorted(
+        {_row_values(r)["cluster.k"] for r in rank_trials(experiment_records(store.local), None)} - {0, None}
+    ):
+        overview = f"clusters/k{k}/clusters.png"  # the page shows each trial's clusters
+        if not (store.local / overview).is_file():
+            store.pull(overview)
     table = write_report(store.local)
     store.push_driver_files(report=True)
     return store.local, table

@@ -34,7 +34,7 @@ from clustergan.tune.remote_fs import Remote
 #: The driver's files, pushed after each trial and at the end (the report's files too, once written).
 OPTUNA_DB = "optuna.db"
 DRIVER_FILES = ("sweep.yaml", "sweep_state.json", OPTUNA_DB)
-REPORT_FILES = ("ranking.csv", "ranking.md", "pareto.png", "best_config.yaml")
+REPORT_FILES = ("ranking.csv", "ranking.md", "pareto.png", "best_config.yaml", "report.html", "hparams")
 STATE = "sweep_state.json"
 
 

@@ -26,6 +26,7 @@ a trial whose conditional gain is below the optional floor (its outputs ignore t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -39,6 +40,7 @@ from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.tune.ledger import archive, ledger_trials, restore, restored_trials, seed_study
+from clustergan.tune.progress import progress_callback
 from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
 from clustergan.tune.report import write_report
 from clustergan.tune.space import SpaceSampler, cluster_ks, fixed_kind, fixed_trials
@@ -131,6 +133,21 @@ def _write_start(
     )
 
 
+@contextlib.contextmanager
+def _env(**values: str):
+    """Environment variables set for the block, restored after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 class _Driver:
     """The two Tune experiments of one sweep run (baselines, then search), sharing trainable and limits."""
 
@@ -144,7 +161,15 @@ class _Driver:
             resources = {"cpu": 0.01}
         self.trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), resources)
         self.stop = {"time_total_s": sweep.trial_time_limit_s} if sweep.trial_time_limit_s else None
-        self.callbacks = store.driver_callbacks()
+        from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+        planned = sweep.num_trials + len(fixed_trials(sweep))
+        self.callbacks = [
+            CSVLoggerCallback(),
+            JsonLoggerCallback(),
+            progress_callback(store.local, spec.name, planned, started),
+            *(store.driver_callbacks() or []),
+        ]
 
     def remaining(self) -> float | None:
         if self.sweep.time_limit_s is None:
@@ -184,7 +209,10 @@ class _Driver:
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )
-        tuner.fit()
+        # Tune's TensorBoard logger would add every trial again to the HParams table, under a generated name
+        # (clustergan.tune.hparams writes the table); its JSON and CSV loggers, which its results read, stay.
+        with _env(TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1"):
+            tuner.fit()
 
     def baselines(self, names: list[str]) -> None:
         from ray import tune
