@@ -381,10 +381,8 @@ def report_remote(uri: str, local: str | Path | None = None) -> tuple[Path, str]
     """``clustergan report URI``: pull the records into the local copy, rank, push the report back."""
     store, state = open_uri_report(uri, local)
     write_json(store.local / STATE, state)  # the latest
-    for k in sorted(
-        {_row_values(r)["cluster.k"] for r in rank_trials(experiment_records(store.local), None)} - {0, None}
-    ):
-        overview = f"clusters/k{k}/clusters.png"  # the page shows each trial's clusters
+    for k_dir in store.remote.listdir("clusters"):  # the page shows each trial's cluster overview
+        overview = f"clusters/{k_dir}/clusters.png"
         if not (store.local / overview).is_file():
             store.pull(overview)
     table = write_report(store.local)

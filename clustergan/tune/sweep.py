@@ -26,7 +26,6 @@ a trial whose conditional gain is below the optional floor (its outputs ignore t
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -133,19 +132,9 @@ def _write_start(
     )
 
 
-@contextlib.contextmanager
-def _env(**values: str):
-    """Environment variables set for the block, restored after it."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def planned_trials(sweep: SweepConfig) -> int:
+    """Every trial the sweep runs: the searched ones, the baselines and the controls."""
+    return sweep.num_trials + len(fixed_trials(sweep))
 
 
 class _Driver:
@@ -163,7 +152,7 @@ class _Driver:
         self.stop = {"time_total_s": sweep.trial_time_limit_s} if sweep.trial_time_limit_s else None
         from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-        planned = sweep.num_trials + len(fixed_trials(sweep))
+        planned = planned_trials(sweep)
         self.callbacks = [
             CSVLoggerCallback(),
             JsonLoggerCallback(),
@@ -209,10 +198,7 @@ class _Driver:
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )
-        # Tune's TensorBoard logger would add every trial again to the HParams table, under a generated name
-        # (clustergan.tune.hparams writes the table); its JSON and CSV loggers, which its results read, stay.
-        with _env(TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1"):
-            tuner.fit()
+        tuner.fit()
 
     def baselines(self, names: list[str]) -> None:
         from ray import tune
@@ -332,6 +318,9 @@ def run_sweep(
     store.push_driver_files()
     # per-epoch reports carry training losses only; the objectives come with each trial's final report
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # Tune's TensorBoard logger would add every trial again to the HParams table under a generated name
+    # (clustergan.tune.hparams writes the table); the driver passes the JSON and CSV loggers Tune reads itself
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     driver = _Driver(sweep, spec, store, resume, started)
 
     done_baselines = {r.kind for r in restored if not r.is_search}
@@ -368,7 +357,7 @@ def _finish(store: Storage, sweep: SweepConfig, started: float, ledger: Path | N
     store.pull_records()  # the records of trials that ran on other nodes
     # "finished" only when every planned trial ran; a slice (--max-trials), a spent --time-limit or a Ctrl-C
     # (Tune stops gracefully and fit returns) leaves the rest for --resume or the next --ledger run
-    planned = sweep.num_trials + len(fixed_trials(sweep))
+    planned = planned_trials(sweep)
     ran = len(list(store.local.glob(f"trials/*/{RECORD}")))
     state = read_json(store.local / STATE)
     state.update(
