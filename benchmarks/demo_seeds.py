@@ -10,7 +10,8 @@ reaches mode coverage >= 0.9 and is above both baselines. Exits 1 when a seed br
     python benchmarks/demo_seeds.py --seeds 0 1 2 --out runs/demo_seeds
 
 Finished runs in ``--out`` (``<method>/seed<N>/metrics.json``) are kept and not redone, so an interrupted
-run resumes.
+run resumes from its last checkpoint; a trained run whose metrics were taken under another protocol is
+evaluated again, not retrained.
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ def run_one(base: dict, params: dict, seed: int, protocol: str, out: Path) -> tu
     from clustergan.tune.space import build_trial_config
 
     metrics_path = out / "metrics.json"
-    if metrics_path.is_file():
-        return read_json(metrics_path), float("nan")
+    done = read_json(metrics_path, {})
+    if done.get("protocol", {}).get("name") == protocol:
+        return done, float("nan")
     start = time.perf_counter()
-    config = run_training(build_trial_config(base, params, seed, out), gpu=False)
+    # resume: a run trained before (then evaluated under another protocol, or cut off) is not trained again
+    config = run_training(build_trial_config(base, params, seed, out), gpu=False, resume=True)
     evaluate_run(config.run_dir, protocol=protocol, seed=seed, out=metrics_path)
     return read_json(metrics_path), time.perf_counter() - start
 

@@ -114,7 +114,7 @@ class TrainSection(_Section):
     sample_every: int = Field(1, ge=1)  # epochs
     max_steps: int | None = Field(None, ge=1)  # stop early (smoke tests, benchmarks)
     eval_every: int = Field(0, ge=0)  # epochs; 0 = only when asked (clustergan eval)
-    eval_protocol: Literal["paper", "sweep", "curve"] = "sweep"
+    eval_protocol: Literal["paper", "sweep", "curve", "synth"] = "sweep"
     eval_ndb_bins: int | None = Field(None, ge=2)  # override the protocol's NDB bins (tiny datasets)
     ema: EmaConfig = EmaConfig()
 

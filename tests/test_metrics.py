@@ -349,10 +349,16 @@ def test_paper_and_sweep_protocols():
     assert PROTOCOLS["sweep"].fid is False
     assert paper.metrics == ("fid", "ndb", "lpips", "mode_coverage", "cond_gain")
     assert PROTOCOLS["sweep"].metrics == ("ndb", "lpips", "mode_coverage", "cond_gain")
+    # synth: the sweep protocol with the mode-coverage ceiling 1 - (3/4)^S lifted from 0.944 to 0.997
+    synth, sweep = PROTOCOLS["synth"], PROTOCOLS["sweep"]
+    assert (synth.samples_per_input, synth.lpips_pairs) == (20, 20)
+    assert {k: v for k, v in vars(synth).items() if k not in ("name", "samples_per_input", "lpips_pairs")} == {
+        k: v for k, v in vars(sweep).items() if k not in ("name", "samples_per_input", "lpips_pairs")
+    }
     with pytest.raises(
         ConfigError,
         match=r"^unknown evaluation protocol 'nope'; choose one of "
-        r"\[.curve., .paper., .sweep.\]$",
+        r"\[.curve., .paper., .sweep., .synth.\]$",
     ):
         get_protocol("nope")
 
