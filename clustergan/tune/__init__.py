@@ -10,6 +10,8 @@ layer module            role                                                    
 ====  ================  ===========================================================  ======================
 0     ``sweep_config``  the sweep YAML's schema, ``load_sweep``, ``with_values``     (none)
 0     ``remote_fs``     a folder at a URI (``pyarrow.fs``): push, pull, list         (none)
+0     ``race_rule``     racing's decision rule: paired tests, Holm, the rounds'      (none)
+                        alpha (which candidate drops which)
 1     ``records``       typed ``TrialSpec`` / ``TrialRecord``; the one reader and    sweep_config
                         writer of ``trial.json`` (schema versions, ``--migrate``)
 1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config

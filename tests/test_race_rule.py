@@ -1,0 +1,85 @@
+"""The racing decision rule (clustergan.tune.race_rule): Holm's procedure against hand-computed values, one
+round's drops on hand-made values, the alpha the rounds spend, and simulated races (benchmarks/race_power.py):
+with every candidate equal, the false-drop rate stays under the 99% binomial bound of alpha; with one
+candidate better by 2 noise-sd on one objective, it survives and its rivals are dropped by 8 seeds with power
+>= 0.8 where the seed carries enough of the variance (the model and the full table: docs/RESULTS.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.race_power import binomial_bound, simulate
+from clustergan.tune.race_rule import Drop, holm, round_alpha, round_drops
+
+OBJ, MODES, MARGINS = ("ndb", "jsd", "lpips"), ("min", "min", "max"), (1.0, 0.01, 0.01)
+
+
+def test_holm_matches_hand_computed_adjusted_p_values():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02 0.03 0.06 0.06
+    reject, adjusted = holm(np.array([0.01, 0.04, 0.03, 0.005]), 0.05)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert reject.tolist() == [True, False, False, True]
+
+
+def test_round_alpha_spends_the_race_alpha_by_squared_information():
+    shares = [round_alpha(0.05, [2, 4, 8], r) for r in range(3)]
+    assert shares == pytest.approx([0.05 / 16, 0.05 * 3 / 16, 0.05 * 12 / 16])
+    assert sum(shares) == pytest.approx(0.05)
+
+
+def _runs(ndb, jsd, lpips, n=8, jitter=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [np.full(n, ndb, float), jsd + jitter * rng.standard_normal(n), lpips + jitter * rng.standard_normal(n)]
+    )
+
+
+def test_a_clearly_better_candidate_drops_the_other_on_its_objective():
+    good, bad = _runs(5, 0.05, 0.3, jitter=0.005), _runs(5, 0.20, 0.3, jitter=0.005, seed=1)
+    drops = round_drops({"good": good, "bad": bad}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2)
+    assert len(drops) == 1 and (drops[0].dropped, drops[0].by, drops[0].objective, drops[0].round) == (
+        "bad",
+        "good",
+        "jsd",
+        2,
+    )
+    assert isinstance(drops[0], Drop) and drops[0].p < 0.05
+
+
+def test_no_drop_when_the_leader_is_worse_beyond_a_margin_elsewhere():
+    # better on JSD by far, but 2 NDB bins worse (margin 1): a trade-off, not a dominance, so nobody drops
+    good, other = _runs(7, 0.05, 0.3, jitter=0.005), _runs(5, 0.20, 0.3, jitter=0.005, seed=1)
+    assert round_drops({"good": good, "other": other}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2) == []
+
+
+def test_the_same_lead_in_every_seed_is_judged_by_the_sign_test():
+    # NDB lower by 3 bins in every seed: no spread for a t-test; the sign test gives 0.5**8 = 0.0039
+    a, b = _runs(2, 0.1, 0.3, jitter=0.005), _runs(5, 0.1, 0.3, jitter=0.005, seed=1)
+    drops = round_drops({"a": a, "b": b}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2)
+    assert [(d.dropped, d.by, d.objective) for d in drops] == [("b", "a", "ndb")]
+    assert drops[0].p == pytest.approx(2 * (0.5**8))  # two-sided, one test in the round
+
+
+def test_a_lead_within_the_margin_is_no_difference():
+    # NDB lower by exactly one bin in every seed: within the margin, so not "better" however consistent
+    a, b = _runs(4, 0.1, 0.3, jitter=0.005), _runs(5, 0.1, 0.3, jitter=0.005, seed=1)
+    assert round_drops({"a": a, "b": b}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2) == []
+
+
+RACES = 2000
+
+
+@pytest.mark.parametrize(("candidates", "rho"), [(2, 0.0), (4, 0.0), (3, 0.5), (6, 0.5)])
+def test_equal_candidates_are_rarely_dropped(candidates, rho):
+    false, _ = simulate(RACES, candidates, rho, effect=0.0, alpha=0.05)
+    assert false <= binomial_bound(RACES, 0.05), false
+    # the rule measures well below alpha (0.002-0.009 in docs/RESULTS.md): guard that, as a doubled or
+    # uncorrected alpha would still pass the bound above
+    assert false <= 0.02, false
+
+
+@pytest.mark.parametrize(("candidates", "rho"), [(2, 0.5), (4, 0.75)])
+def test_a_truly_better_candidate_wins_its_race_by_8_seeds(candidates, rho):
+    _, power = simulate(RACES, candidates, rho, effect=2.0, alpha=0.05, seed=1)
+    assert power >= 0.8, power
