@@ -251,6 +251,10 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     text2 = write_results(preset, out2, docs2).read_text()
     assert text2.split("## Machine")[0] == text.split("## Machine")[0]  # the same table, from the ledger
     assert (docs2 / "figures" / "tiny_synth_figure2.png").read_bytes() == b"kept"
+    # a report from results alone, without the machine.json a reproduction writes when it starts: said so
+    (out2 / "machine.json").unlink()
+    machine = write_results(preset, out2, docs2).read_text().split("## Machine")[1]
+    assert "Not recorded: this output folder has no machine.json" in machine and "?" not in machine
 
 
 def test_seeds_select_training_seeds_and_probes_follow_the_first():

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clustergan.errors import ConfigError
+from clustergan.tune.space import BASELINES
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "sweeps"
@@ -104,31 +105,19 @@ def _facades_methods(best: bool = True, matched_ms: bool = False) -> tuple[Metho
     return tuple(methods)
 
 
-# The procedural dataset: the debug networks (ngf 16) at 32 px, 4 known modes; the three methods differ only
-# in noise, dropout, L_MS and the cluster terms, exactly as the facades presets do.
+def _as_baseline(name: str, *more: str) -> tuple[str, ...]:
+    """The sweep's baseline ``name`` (:data:`clustergan.tune.space.BASELINES`, their one home) as overrides."""
+    return (*(f"{key}={value}" for key, value in BASELINES[name].items()), *more)
+
+
+# The procedural dataset: the debug networks (ngf 16) at 32 px, 4 known modes; the methods differ only in
+# noise, dropout, L_MS and the cluster terms, pix2pix and MSGAN exactly as a sweep's baselines.
 _SYNTH_METHODS = (
-    Method(
-        "pix2pix",
-        "pix2pix",
-        SWEEPS / "debug.yaml",
-        (
-            "model.nz=0",
-            "model.dropout=0.5",
-            "cluster.k=0",
-            "loss.lambda_ms=0.0",
-            "loss.lambda_kl1=0.0",
-            "loss.lambda_km=0.0",
-        ),
-    ),
-    Method("MSGAN", "msgan", SWEEPS / "debug.yaml", ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0")),
+    Method("pix2pix", "pix2pix", SWEEPS / "debug.yaml", _as_baseline("pix2pix")),
+    Method("MSGAN", "msgan", SWEEPS / "debug.yaml", _as_baseline("msgan")),
     Method("clustergan", "clustergan", SWEEPS / "debug.yaml", ("cluster.k=4",)),
     # the facades study's matched pair: at lambda_MS 1 clustergan ignored its index here too (the figure)
-    Method(
-        "MSGAN, lambda_MS 0.1",
-        "msgan_ms0.1",
-        SWEEPS / "debug.yaml",
-        ("cluster.k=0", "loss.lambda_kl1=0.0", "loss.lambda_km=0.0", "loss.lambda_ms=0.1"),
-    ),
+    Method("MSGAN, lambda_MS 0.1", "msgan_ms0.1", SWEEPS / "debug.yaml", _as_baseline("msgan", "loss.lambda_ms=0.1")),
     Method(
         "clustergan, lambda_MS 0.1", "clustergan_ms0.1", SWEEPS / "debug.yaml", ("cluster.k=4", "loss.lambda_ms=0.1")
     ),

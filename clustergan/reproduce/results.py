@@ -432,12 +432,17 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
                 ]
                 lines += ["### Figure 2 (ours)", ""] + figure_lines
         summary["studies"][study.name] = s
+    if machine:
+        where = (
+            f"{machine.get('cpu', 'CPU not recorded')}, {machine.get('cores', 'an unrecorded number of')} cores, "
+            f"GPUs: {', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', 'not recorded')}."
+        )
+    else:  # --report-only on an output folder without machine.json (e.g. runs adopted from a ledger only)
+        where = "Not recorded: this output folder has no machine.json (the reproduction writes it when it starts)."
     lines += [
         "## Machine",
         "",
-        f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, GPUs: "
-        f"{', '.join(machine.get('gpus') or []) or 'none'}, torch {machine.get('torch', '?')}. "
-        f"Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.",
+        f"{where} Training + evaluation wall time, all studies: {wall_total / 60:.1f} min.",
         "",
     ]
     if len(trained_on) > 1 or "not recorded" in trained_on:
