@@ -150,6 +150,32 @@ def cmd_report(args) -> None:
     print(write_report(args.experiment))
 
 
+def cmd_race(args) -> None:
+    """Race an explored experiment's front and controls on more seeds (clustergan.tune.race)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from clustergan.config import describe_error
+    from clustergan.tune.race import run_race
+    from clustergan.tune.sweep_config import RaceConfig, load_sweep
+
+    exp = Path(args.experiment)
+    section: dict = {}
+    if args.config is not None:
+        race = load_sweep(args.config)[0].race
+        section = race.model_dump() if race else {}
+    elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section included
+        section = (yaml.safe_load((exp / "sweep.yaml").read_text()) or {}).get("sweep", {}).get("race") or {}
+    given = {"schedule": args.schedule, "max_candidates": args.max_candidates, "max_runs": args.max_runs}
+    updates = {k: v for k, v in {**given, "alpha": args.alpha}.items() if v is not None}
+    try:
+        config = RaceConfig.model_validate({**section, **updates})
+    except ValidationError as e:
+        problems = "; ".join(describe_error(err, "clustergan/tune/sweep_config.py") for err in e.errors())
+        raise ClusterganError(f"race settings (the race: section and the flags given): {problems}") from None
+    run_race(exp, config, out=args.out, dry_run=args.dry_run)
+
+
 def cmd_dashboard(args) -> None:
     """optuna-dashboard on the experiment's study, bound to 127.0.0.1 unless --host says otherwise."""
     from clustergan.tune.storage import OPTUNA_DB, is_uri
@@ -287,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("experiment", help="experiment folder or URI written by `clustergan sweep`")
     r.add_argument("--local", default=None, help="with a URI: the local copy to pull into (default runs/sweeps/<name>)")
     r.set_defaults(func=cmd_report)
+
+    ra = sub.add_parser("race", help="more seeds for a sweep's Pareto candidates and controls, until they separate")
+    ra.add_argument("experiment", help="the experiment folder (or a ledger) whose trials enter")
+    ra.add_argument("--config", type=Path, help="a sweep YAML whose race: section to use (default: the experiment's)")
+    ra.add_argument("--out", type=Path, help="the race folder (default <experiment>/race)")
+    ra.add_argument("--schedule", type=int, nargs="+", help="seeds per entrant after each round, e.g. 2 4 8")
+    ra.add_argument("--max-candidates", type=int, help="searched trials entering (controls come on top)")
+    ra.add_argument("--max-runs", type=int, help="budget: new training runs this race may start")
+    ra.add_argument("--alpha", type=float, help="the race's false-drop rate (default 0.05)")
+    ra.add_argument("--dry-run", action="store_true", help="print the entrants, rounds and their cost; train nothing")
+    ra.set_defaults(func=cmd_race)
 
     db = sub.add_parser("dashboard", help="optuna-dashboard on a sweep's study (pip install -e '.[dashboard]')")
     db.add_argument("experiment", help="experiment folder written by `clustergan sweep`")

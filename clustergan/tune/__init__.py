@@ -25,6 +25,8 @@ layer module            role                                                    
 5     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
                                                                                      sweep_config
 5     ``progress``      the driver's progress line (trials done, best so far)        records, report
+5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, records,
+                        controls, rounds, ranking with intervals, best config        report, sweep_config
 6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================
 

@@ -61,6 +61,39 @@ class SchedulerConfig(_Strict):
     reduction_factor: float = Field(2.0, gt=1.0)
 
 
+class RaceConfig(_Strict):
+    """The ``race:`` section: how ``clustergan race`` gives an explored experiment's candidates more seeds
+    (:mod:`clustergan.tune.race`; the decision rule: :mod:`clustergan.tune.race_rule`)."""
+
+    schedule: list[int] = [2, 4, 8]  # seeds per entrant after each round, increasing
+    seeds: list[int] | None = None  # the seeds, in the order they are added; default 0 .. schedule[-1] - 1
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)  # the race's false-drop rate, shared by its rounds
+    test: Literal["t", "wilcoxon"] = "t"  # paired t-test, or the exact Wilcoxon signed-rank test
+    # a difference within the margin is no difference (NDB is an integer with many ties)
+    margins: dict[str, float] = {"ndb": 1.0, "jsd": 0.01, "lpips": 0.01}
+    max_candidates: int = Field(6, ge=1)  # searched trials entering (the baselines and controls come on top)
+    near_front: bool = True  # also trials within the margins of the Pareto front, not only the front
+    max_runs: int | None = Field(None, ge=1)  # budget: new training runs this race may start
+    time_limit_s: float | None = Field(None, gt=0.0)  # budget: no new run starts after this
+
+    @model_validator(mode="after")
+    def _check(self) -> RaceConfig:
+        if (
+            not self.schedule
+            or any(b <= a for a, b in zip(self.schedule, self.schedule[1:], strict=False))
+            or self.schedule[0] < 2
+        ):
+            raise ValueError(f"schedule {self.schedule}: give increasing seed counts from 2, e.g. [2, 4, 8]")
+        if self.seeds is not None and (len(self.seeds) < self.schedule[-1] or len(set(self.seeds)) != len(self.seeds)):
+            raise ValueError(f"seeds {self.seeds}: give {self.schedule[-1]} distinct seeds (the schedule's last count)")
+        if set(self.margins) != set(OBJECTIVES) or any(v < 0 for v in self.margins.values()):
+            raise ValueError(f"margins {self.margins}: give a margin >= 0 for each of {list(OBJECTIVES)}")
+        return self
+
+    def seed_list(self) -> list[int]:
+        return list(self.seeds[: self.schedule[-1]]) if self.seeds is not None else list(range(self.schedule[-1]))
+
+
 class SweepConfig(_Strict):
     name: str = "sweep"
     note: str | None = None  # shown at the top of the ranking, e.g. the scale a reader must know about
@@ -85,6 +118,7 @@ class SweepConfig(_Strict):
     # {name: {dotted training config key: value}}, e.g. {clustergan: {cluster.k: 4, loss.lambda_ms: 0.1}}
     controls: dict[str, dict[str, int | float]] = {}
     optuna_seed: int = 0
+    race: RaceConfig | None = None  # `clustergan race`: more seeds for the front (defaults when absent)
 
     @model_validator(mode="after")
     def _check(self) -> SweepConfig:

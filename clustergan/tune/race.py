@@ -1,0 +1,329 @@
+"""Racing an explored experiment (``clustergan race EXPERIMENT``): its Pareto candidates and controls get more
+seeds, round by round, until the decision rule (:mod:`clustergan.tune.race_rule`) can tell them apart.
+
+Who enters: the finished feasible trials of the Pareto front, plus those within the equivalence margins of
+it (a trial no front member would drop on the point estimates), at most ``max_candidates`` of them, best
+Pareto rank first; trials above the sweep's FID ceiling or below its cond_gain floor never enter. The
+experiment's baselines and controls always enter, as controls. Every entrant runs on the same seeds
+(``seeds``, default ``0 .. schedule[-1] - 1``), so that differences are paired; a seed the explore stage
+already trained under the same protocol is reused, never retrained.
+
+Layout, under ``--out`` (default ``<experiment>/race``)::
+
+    race.json                      the plan, the rounds run, the drops (written after every run)
+    <candidate>/seed<S>/           a run folder (checkpoints/, samples/, metrics.json) per seed raced
+    ranking.md, ranking.csv        per candidate: seeds, mean and 95% t-interval of every metric, the effect
+                                   size against the best control, the round it was dropped in and by whom
+    best_config.yaml               the first survivor that is not a control (by Pareto rank of the means,
+                                   then NDB, JSD, LPIPS), with the survivors it cannot be told from
+
+Runs train one at a time in this process (``train.threads`` of the trial's config); a rerun resumes: every
+finished candidate x seed is read back, an interrupted one continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from clustergan.cache import atomic_write_bytes
+from clustergan.config import validate
+from clustergan.errors import ClusterganError
+from clustergan.jsonio import read_json, write_json
+from clustergan.tune.race_rule import Drop, race, round_alpha, round_drops
+from clustergan.tune.records import METRICS, TrialRecord, experiment_records
+from clustergan.tune.report import pareto_ranks, rank_trials
+from clustergan.tune.sweep_config import MODES, OBJECTIVES, RaceConfig
+
+STATE_FILE = "race.json"
+
+
+class Candidate(BaseModel):
+    """One entrant: a trial of the experiment (its training config as trained, seed and folder replaced)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str  # the trial id
+    kind: str  # "search", "baseline:<name>" or "control:<name>"
+    control: bool
+    train_config: dict[str, Any]
+    explored: dict[str, dict[str, float]] = {}  # {str(seed): metrics} the explore stage already has
+
+
+class _BudgetSpent(Exception):
+    pass
+
+
+def _near_front(row: dict[str, Any], front: list[dict[str, Any]], margins: dict[str, float]) -> bool:
+    """True when no front member leads ``row`` beyond a margin somewhere while trailing nowhere beyond one."""
+    for f in front:
+        lead = trail = False
+        for key, mode in zip(OBJECTIVES, MODES, strict=True):
+            d = (f["metrics"][key] - row["metrics"][key]) * (1 if mode == "max" else -1)
+            lead = lead or d > margins[key]
+            trail = trail or d < -margins[key]
+        if lead and not trail:
+            return False
+    return True
+
+
+def entrants(exp: Path, config: RaceConfig) -> list[Candidate]:
+    """The race's candidates and controls, from the experiment's records and state."""
+    state = read_json(exp / "sweep_state.json", {})
+    records = {r.trial_id: r for r in experiment_records(exp)}
+    rows = rank_trials(list(records.values()), state.get("fid_ceiling"), state.get("cond_gain_floor"), True)
+    finished = [r for r in rows if r["group"] == "finished" and records[r["trial"]].train_config]
+    controls = [r for r in finished if r["kind"] != "search"]
+    searched = [r for r in finished if r["kind"] == "search"]
+    front = [r for r in searched if r["pareto_rank"] == min((s["pareto_rank"] for s in searched), default=0)]
+    near = [r for r in searched if r in front or (config.near_front and _near_front(r, front, config.margins))]
+    chosen = near[: config.max_candidates]
+    if not chosen:
+        raise ClusterganError(f"{exp}: no finished, feasible searched trial to race (see its ranking.md)")
+
+    def candidate(r: dict[str, Any]) -> Candidate:
+        rec: TrialRecord = records[r["trial"]]
+        explored = {s: res.metrics() for s, res in rec.per_seed.items()}
+        return Candidate(
+            name=rec.trial_id,
+            kind=rec.kind,
+            control=rec.kind != "search",
+            train_config=rec.train_config,
+            explored=explored,
+        )
+
+    return [candidate(r) for r in chosen] + [candidate(r) for r in controls]
+
+
+def _run_config(c: Candidate, seed: int, out: Path, exp: Path):
+    data = copy.deepcopy(c.train_config)
+    data["seed"], data["out"] = seed, str(out)
+    k = int(data.get("cluster", {}).get("k") or 0)
+    if k:
+        data["cluster"]["stats_dir"] = str((exp / "clusters" / f"k{k}").resolve())
+    return validate(data, source=f"race candidate {c.name} ({c.kind}) seed {seed}")
+
+
+def _metrics(path: Path, protocol: str) -> dict[str, float] | None:
+    done = read_json(path, {})
+    if done.get("protocol", {}).get("name") != protocol:
+        return None
+    return {m: float(done[m]) for m in METRICS if isinstance(done.get(m), (int, float))}
+
+
+def plan(candidates: list[Candidate], config: RaceConfig, seconds_per_run: float | None) -> str:
+    """The rounds, the runs each needs at most (no drops), and what they cost at ``seconds_per_run``."""
+    seeds = config.seed_list()
+    lines = [f"race: {len(candidates)} entrants ({sum(c.control for c in candidates)} controls), seeds {seeds}"]
+    total = 0
+    have = dict.fromkeys((c.name for c in candidates), 0)
+    for r, n in enumerate(config.schedule):
+        runs = sum(1 for c in candidates for s in seeds[have[c.name] : n] if str(s) not in c.explored)
+        have = dict.fromkeys(have, n)
+        total += runs
+        alpha = round_alpha(config.alpha, config.schedule, r)
+        lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs; alpha {alpha:.4g}")
+    cost = f", ~{total * seconds_per_run / 3600:.1f} h at {seconds_per_run:.0f} s per run" if seconds_per_run else ""
+    lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop)")
+    for c in candidates:
+        reused = sorted(int(s) for s in c.explored if int(s) in seeds)
+        lines.append(f"  {'control ' if c.control else ''}{c.name} ({c.kind}): explored seeds reused {reused}")
+    return "\n".join(lines)
+
+
+def _seconds_per_run(exp: Path) -> float | None:
+    spans = [r.finished - r.started for r in experiment_records(exp) if r.finished and r.status == "finished"]
+    seeds = [len(r.per_seed) for r in experiment_records(exp) if r.finished and r.status == "finished"]
+    return sum(spans) / max(1, sum(seeds)) if spans else None
+
+
+def run_race(
+    experiment: str | Path, config: RaceConfig, out: str | Path | None = None, dry_run: bool = False, log=print
+) -> Path:
+    """Race the experiment's entrants (see the module's docstring); returns the race folder."""
+    from clustergan.train.evaluate import evaluate_run
+    from clustergan.train.launch import run_training
+
+    exp = Path(experiment)
+    if not (exp / "sweep_state.json").is_file():
+        raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
+    out = Path(out) if out is not None else exp / "race"
+    protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
+    candidates = entrants(exp, config)
+    log(plan(candidates, config, _seconds_per_run(exp)), flush=True)
+    if dry_run:
+        return out
+    seeds = config.seed_list()
+    by_name = {c.name: c for c in candidates}
+    out.mkdir(parents=True, exist_ok=True)
+    state = {"config": config.model_dump(), "protocol": protocol, "experiment": str(exp.resolve()), "runs": {}}
+    started, trained = time.time(), [0]
+
+    def draw(name: str, indices: list[int]) -> np.ndarray:
+        c = by_name[name]
+        rows = []
+        for i in indices:
+            seed = seeds[i]
+            run_dir = out / name / f"seed{seed}"
+            got = c.explored.get(str(seed)) or _metrics(run_dir / "metrics.json", protocol)
+            if got is None:
+                if config.max_runs is not None and trained[0] >= config.max_runs:
+                    raise _BudgetSpent(f"--max-runs {config.max_runs}")
+                if config.time_limit_s is not None and time.time() - started >= config.time_limit_s:
+                    raise _BudgetSpent(f"time limit {config.time_limit_s:.0f} s")
+                log(f"[race] {name} ({c.kind}) seed {seed}: train", flush=True)
+                cfg = run_training(_run_config(c, seed, run_dir, exp), resume=True)
+                evaluate_run(cfg.run_dir, protocol=protocol, seed=seed, out=run_dir / "metrics.json")
+                got = _metrics(run_dir / "metrics.json", protocol)
+                trained[0] += 1
+            state["runs"].setdefault(name, {})[str(seed)] = got
+            write_json(out / STATE_FILE, state)
+            rows.append([got[m] for m in OBJECTIVES])
+        return np.array(rows, dtype=float)
+
+    margins = tuple(config.margins[m] for m in OBJECTIVES)
+    try:
+        survivors, drops = race(
+            draw, list(by_name), config.schedule, OBJECTIVES, MODES, margins, config.alpha, config.test
+        )
+        status = "finished"
+    except _BudgetSpent as e:
+        status = f"partial: {e} spent"
+        survivors, drops = None, None
+    if drops is None:  # the rounds completed before the budget ran out, replayed on what was trained
+        survivors, drops = _replay(state, by_name, seeds, config, margins)
+    state.update(status=status, survivors=survivors, drops=[asdict(d) for d in drops], finished=time.time())
+    write_json(out / STATE_FILE, state)
+    log(write_ranking(out, candidates, state, drops, survivors), flush=True)
+    return out
+
+
+def _replay(state, by_name, seeds, config: RaceConfig, margins):
+    """The rounds every survivor completed, on the runs there are (a race whose budget ran out mid-round)."""
+    alive, drops = list(by_name), []
+    for r, n in enumerate(config.schedule):
+        runs = {a: state["runs"].get(a, {}) for a in alive}
+        if any(sum(str(s) in runs[a] for s in seeds[:n]) < n for a in alive) or len(alive) < 2:
+            break
+        arrays = {a: np.array([[runs[a][str(s)][m] for m in OBJECTIVES] for s in seeds[:n]]) for a in alive}
+        now = round_drops(
+            arrays, OBJECTIVES, MODES, margins, round_alpha(config.alpha, config.schedule, r), r, config.test
+        )
+        drops += now
+        alive = [a for a in alive if a not in {d.dropped for d in now}]
+    return alive, drops
+
+
+def _interval(values: list[float]) -> tuple[float, float, float]:
+    from scipy import stats
+
+    mean = float(np.mean(values))
+    if len(values) < 2 or np.std(values) == 0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(lo), float(hi)
+
+
+def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: list[Drop], survivors: list[str]) -> str:
+    """``ranking.csv`` / ``ranking.md`` and ``best_config.yaml``; returns the markdown table."""
+    dropped = {d.dropped: d for d in drops}
+    rows = []
+    for c in candidates:
+        runs = state["runs"].get(c.name, {})
+        row: dict[str, Any] = {"candidate": c.name, "kind": c.kind, "seeds": len(runs)}
+        for m in METRICS:
+            vals = [r[m] for r in runs.values() if m in r]
+            if vals:
+                row[f"{m}_mean"], row[f"{m}_lo"], row[f"{m}_hi"] = _interval(vals)
+        d = dropped.get(c.name)
+        row["dropped_round"] = d.round + 1 if d else None
+        row["dropped_by"] = d.by if d else None
+        rows.append(row)
+    controls = [r for r in rows if by_kind_control(r["kind"])]
+    alive = [r for r in rows if r["candidate"] in survivors]
+    ranks = pareto_ranks([{m: r[f"{m}_mean"] for m in OBJECTIVES} for r in alive]) if alive else []
+    for r, pr in zip(alive, ranks, strict=True):
+        r["pareto_rank"] = pr
+
+    def tie_break(r):
+        return (r.get("pareto_rank", 99), r["ndb_mean"], r["jsd_mean"], -r["lpips_mean"], r["candidate"])
+
+    best_control = min((r for r in controls if r["candidate"] in survivors), key=tie_break, default=None)
+    best_control = best_control or (min(controls, key=tie_break) if controls else None)
+    for r in rows:
+        for m in OBJECTIVES:
+            r[f"{m}_effect"] = _effect(state, r["candidate"], best_control["candidate"], m) if best_control else None
+    rows.sort(key=lambda r: (r["candidate"] not in survivors, tie_break(r)))
+    columns = ["candidate", "kind", "seeds", "pareto_rank", "dropped_round", "dropped_by"]
+    columns += [f"{m}_{part}" for m in METRICS for part in ("mean", "lo", "hi") if any(f"{m}_mean" in r for r in rows)]
+    columns += [f"{m}_effect" for m in OBJECTIVES]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(out / "ranking.csv", buffer.getvalue().encode())
+    shown = ["candidate", "kind", "seeds", "dropped"] + [m for m in METRICS if f"{m}_mean" in columns]
+    against = f"{best_control['candidate']} ({best_control['kind']})" if best_control else "no control"
+    lines = [
+        f"Race of {state['experiment']} ({state.get('status', 'running')}; protocol {state['protocol']}): "
+        f"mean [95% t-interval] over the seeds each candidate got; effect sizes (paired mean / sd of the "
+        f"differences) against {against} in ranking.csv",
+        "",
+        "| " + " | ".join(shown) + " |",
+        "|" + "---|" * len(shown),
+    ]
+    for r in rows:
+        cells = [r["candidate"], r["kind"], str(r["seeds"])]
+        cells.append(f"round {r['dropped_round']} by {r['dropped_by']}" if r["dropped_round"] else "survives")
+        for m in shown[4:]:
+            cells.append(f"{r[f'{m}_mean']:.4g} [{r[f'{m}_lo']:.4g}, {r[f'{m}_hi']:.4g}]" if f"{m}_mean" in r else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+    atomic_write_bytes(out / "ranking.md", table.encode())
+    _best_config(out, candidates, rows, survivors)
+    return table + f"\nRace folder: {out}"
+
+
+def by_kind_control(kind: str) -> bool:
+    return kind != "search"
+
+
+def _effect(state: dict, a: str, b: str, metric: str) -> float | None:
+    ra, rb = state["runs"].get(a, {}), state["runs"].get(b, {})
+    shared = [s for s in ra if s in rb and metric in ra[s] and metric in rb[s]]
+    if a == b or len(shared) < 2:
+        return None
+    d = np.array([ra[s][metric] - rb[s][metric] for s in shared])
+    sd = float(np.std(d, ddof=1))
+    return float(d.mean() / sd) if sd > 0 else (math.copysign(math.inf, d.mean()) if d.mean() else 0.0)
+
+
+def _best_config(out: Path, candidates: list[Candidate], rows: list[dict], survivors: list[str]) -> Path | None:
+    path = out / "best_config.yaml"
+    ours = [r for r in rows if r["candidate"] in survivors and not by_kind_control(r["kind"])]
+    if not ours:
+        path.unlink(missing_ok=True)
+        return None
+    best = ours[0]
+    cfg = copy.deepcopy(next(c for c in candidates if c.name == best["candidate"]).train_config)
+    cfg["name"], cfg["out"] = f"race-best-{best['candidate']}", None
+    cfg.get("cluster", {})["stats_dir"] = None
+    others = [f"{r['candidate']} ({r['kind']})" for r in rows if r["candidate"] in survivors and r is not best]
+    header = (
+        f"# Race winner {best['candidate']} over {best['seeds']} seeds: ndb {best['ndb_mean']:.4g}, "
+        f"jsd {best['jsd_mean']:.4g}, lpips {best['lpips_mean']:.4g} (first survivor by Pareto rank of the means, "
+        "then NDB, JSD, LPIPS)\n"
+        + (f"# Not told apart from: {', '.join(others)}\n" if others else "")
+        + f"# Train it: clustergan train --config {path}\n"
+    )
+    atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
+    return path

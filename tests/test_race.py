@@ -1,0 +1,94 @@
+"""``clustergan race`` on the smoke experiment (the submitted smoke sweep of ``tests/conftest.py``): the dry
+run's plan, a whole race (every entrant on the same seeds, the explore stage's seed reused), a rerun that
+trains nothing, a race stopped by its run budget that resumes without retraining a finished run, and the
+error for a bad schedule. The runs train in this process (no Ray)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from clustergan.cli import main
+
+pytestmark = pytest.mark.xdist_group("ray")  # the smoke experiment is made by the Ray group's worker
+
+
+@pytest.fixture
+def experiment(smoke_job, tmp_path):
+    if "STATUS SUCCEEDED" not in smoke_job["stdout"]:
+        pytest.fail("the submitted smoke sweep failed:\n" + smoke_job["stdout"][-3000:])
+    exp = tmp_path / "exp"
+    shutil.copytree(smoke_job["exp"], exp, ignore=shutil.ignore_patterns("baselines", "search", "race"))
+    return exp
+
+
+def _search_trial(exp):
+    rows = list(csv.DictReader((exp / "ranking.csv").open()))
+    return next(r["trial"] for r in rows if r["kind"] == "search" and r["status"] == "finished")
+
+
+def test_dry_run_prints_the_entrants_rounds_and_runs(experiment, capsys):
+    assert main(["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "race: 3 entrants (2 controls), seeds [0, 1, 2]" in out
+    assert "round 1: 2 seeds each, at most 3 new runs" in out  # seed 0 of each comes from the explore stage
+    assert "round 2: 3 seeds each, at most 3 new runs" in out
+    assert "at most 6 runs in all" in out
+    assert not (experiment / "race").exists()
+
+
+def test_a_race_runs_every_entrant_on_the_same_seeds_and_a_rerun_trains_nothing(experiment, capsys):
+    args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    race = experiment / "race"
+    state = json.loads((race / "race.json").read_text())
+    assert state["status"] == "finished"
+    assert {name: sorted(runs) for name, runs in state["runs"].items()} == {
+        name: ["0", "1", "2"] for name in state["runs"]
+    } and len(state["runs"]) == 3
+    search = _search_trial(experiment)
+    assert search in state["runs"]
+    # seed 0 was the explore stage's run: not trained again
+    assert not list(race.glob("*/seed0")) and len(list(race.glob("*/seed*/metrics.json"))) == 6
+    assert out.count("[race] ") == 6
+    rows = list(csv.DictReader((race / "ranking.csv").open()))
+    assert [r["seeds"] for r in rows] == ["3", "3", "3"]
+    assert {"ndb_mean", "ndb_lo", "ndb_hi", "jsd_mean", "lpips_hi", "cond_gain_mean", "ndb_effect"} <= set(rows[0])
+    assert "| candidate | kind | seeds | dropped |" in (race / "ranking.md").read_text()
+    before = (race / "ranking.csv").read_bytes()
+    assert main(args) == 0
+    assert "[race] " not in capsys.readouterr().out  # every candidate x seed read back
+    assert (race / "ranking.csv").read_bytes() == before
+
+
+def test_a_race_out_of_runs_stops_and_resumes_without_retraining(experiment, capsys):
+    args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1"]
+    assert main([*args, "--max-runs", "2"]) == 0
+    state = json.loads((experiment / "race" / "race.json").read_text())
+    assert state["status"] == "partial: --max-runs 2 spent"
+    done = sorted(experiment.glob("race/*/seed*/metrics.json"))
+    assert len(done) == 2
+    stamps = [p.stat().st_mtime_ns for p in done]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("[race] ") == 4  # the other 4 of the 6 runs
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    assert json.loads((experiment / "race" / "race.json").read_text())["status"] == "finished"
+
+
+def test_a_bad_schedule_is_refused_with_what_to_give(experiment, capsys):
+    assert main(["race", str(experiment), "--schedule", "4", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "race settings (the race: section and the flags given)" in err
+    assert "schedule [4, 2]: give increasing seed counts from 2, e.g. [2, 4, 8]" in err
+
+
+def test_a_folder_without_a_sweep_is_refused(tmp_path, capsys):
+    assert main(["race", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"clustergan: error: {tmp_path}: not a sweep experiment or ledger (no sweep_state.json); give its folder"
+    )
