@@ -83,3 +83,27 @@ def test_equal_candidates_are_rarely_dropped(candidates, rho):
 def test_a_truly_better_candidate_wins_its_race_by_8_seeds(candidates, rho):
     _, power = simulate(RACES, candidates, rho, effect=2.0, alpha=0.05, seed=1)
     assert power >= 0.8, power
+
+
+def test_the_race_section_is_strict(tmp_path):
+    from pathlib import Path
+
+    from clustergan.errors import ConfigError
+    from clustergan.tune.sweep_config import load_sweep
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (
+        (repo / "sweeps" / "debug_sweep.yaml")
+        .read_text()
+        .replace("base: debug.yaml", f"base: {repo}/sweeps/debug.yaml")
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text + "race:\n  schedule: [2, 4]\n  margin: {ndb: 1}\n")
+    with pytest.raises(ConfigError, match=r"unknown key `race\.margin` \(check the spelling"):
+        load_sweep(path)
+    path.write_text(text + "race:\n  schedule: [2, 4]\n  margins: {ndb: 1}\n")
+    with pytest.raises(ConfigError, match=r"`race`: margins \{'ndb': 1\.0\}: give a margin >= 0 for each of "):
+        load_sweep(path)
+    path.write_text(text + "race:\n  schedule: [2, 4]\n  seeds: [5, 6, 7, 8]\n")
+    race = load_sweep(path)[0].race
+    assert race.seed_list() == [5, 6, 7, 8] and race.margins == {"ndb": 1.0, "jsd": 0.01, "lpips": 0.01}
