@@ -16,8 +16,8 @@ layer module            role                                                    
                         writer of ``trial.json`` (schema versions, ``--migrate``)
 1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config
 2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
-3     ``page``          ``report.html``: the static page of an experiment            (none)
-3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       (none)
+3     ``page``          ``report.html``: the static page of an experiment            records
+3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       records
 4     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
                         config, page, HParams); ``clustergan report [URI]``          sweep_config, page,
                                                                                      hparams

@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from clustergan.tune.records import METRICS
+
 FOLDER = "hparams"
-METRICS = ("ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain")
 STATUS = {"finished": "STATUS_SUCCESS", "infeasible": "STATUS_SUCCESS", "failed": "STATUS_FAILURE"}
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from clustergan.cache import atomic_write_bytes
+from clustergan.tune.records import METRICS
 
 PAGE = "report.html"
-METRIC_COLUMNS = ("ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 80em; color: #222; padding: 0 1em; }
@@ -42,7 +42,8 @@ def _esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _number(value: Any) -> str:
+def fmt_number(value: Any) -> str:
+    """A table cell: empty for None, 4 significant digits for a float."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -75,8 +76,8 @@ def _interval(row: dict[str, Any], metric: str) -> str:
     if len(values) < 2:
         return ""
     return (
-        f'<br><span class="interval">{_number(min(values))}&ndash;{_number(max(values))}, '
-        f"sd {_number(statistics.stdev(values))}, {len(values)} seeds</span>"
+        f'<br><span class="interval">{fmt_number(min(values))}&ndash;{fmt_number(max(values))}, '
+        f"sd {fmt_number(statistics.stdev(values))}, {len(values)} seeds</span>"
     )
 
 
@@ -88,22 +89,22 @@ def _table(rows: list[dict[str, Any]], values: list[dict[str, Any]], shown: list
         classes = [kind] + ([] if v["rank"] is not None else ["unranked"])
         cells = []
         for c in shown:
-            if c in METRIC_COLUMNS:
-                cells.append(f"<td>{_number(v[c])}{_interval(row, c)}</td>")
+            if c in METRICS:
+                cells.append(f"<td>{fmt_number(v[c])}{_interval(row, c)}</td>")
             elif c in ("trial", "kind", "status"):
                 cell = f'<a href="#trial-{_esc(v["trial"])}">{_esc(v[c])}</a>' if c == "trial" else _esc(v[c])
                 cells.append(f'<td class="text">{cell}</td>')
             else:
-                cells.append(f"<td>{_number(v[c])}</td>")
+                cells.append(f"<td>{fmt_number(v[c])}</td>")
         body.append(f'<tr class="{" ".join(classes)}" data-trial="{_esc(v["trial"])}">{"".join(cells)}</tr>')
     return f'<table id="ranking"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _trial_card(row: dict[str, Any], v: dict[str, Any], exp: Path) -> str:
     k = v.get("cluster.k")
-    metrics = ", ".join(f"{m} {_number(v[m])}" for m in METRIC_COLUMNS if v.get(m) is not None)
+    metrics = ", ".join(f"{m} {fmt_number(v[m])}" for m in METRICS if v.get(m) is not None)
     params = ", ".join(
-        f"{key} {_number(value)}" for key, value in sorted((row.get("params") or {}).items()) if value is not None
+        f"{key} {fmt_number(value)}" for key, value in sorted((row.get("params") or {}).items()) if value is not None
     )
     parts = [
         f'<div class="trial" id="trial-{_esc(v["trial"])}">',

@@ -33,16 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from clustergan.cache import atomic_write_bytes
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
-from clustergan.tune.race_rule import Drop, race, round_alpha, round_drops
+from clustergan.tune.race_rule import Drop, round_alpha, rounds
 from clustergan.tune.records import METRICS, TrialRecord, experiment_records
-from clustergan.tune.report import pareto_ranks, rank_trials
+from clustergan.tune.report import pareto_ranks, rank_trials, write_trainable_config
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, RaceConfig
 
 STATE_FILE = "race.json"
@@ -54,9 +53,13 @@ class Candidate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str  # the trial id
     kind: str  # "search", "baseline:<name>" or "control:<name>"
-    control: bool
     train_config: dict[str, Any]
     explored: dict[str, dict[str, float]] = {}  # {str(seed): metrics} the explore stage already has
+
+    @property
+    def control(self) -> bool:
+        """A baseline or hand-set control: it enters every race and is never the race's answer."""
+        return self.kind != "search"
 
 
 class _BudgetSpent(Exception):
@@ -76,10 +79,10 @@ def _near_front(row: dict[str, Any], front: list[dict[str, Any]], margins: dict[
     return True
 
 
-def entrants(exp: Path, config: RaceConfig) -> list[Candidate]:
-    """The race's candidates and controls, from the experiment's records and state."""
+def entrants(exp: Path, config: RaceConfig, trials: list[TrialRecord]) -> list[Candidate]:
+    """The race's candidates and controls, from the experiment's records (``trials``) and state."""
     state = read_json(exp / "sweep_state.json", {})
-    records = {r.trial_id: r for r in experiment_records(exp)}
+    records = {r.trial_id: r for r in trials}
     rows = rank_trials(list(records.values()), state.get("fid_ceiling"), state.get("cond_gain_floor"), True)
     finished = [r for r in rows if r["group"] == "finished" and records[r["trial"]].train_config]
     controls = [r for r in finished if r["kind"] != "search"]
@@ -96,7 +99,6 @@ def entrants(exp: Path, config: RaceConfig) -> list[Candidate]:
         return Candidate(
             name=rec.trial_id,
             kind=rec.kind,
-            control=rec.kind != "search",
             train_config=rec.train_config,
             explored=explored,
         )
@@ -140,10 +142,9 @@ def plan(candidates: list[Candidate], config: RaceConfig, seconds_per_run: float
     return "\n".join(lines)
 
 
-def _seconds_per_run(exp: Path) -> float | None:
-    spans = [r.finished - r.started for r in experiment_records(exp) if r.finished and r.status == "finished"]
-    seeds = [len(r.per_seed) for r in experiment_records(exp) if r.finished and r.status == "finished"]
-    return sum(spans) / max(1, sum(seeds)) if spans else None
+def _seconds_per_run(trials: list[TrialRecord]) -> float | None:
+    done = [r for r in trials if r.finished and r.status == "finished"]
+    return sum(r.finished - r.started for r in done) / max(1, sum(len(r.per_seed) for r in done)) if done else None
 
 
 def run_race(
@@ -158,8 +159,9 @@ def run_race(
         raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
     out = Path(out) if out is not None else exp / "race"
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
-    candidates = entrants(exp, config)
-    log(plan(candidates, config, _seconds_per_run(exp)), flush=True)
+    trials = experiment_records(exp)
+    candidates = entrants(exp, config, trials)
+    log(plan(candidates, config, _seconds_per_run(trials)), flush=True)
     if dry_run:
         return out
     seeds = config.seed_list()
@@ -191,36 +193,18 @@ def run_race(
         return np.array(rows, dtype=float)
 
     margins = tuple(config.margins[m] for m in OBJECTIVES)
-    try:
-        survivors, drops = race(
+    survivors, drops, status = list(by_name), [], "finished"
+    try:  # a spent budget ends the race after the rounds it completed
+        for _, after, now in rounds(
             draw, list(by_name), config.schedule, OBJECTIVES, MODES, margins, config.alpha, config.test
-        )
-        status = "finished"
+        ):
+            survivors, drops = after, drops + now
     except _BudgetSpent as e:
         status = f"partial: {e} spent"
-        survivors, drops = None, None
-    if drops is None:  # the rounds completed before the budget ran out, replayed on what was trained
-        survivors, drops = _replay(state, by_name, seeds, config, margins)
     state.update(status=status, survivors=survivors, drops=[asdict(d) for d in drops], finished=time.time())
     write_json(out / STATE_FILE, state)
     log(write_ranking(out, candidates, state, drops, survivors), flush=True)
     return out
-
-
-def _replay(state, by_name, seeds, config: RaceConfig, margins):
-    """The rounds every survivor completed, on the runs there are (a race whose budget ran out mid-round)."""
-    alive, drops = list(by_name), []
-    for r, n in enumerate(config.schedule):
-        runs = {a: state["runs"].get(a, {}) for a in alive}
-        if any(sum(str(s) in runs[a] for s in seeds[:n]) < n for a in alive) or len(alive) < 2:
-            break
-        arrays = {a: np.array([[runs[a][str(s)][m] for m in OBJECTIVES] for s in seeds[:n]]) for a in alive}
-        now = round_drops(
-            arrays, OBJECTIVES, MODES, margins, round_alpha(config.alpha, config.schedule, r), r, config.test
-        )
-        drops += now
-        alive = [a for a in alive if a not in {d.dropped for d in now}]
-    return alive, drops
 
 
 def _interval(values: list[float]) -> tuple[float, float, float]:
@@ -248,7 +232,7 @@ def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: li
         row["dropped_round"] = d.round + 1 if d else None
         row["dropped_by"] = d.by if d else None
         rows.append(row)
-    controls = [r for r in rows if by_kind_control(r["kind"])]
+    controls = [r for r, c in zip(rows, candidates, strict=True) if c.control]
     alive = [r for r in rows if r["candidate"] in survivors]
     ranks = pareto_ranks([{m: r[f"{m}_mean"] for m in OBJECTIVES} for r in alive]) if alive else []
     for r, pr in zip(alive, ranks, strict=True):
@@ -293,10 +277,6 @@ def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: li
     return table + f"\nRace folder: {out}"
 
 
-def by_kind_control(kind: str) -> bool:
-    return kind != "search"
-
-
 def _effect(state: dict, a: str, b: str, metric: str) -> float | None:
     ra, rb = state["runs"].get(a, {}), state["runs"].get(b, {})
     shared = [s for s in ra if s in rb and metric in ra[s] and metric in rb[s]]
@@ -309,14 +289,13 @@ def _effect(state: dict, a: str, b: str, metric: str) -> float | None:
 
 def _best_config(out: Path, candidates: list[Candidate], rows: list[dict], survivors: list[str]) -> Path | None:
     path = out / "best_config.yaml"
-    ours = [r for r in rows if r["candidate"] in survivors and not by_kind_control(r["kind"])]
+    control = {c.name: c.control for c in candidates}
+    ours = [r for r in rows if r["candidate"] in survivors and not control[r["candidate"]]]
     if not ours:
         path.unlink(missing_ok=True)
         return None
     best = ours[0]
-    cfg = copy.deepcopy(next(c for c in candidates if c.name == best["candidate"]).train_config)
-    cfg["name"], cfg["out"] = f"race-best-{best['candidate']}", None
-    cfg.get("cluster", {})["stats_dir"] = None
+    train_config = next(c for c in candidates if c.name == best["candidate"]).train_config
     others = [f"{r['candidate']} ({r['kind']})" for r in rows if r["candidate"] in survivors and r is not best]
     header = (
         f"# Race winner {best['candidate']} over {best['seeds']} seeds: ndb {best['ndb_mean']:.4g}, "
@@ -325,5 +304,4 @@ def _best_config(out: Path, candidates: list[Candidate], rows: list[dict], survi
         + (f"# Not told apart from: {', '.join(others)}\n" if others else "")
         + f"# Train it: clustergan train --config {path}\n"
     )
-    atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
-    return path
+    return write_trainable_config(path, train_config, f"race-best-{best['candidate']}", header)

@@ -22,6 +22,7 @@ Because the tests are chosen after seeing the means, the race's false-drop rate 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -138,6 +139,37 @@ def round_drops(
     return sorted(best.values(), key=lambda drop: names.index(drop.dropped))
 
 
+def rounds(
+    draw,
+    candidates: list[str],
+    schedule: list[int],
+    objectives: tuple[str, ...],
+    modes: tuple[str, ...],
+    margins: tuple[float, ...],
+    alpha: float,
+    test: Test = "t",
+) -> Iterator[tuple[int, list[str], list[Drop]]]:
+    """The rounds of a race on values from ``draw(name, seeds) -> [len(seeds), objectives]`` (seeds are
+    indices), as they complete: ``(round index, survivors after it, its drops)``. Each round runs the
+    survivors to ``schedule[r]`` seeds and drops what :func:`round_drops` says; the race ends after the last
+    size, or once one candidate is left. A ``draw`` that raises ends it there, after the rounds yielded."""
+    alive = list(candidates)
+    runs: dict[str, np.ndarray] = {name: np.empty((0, len(objectives))) for name in candidates}
+    for r, n in enumerate(schedule):
+        for name in alive:
+            have = len(runs[name])
+            if have < n:
+                runs[name] = np.vstack([runs[name], draw(name, list(range(have, n)))])
+        if len(alive) < 2:
+            return
+        now = round_drops(
+            {a: runs[a][:n] for a in alive}, objectives, modes, margins, round_alpha(alpha, schedule, r), r, test
+        )
+        gone = {d.dropped for d in now}
+        alive = [a for a in alive if a not in gone]
+        yield r, alive, now
+
+
 def race(
     draw,
     candidates: list[str],
@@ -148,23 +180,8 @@ def race(
     alpha: float,
     test: Test = "t",
 ) -> tuple[list[str], list[Drop]]:
-    """A whole race on values from ``draw(name, seeds) -> [len(seeds), objectives]`` (seeds are indices): each
-    round runs the survivors to ``schedule[r]`` seeds and drops what :func:`round_drops` says. Stops when a
-    round drops nothing at the last size, or one candidate is left. Returns the survivors and the drops."""
-    alive = list(candidates)
-    runs: dict[str, np.ndarray] = {name: np.empty((0, len(objectives))) for name in candidates}
-    drops: list[Drop] = []
-    for r, n in enumerate(schedule):
-        for name in alive:
-            have = len(runs[name])
-            if have < n:
-                runs[name] = np.vstack([runs[name], draw(name, list(range(have, n)))])
-        if len(alive) < 2:
-            break
-        now = round_drops(
-            {a: runs[a][:n] for a in alive}, objectives, modes, margins, round_alpha(alpha, schedule, r), r, test
-        )
-        drops += now
-        gone = {d.dropped for d in now}
-        alive = [a for a in alive if a not in gone]
+    """A whole race (:func:`rounds`): the survivors and every drop."""
+    alive, drops = list(candidates), []
+    for _, after, now in rounds(draw, candidates, schedule, objectives, modes, margins, alpha, test):
+        alive, drops = after, drops + now
     return alive, drops

@@ -29,7 +29,7 @@ from clustergan.config import load_config
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.tune.hparams import write_hparams
-from clustergan.tune.page import write_page
+from clustergan.tune.page import fmt_number, write_page
 from clustergan.tune.records import TrialRecord, experiment_records
 from clustergan.tune.space import flat_config
 from clustergan.tune.storage import STATE, open_uri_report
@@ -64,14 +64,6 @@ def pareto_ranks(points: list[dict[str, float]]) -> list[int]:
         remaining -= front
         rank += 1
     return ranks
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def rank_trials(
@@ -276,12 +268,6 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str, base_config: 
         path.unlink(missing_ok=True)  # e.g. written before the search trials were held to a floor
         return None
     above = [r["kind"] for r in finished[: finished.index(best)]]
-    cfg = copy.deepcopy(best["train_config"])
-    cfg["name"] = f"{name}-best"
-    cfg["out"] = None
-    cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
-    if base_config is not None:
-        cfg = _as_overrides(cfg, Path(base_config), exp) or cfg
     header = (
         f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
         f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
@@ -294,6 +280,20 @@ def _best_config(rows: list[dict[str, Any]], exp: Path, name: str, base_config: 
         )
         + f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n"
     )
+    return write_trainable_config(path, best["train_config"], f"{name}-best", header, base_config)
+
+
+def write_trainable_config(
+    path: Path, train_config: dict[str, Any], name: str, header: str, base_config: str | None = None
+) -> Path:
+    """A trial's training config as a file ``clustergan train --config`` takes: renamed, without the trial's
+    folders, as ``extends:`` ``base_config`` plus what differs when that file can be read (else in full)."""
+    cfg = copy.deepcopy(train_config)
+    cfg["name"] = name
+    cfg["out"] = None
+    cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
+    if base_config is not None:
+        cfg = _as_overrides(cfg, Path(base_config), path.parent) or cfg
     atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
     return path
 
@@ -352,7 +352,7 @@ def write_report(experiment_dir: str | Path) -> str:
         "|" + "---|" * len(shown),
     ]
     for v in values:
-        lines.append("| " + " | ".join(_fmt(v[c]) for c in shown) + " |")
+        lines.append("| " + " | ".join(fmt_number(v[c]) for c in shown) + " |")
     ties = _ties(rows)
     if ties:
         lines += ["", "Ties:"] + [f"- {t}" for t in ties]
