@@ -67,17 +67,50 @@ def test_a_race_runs_every_entrant_on_the_same_seeds_and_a_rerun_trains_nothing(
 
 def test_a_race_out_of_runs_stops_and_resumes_without_retraining(experiment, capsys):
     args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1"]
-    assert main([*args, "--max-runs", "2"]) == 0
-    state = json.loads((experiment / "race" / "race.json").read_text())
-    assert state["status"] == "partial: --max-runs 2 spent"
+    # one run: the first entrant gets its seed 1, the second stops the race, the third never got a seed
+    assert main([*args, "--max-runs", "1"]) == 0
+    race = experiment / "race"
+    state = json.loads((race / "race.json").read_text())
+    assert state["status"] == "partial: --max-runs 1 spent"
+    assert [len(state["runs"].get(name, {})) for name in state["runs"]] == [2, 1]
+    assert len(list(csv.DictReader((race / "ranking.csv").open()))) == 3  # the unseeded one listed too
+    assert (
+        (race / "best_config.yaml")
+        .read_text()
+        .startswith("# Provisional leader of an unfinished race (partial: --max-runs 1 spent)")
+    )
     done = sorted(experiment.glob("race/*/seed*/metrics.json"))
-    assert len(done) == 2
+    assert len(done) == 1
     stamps = [p.stat().st_mtime_ns for p in done]
     capsys.readouterr()
+    assert main([*args, "--dry-run"]) == 0
+    assert "at most 5 runs in all" in capsys.readouterr().out  # the finished race run is not counted again
     assert main(args) == 0
-    assert capsys.readouterr().out.count("[race] ") == 4  # the other 4 of the 6 runs
+    assert capsys.readouterr().out.count("[race] ") == 5  # the other 5 of the 6 runs
     assert [p.stat().st_mtime_ns for p in done] == stamps
-    assert json.loads((experiment / "race" / "race.json").read_text())["status"] == "finished"
+    assert json.loads((race / "race.json").read_text())["status"] == "finished"
+    assert (race / "best_config.yaml").read_text().startswith("# Race winner ")
+
+
+def test_an_evaluation_without_finite_objectives_stops_the_race_naming_the_file(experiment, capsys, monkeypatch):
+    import types
+
+    import clustergan.train.evaluate
+    import clustergan.train.launch
+
+    def fake_training(cfg, resume):
+        return types.SimpleNamespace(run_dir=cfg.out)
+
+    def fake_evaluation(run_dir, protocol, seed, out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"protocol": {"name": protocol}, "ndb": 3, "jsd": float("nan"), "lpips": 0.2}))
+
+    monkeypatch.setattr(clustergan.train.launch, "run_training", fake_training)
+    monkeypatch.setattr(clustergan.train.evaluate, "evaluate_run", fake_evaluation)
+    assert main(["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{experiment / 'race'}/" in err and "/seed1/metrics.json: the sweep evaluation gave" in err
+    assert "'jsd': nan" in err and "a race needs finite ndb, jsd, lpips" in err
 
 
 def test_a_bad_schedule_is_refused_with_what_to_give(experiment, capsys):

@@ -67,6 +67,43 @@ def test_a_lead_within_the_margin_is_no_difference():
     assert round_drops({"a": a, "b": b}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2) == []
 
 
+def test_a_cycle_of_drops_never_empties_the_race():
+    # with margins "drops" is not transitive: a drops b (objective 1), b drops c (2), c drops a (3), each
+    # ahead by 1.5 against a margin of 1 and behind by at most 0.8 elsewhere; d is worse than a everywhere
+    maxed, margins = ("max", "max", "max"), (1.0, 1.0, 1.0)
+    rng = np.random.default_rng(0)
+
+    def runs(*means):
+        return np.array(means) + 0.05 * rng.standard_normal((8, 3))
+
+    values = {"a": runs(1.5, 0.8, 0), "b": runs(0, 1.5, 0.8), "c": runs(0.8, 0, 1.5), "d": runs(-2, -2, -2)}
+    drops = round_drops(values, OBJ, maxed, margins, alpha=0.05, round_index=2)
+    # the cycle's three survive, not told apart; d, dropped by members of the cycle it cannot reach, goes
+    assert [d.dropped for d in drops] == ["d"]
+
+
+def test_a_non_finite_value_is_refused():
+    a, b = _runs(5, 0.1, 0.3, jitter=0.005), _runs(5, 0.1, 0.3, jitter=0.005, seed=1)
+    b[3, 1] = np.nan
+    with pytest.raises(ValueError, match="candidate b: non-finite values"):
+        round_drops({"a": a, "b": b}, OBJ, MODES, MARGINS, alpha=0.05, round_index=2)
+
+
+def test_a_race_left_with_one_candidate_draws_no_further_round():
+    from clustergan.tune.race_rule import race
+
+    means = {"good": (2, 0.05, 0.4), "bad": (9, 0.30, 0.1)}
+    drawn = []
+
+    def draw(name, seeds):
+        drawn.append((name, tuple(seeds)))
+        return np.array([means[name]] * len(seeds)) + 0.001 * np.arange(len(seeds))[:, None] * (name == "bad")
+
+    alive, drops = race(draw, ["good", "bad"], [8, 16], OBJ, MODES, MARGINS, alpha=0.05)
+    assert alive == ["good"] and [d.dropped for d in drops] == ["bad"]
+    assert drawn == [("good", tuple(range(8))), ("bad", tuple(range(8)))]  # round 2's 8 more seeds never drawn
+
+
 RACES = 2000
 
 

@@ -13,7 +13,8 @@ Layout, under ``--out`` (default ``<experiment>/race``)::
     race.json                      the plan, the rounds run, the drops (written after every run)
     <candidate>/seed<S>/           a run folder (checkpoints/, samples/, metrics.json) per seed raced
     ranking.md, ranking.csv        per candidate: seeds, mean and 95% t-interval of every metric, the effect
-                                   size against the best control, the round it was dropped in and by whom
+                                   size against the best control (signed: positive is better), the round it
+                                   was dropped in and by whom
     best_config.yaml               the first survivor that is not a control (by Pareto rank of the means,
                                    then NDB, JSD, LPIPS), with the survivors it cannot be told from
 
@@ -39,7 +40,7 @@ from clustergan.cache import atomic_write_bytes
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
-from clustergan.tune.race_rule import Drop, round_alpha, rounds
+from clustergan.tune.race_rule import Drop, round_alpha, rounds, smallest_p
 from clustergan.tune.records import METRICS, TrialRecord, experiment_records
 from clustergan.tune.report import pareto_ranks, rank_trials, write_trainable_config
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, RaceConfig
@@ -84,9 +85,9 @@ def entrants(exp: Path, config: RaceConfig, trials: list[TrialRecord]) -> list[C
     state = read_json(exp / "sweep_state.json", {})
     records = {r.trial_id: r for r in trials}
     rows = rank_trials(list(records.values()), state.get("fid_ceiling"), state.get("cond_gain_floor"), True)
-    finished = [r for r in rows if r["group"] == "finished" and records[r["trial"]].train_config]
-    controls = [r for r in finished if r["kind"] != "search"]
-    searched = [r for r in finished if r["kind"] == "search"]
+    trained = [r for r in rows if r["group"] in ("finished", "infeasible") and records[r["trial"]].train_config]
+    controls = [r for r in trained if r["kind"] != "search"]  # a control enters even when infeasible
+    searched = [r for r in trained if r["kind"] == "search" and r["group"] == "finished"]
     front = [r for r in searched if r["pareto_rank"] == min((s["pareto_rank"] for s in searched), default=0)]
     near = [r for r in searched if r in front or (config.near_front and _near_front(r, front, config.margins))]
     chosen = near[: config.max_candidates]
@@ -116,24 +117,48 @@ def _run_config(c: Candidate, seed: int, out: Path, exp: Path):
 
 
 def _metrics(path: Path, protocol: str) -> dict[str, float] | None:
+    """The run's metrics under ``protocol``, or None when it has none yet (or another protocol's)."""
     done = read_json(path, {})
     if done.get("protocol", {}).get("name") != protocol:
         return None
     return {m: float(done[m]) for m in METRICS if isinstance(done.get(m), (int, float))}
 
 
-def plan(candidates: list[Candidate], config: RaceConfig, seconds_per_run: float | None) -> str:
-    """The rounds, the runs each needs at most (no drops), and what they cost at ``seconds_per_run``."""
+def _usable(got: dict[str, float] | None) -> bool:
+    """Every objective there and finite: what a race can compare."""
+    return got is not None and all(math.isfinite(got.get(m, math.nan)) for m in OBJECTIVES)
+
+
+def plan(
+    candidates: list[Candidate],
+    config: RaceConfig,
+    seconds_per_run: float | None,
+    raced: dict[str, set[int]] | None = None,
+) -> str:
+    """The rounds, the runs each needs at most (no drops), and what they cost at ``seconds_per_run``; seeds
+    the explore stage or an earlier call of the race (``raced``: name -> seeds) already ran are not counted.
+    A round where even a lead in every seed (the sign test's ``0.5**n``, which also judges t-test columns
+    without spread) cannot pass its alpha is said to drop only on t-tests, or nothing."""
     seeds = config.seed_list()
+    raced = raced or {}
     lines = [f"race: {len(candidates)} entrants ({sum(c.control for c in candidates)} controls), seeds {seeds}"]
     total = 0
     have = dict.fromkeys((c.name for c in candidates), 0)
     for r, n in enumerate(config.schedule):
-        runs = sum(1 for c in candidates for s in seeds[have[c.name] : n] if str(s) not in c.explored)
+        runs = sum(
+            1
+            for c in candidates
+            for s in seeds[have[c.name] : n]
+            if str(s) not in c.explored and s not in raced.get(c.name, set())
+        )
         have = dict.fromkeys(have, n)
         total += runs
         alpha = round_alpha(config.alpha, config.schedule, r)
-        lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs; alpha {alpha:.4g}")
+        note = ""
+        if 2 * smallest_p("wilcoxon", n) > alpha:
+            what = "nothing" if config.test == "wilcoxon" else "only where the differences vary (a t-test)"
+            note = f" (a lead in all {n} seeds gives p >= {2 * 0.5**n:.3g} > alpha: this round drops {what})"
+        lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs; alpha {alpha:.4g}{note}")
     cost = f", ~{total * seconds_per_run / 3600:.1f} h at {seconds_per_run:.0f} s per run" if seconds_per_run else ""
     lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop)")
     for c in candidates:
@@ -161,7 +186,12 @@ def run_race(
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
     trials = experiment_records(exp)
     candidates = entrants(exp, config, trials)
-    log(plan(candidates, config, _seconds_per_run(trials)), flush=True)
+
+    def finished(c: Candidate, seed: int) -> bool:
+        return _usable(_metrics(out / c.name / f"seed{seed}" / "metrics.json", protocol))
+
+    raced = {c.name: {s for s in config.seed_list() if finished(c, s)} for c in candidates}
+    log(plan(candidates, config, _seconds_per_run(trials), raced), flush=True)
     if dry_run:
         return out
     seeds = config.seed_list()
@@ -176,8 +206,9 @@ def run_race(
         for i in indices:
             seed = seeds[i]
             run_dir = out / name / f"seed{seed}"
-            got = c.explored.get(str(seed)) or _metrics(run_dir / "metrics.json", protocol)
-            if got is None:
+            got = c.explored.get(str(seed))
+            got = got if _usable(got) else _metrics(run_dir / "metrics.json", protocol)
+            if not _usable(got):
                 if config.max_runs is not None and trained[0] >= config.max_runs:
                     raise _BudgetSpent(f"--max-runs {config.max_runs}")
                 if config.time_limit_s is not None and time.time() - started >= config.time_limit_s:
@@ -187,6 +218,12 @@ def run_race(
                 evaluate_run(cfg.run_dir, protocol=protocol, seed=seed, out=run_dir / "metrics.json")
                 got = _metrics(run_dir / "metrics.json", protocol)
                 trained[0] += 1
+                if not _usable(got):
+                    raise ClusterganError(
+                        f"{run_dir / 'metrics.json'}: the {protocol} evaluation gave "
+                        f"{ {m: (got or {}).get(m) for m in OBJECTIVES} }; a race needs finite {', '.join(OBJECTIVES)}."
+                        " Look at the run (its samples/ and log), fix or delete the folder, and rerun the race"
+                    )
             state["runs"].setdefault(name, {})[str(seed)] = got
             write_json(out / STATE_FILE, state)
             rows.append([got[m] for m in OBJECTIVES])
@@ -233,13 +270,19 @@ def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: li
         row["dropped_by"] = d.by if d else None
         rows.append(row)
     controls = [r for r, c in zip(rows, candidates, strict=True) if c.control]
-    alive = [r for r in rows if r["candidate"] in survivors]
+    # a race stopped by its budget may leave a survivor without a single seed: it is listed, not ranked
+    alive = [r for r in rows if r["candidate"] in survivors and all(f"{m}_mean" in r for m in OBJECTIVES)]
     ranks = pareto_ranks([{m: r[f"{m}_mean"] for m in OBJECTIVES} for r in alive]) if alive else []
     for r, pr in zip(alive, ranks, strict=True):
         r["pareto_rank"] = pr
 
     def tie_break(r):
-        return (r.get("pareto_rank", 99), r["ndb_mean"], r["jsd_mean"], -r["lpips_mean"], r["candidate"])
+        # a missing mean sorts last whatever the objective's direction
+        means = [
+            math.inf if f"{m}_mean" not in r else r[f"{m}_mean"] * (-1 if mode == "max" else 1)
+            for m, mode in zip(OBJECTIVES, MODES, strict=True)
+        ]
+        return (r.get("pareto_rank", math.inf), *means, r["candidate"])
 
     best_control = min((r for r in controls if r["candidate"] in survivors), key=tie_break, default=None)
     best_control = best_control or (min(controls, key=tie_break) if controls else None)
@@ -260,7 +303,7 @@ def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: li
     lines = [
         f"Race of {state['experiment']} ({state.get('status', 'running')}; protocol {state['protocol']}): "
         f"mean [95% t-interval] over the seeds each candidate got; effect sizes (paired mean / sd of the "
-        f"differences) against {against} in ranking.csv",
+        f"differences, positive: better) against {against} in ranking.csv",
         "",
         "| " + " | ".join(shown) + " |",
         "|" + "---|" * len(shown),
@@ -273,7 +316,7 @@ def write_ranking(out: Path, candidates: list[Candidate], state: dict, drops: li
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(out / "ranking.md", table.encode())
-    _best_config(out, candidates, rows, survivors)
+    _best_config(out, candidates, rows, survivors, state.get("status", "running"))
     return table + f"\nRace folder: {out}"
 
 
@@ -282,23 +325,27 @@ def _effect(state: dict, a: str, b: str, metric: str) -> float | None:
     shared = [s for s in ra if s in rb and metric in ra[s] and metric in rb[s]]
     if a == b or len(shared) < 2:
         return None
-    d = np.array([ra[s][metric] - rb[s][metric] for s in shared])
+    better = 1.0 if dict(zip(OBJECTIVES, MODES, strict=True)).get(metric, "max") == "max" else -1.0
+    d = better * np.array([ra[s][metric] - rb[s][metric] for s in shared])
     sd = float(np.std(d, ddof=1))
     return float(d.mean() / sd) if sd > 0 else (math.copysign(math.inf, d.mean()) if d.mean() else 0.0)
 
 
-def _best_config(out: Path, candidates: list[Candidate], rows: list[dict], survivors: list[str]) -> Path | None:
+def _best_config(
+    out: Path, candidates: list[Candidate], rows: list[dict], survivors: list[str], status: str
+) -> Path | None:
     path = out / "best_config.yaml"
     control = {c.name: c.control for c in candidates}
-    ours = [r for r in rows if r["candidate"] in survivors and not control[r["candidate"]]]
+    ours = [r for r in rows if r["candidate"] in survivors and not control[r["candidate"]] and "pareto_rank" in r]
     if not ours:
         path.unlink(missing_ok=True)
         return None
     best = ours[0]
     train_config = next(c for c in candidates if c.name == best["candidate"]).train_config
     others = [f"{r['candidate']} ({r['kind']})" for r in rows if r["candidate"] in survivors and r is not best]
+    title = "Race winner" if status == "finished" else f"Provisional leader of an unfinished race ({status})"
     header = (
-        f"# Race winner {best['candidate']} over {best['seeds']} seeds: ndb {best['ndb_mean']:.4g}, "
+        f"# {title} {best['candidate']} over {best['seeds']} seeds: ndb {best['ndb_mean']:.4g}, "
         f"jsd {best['jsd_mean']:.4g}, lpips {best['lpips_mean']:.4g} (first survivor by Pareto rank of the means, "
         "then NDB, JSD, LPIPS)\n"
         + (f"# Not told apart from: {', '.join(others)}\n" if others else "")

@@ -16,6 +16,8 @@ A round tests each pair and objective at most once, in the direction its means l
 lead is beyond the margin and the leader is nowhere behind beyond a margin; since the direction was read off
 the data, each p-value is two-sided. Holm's step-down procedure (:func:`holm`) runs over the round's tests at
 the round's alpha, and the rounds share the race's alpha (:func:`round_alpha`, Bonferroni over the rounds).
+A drop is applied only where the dropped candidate does not itself drop its dropper, directly or through
+others, so a cycle of drops (possible with several objectives) never empties the race.
 Because the tests are chosen after seeing the means, the race's false-drop rate is measured, not only argued:
 ``benchmarks/race_power.py`` prints it with the rule's power, and ``tests/test_race_rule.py`` asserts both.
 """
@@ -108,6 +110,9 @@ def round_drops(
     seeds in the same order for every candidate; ``modes`` "min" or "max" per objective; ``margins`` in each
     objective's own units. At most one :class:`Drop` per dropped candidate: the strongest."""
     names = list(values)
+    for name, v in values.items():
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"candidate {name}: non-finite values {v.tolist()}; a race compares finite metrics")
     sign = np.array([1.0 if m == "max" else -1.0 for m in modes])
     margin = np.asarray(margins, dtype=float)
     # The tests: every (A, B, objective) where A is nowhere worse than B beyond a margin and ahead on this
@@ -132,9 +137,18 @@ def round_drops(
         return []
     p = np.minimum(1.0, 2.0 * _one_sided_p(np.stack(diffs, axis=1), test))
     reject, adjusted = holm(p, alpha)
+    # With margins, "drops" need not be transitive: A may drop B, B drop C and C drop A. A candidate is only
+    # dropped by one it does not also (through others) drop, so a cycle never empties the race: the
+    # candidates of a cycle nobody outside it drops all survive, as not told apart.
+    index = {name: i for i, name in enumerate(names)}
+    reach = np.eye(len(names), dtype=bool)
+    for (a, b, _), rejected in zip(tests, reject, strict=True):
+        reach[index[a], index[b]] |= bool(rejected)
+    for _ in range(len(names)):
+        reach = reach | (reach.astype(int) @ reach.astype(int) > 0)
     best: dict[str, Drop] = {}
     for (a, b, o), rejected, q in zip(tests, reject, adjusted, strict=True):
-        if rejected and (b not in best or q < best[b].p):
+        if rejected and not reach[index[b], index[a]] and (b not in best or q < best[b].p):
             best[b] = Drop(dropped=b, by=a, round=round_index, objective=objectives[o], p=float(q))
     return sorted(best.values(), key=lambda drop: names.index(drop.dropped))
 
@@ -156,12 +170,12 @@ def rounds(
     alive = list(candidates)
     runs: dict[str, np.ndarray] = {name: np.empty((0, len(objectives))) for name in candidates}
     for r, n in enumerate(schedule):
+        if len(alive) < 2:
+            return
         for name in alive:
             have = len(runs[name])
             if have < n:
                 runs[name] = np.vstack([runs[name], draw(name, list(range(have, n)))])
-        if len(alive) < 2:
-            return
         now = round_drops(
             {a: runs[a][:n] for a in alive}, objectives, modes, margins, round_alpha(alpha, schedule, r), r, test
         )
