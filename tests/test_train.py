@@ -214,3 +214,26 @@ def test_training_uses_fused_adam_which_takes_the_loop_adams_steps(tmp_path):
     moved = max(float((after_f[k] - start[k]).abs().max()) for k in after_f)
     assert worst < 1e-8, worst
     assert moved > 3 * fused.config.train.lr  # 4 Adam steps of ~lr each
+
+
+def test_eval_assigns_target_clusters_in_the_statistics_feature_space(monkeypatch):
+    # Cluster means are the targets' own features at encoder.input_size 64: every target is nearest its own
+    # mean only when eval encodes at that size too (at the network's 224 px the features are another space).
+    from types import SimpleNamespace
+
+    from clustergan.clustering import ClusterStats, extract_features
+    from clustergan.config import TrainConfig
+    from clustergan.encoders import build_encoder
+    from clustergan.train.evaluate import _target_clusters
+
+    torch.manual_seed(0)
+    targets = torch.rand(6, 3, 32, 32) * 2 - 1
+    means = extract_features(build_encoder("efficientnet_lite0", "random", 64), targets)
+    monkeypatch.setattr(ClusterStats, "load", classmethod(lambda cls, path: SimpleNamespace(means=means)))
+    config = TrainConfig.model_validate(
+        {
+            "encoder": {"name": "efficientnet_lite0", "weights": "random", "input_size": 64},
+            "cluster": {"k": 6, "stats_dir": "stats"},
+        }
+    )
+    assert _target_clusters(SimpleNamespace(config=config), targets).tolist() == list(range(6))

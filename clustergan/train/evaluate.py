@@ -11,15 +11,16 @@ from clustergan.errors import ClusterganError
 
 
 def _target_clusters(model, targets: torch.Tensor) -> torch.Tensor:
-    """Each test target's own cluster: nearest cluster mean of its encoder features."""
+    """Each test target's own cluster: nearest cluster mean of its encoder features, in the feature space the
+    statistics were computed in (the run's encoder at its ``encoder.input_size``)."""
     from clustergan.clustering import ClusterStats, extract_features
-    from clustergan.encoders import build_encoder
+    from clustergan.train.builders import build_config_encoder
 
     cfg = model.config
     if not cfg.cluster.stats_dir:
         raise ClusterganError("cluster choice 'target' needs the run's cluster statistics (cluster.stats_dir)")
     stats = ClusterStats.load(Path(cfg.cluster.stats_dir))
-    feats = torch.as_tensor(extract_features(build_encoder(cfg.encoder.name, cfg.encoder.weights), targets))
+    feats = torch.as_tensor(extract_features(build_config_encoder(cfg), targets))
     return torch.cdist(feats, torch.as_tensor(stats.means)).argmin(dim=1)
 
 
