@@ -270,7 +270,7 @@ def test_seeds_select_training_seeds_and_probes_follow_the_first():
 
 
 def test_one_seed_comparison_cells_show_no_threshold():
-    from clustergan.reproduce.results import _verdict_cell
+    from clustergan.reproduce.rule import verdict_cell as _verdict_cell
 
     one = compare([1.0], [9.0], lower_is_better=True)
     assert _verdict_cell("not significant", one) == "not significant: one seed, no verdict (gap -8)"
