@@ -16,17 +16,21 @@ layer module            role                                                    
                         writer of ``trial.json`` (schema versions, ``--migrate``)
 1     ``space``         Optuna's space, baselines, a trial's training config         sweep_config
 2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
+2     ``ranking``       the trials' order: Pareto ranks, feasibility, groups         records, sweep_config
+2     ``best_config``   ``best_config.yaml`` as ``extends:`` plus what differs       space, sweep_config
 3     ``page``          ``report.html``: the static page of an experiment            records
 3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       records
-4     ``report``        the ranking (``ranking.csv``/``.md``, Pareto plot, best      records, storage,
+4     ``report``        the report (``ranking.csv``/``.md``, Pareto plot, best       records, storage,
                         config, page, HParams); ``clustergan report [URI]``          sweep_config, page,
-                                                                                     hparams
+                                                                                     hparams, ranking,
+                                                                                     best_config
 4     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
 5     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
                                                                                      sweep_config
-5     ``progress``      the driver's progress line (trials done, best so far)        records, report
+5     ``progress``      the driver's progress line (trials done, best so far)        records, ranking
 5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, records,
-                        controls, rounds, ranking with intervals, best config        report, sweep_config
+                        controls, rounds, ranking with intervals, best config        ranking, best_config,
+                                                                                     sweep_config
 6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================
 

@@ -5,7 +5,7 @@ One line each time a trial ends (finished or failed), e.g.::
     [sweep demo_sweep] 3/5 trials done (0 failed) in 1 min 12 s; best so far: control:clustergan e57cb_00002
     (NDB 5, JSD 0.0762, LPIPS 0.2805)
 
-"Best" is the ranking's first row (:func:`clustergan.tune.report.rank_trials`) over the records in the
+"Best" is the ranking's first row (:func:`clustergan.tune.ranking.rank_trials`) over the records in the
 driver's folder; a trial that ran on another node counts as done at once and joins the ranking when its
 record is pulled (at the end of the sweep).
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from clustergan.tune.ranking import rank_trials
 from clustergan.tune.records import experiment_records
-from clustergan.tune.report import rank_trials
 
 
 def _duration(seconds: float) -> str:

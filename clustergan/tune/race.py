@@ -40,9 +40,10 @@ from clustergan.cache import atomic_write_bytes
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.best_config import write_trainable_config
 from clustergan.tune.race_rule import Drop, round_alpha, rounds, smallest_p
+from clustergan.tune.ranking import pareto_ranks, rank_trials
 from clustergan.tune.records import METRICS, TrialRecord, experiment_records
-from clustergan.tune.report import pareto_ranks, rank_trials, write_trainable_config
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, RaceConfig
 
 STATE_FILE = "race.json"

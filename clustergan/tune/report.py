@@ -1,119 +1,30 @@
-"""The ranking of a sweep: ``ranking.csv``, ``ranking.md``, ``pareto.png``, ``best_config.yaml``.
+"""The report of a sweep: ``ranking.csv``, ``ranking.md``, ``pareto.png``, ``best_config.yaml``, the page and the
+HParams table. The order of the rows is :mod:`clustergan.tune.ranking`'s.
 
 Reads only our own files (``sweep_state.json``, ``trials/*/trial.json`` through :mod:`clustergan.tune.records`),
 so it works on a finished or a running sweep, or a ledger (``clustergan report EXPERIMENT_DIR``); a sweep stored
 at a URI is pulled into a local copy first and the report pushed back (``clustergan report URI``).
-
-Ranking: finished trials get a ``pareto_rank`` by non-dominated sorting on (NDB min, JSD min, LPIPS max):
-rank 1 is the Pareto front, rank 2 the front once rank 1 is removed, and so on. Within a rank the tie-break
-is lower NDB, then lower JSD, then higher LPIPS. Then, ranked apart and in this order: finished trials above
-the FID ceiling or below the conditional-gain floor (infeasible), trials stopped early (by the scheduler or a time
-limit: no final metrics),
-trials still running, and failed trials (with their error).
 """
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
-import math
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from clustergan.cache import atomic_write_bytes
-from clustergan.config import load_config
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.best_config import write_best_config
 from clustergan.tune.hparams import write_hparams
 from clustergan.tune.page import fmt_number, write_page
+from clustergan.tune.ranking import rank_trials
 from clustergan.tune.records import TrialRecord, experiment_records
-from clustergan.tune.space import flat_config
 from clustergan.tune.storage import STATE, open_uri_report
-from clustergan.tune.sweep_config import MODES, OBJECTIVES, with_values
+from clustergan.tune.sweep_config import OBJECTIVES
 
-#: (objective, "min" | "max")
-GOALS = tuple(zip(OBJECTIVES, MODES, strict=False))
 PARAM_KEYS = ("cluster.k", "loss.lambda_ms", "loss.lambda_kl1", "loss.lambda_km", "model.nz", "model.dropout")
-GROUP_ORDER = {"finished": 0, "infeasible": 1, "stopped early": 2, "running": 3, "failed": 4}
-
-
-def dominates(a: dict[str, float], b: dict[str, float]) -> bool:
-    """True when ``a`` is at least as good as ``b`` on every objective and better on one."""
-    better = False
-    for key, mode in GOALS:
-        x, y = (a[key], b[key]) if mode == "min" else (-a[key], -b[key])
-        if x > y:
-            return False
-        better = better or x < y
-    return better
-
-
-def pareto_ranks(points: list[dict[str, float]]) -> list[int]:
-    """Non-dominated sorting: 1 = not dominated by any point, 2 = not dominated once rank 1 is removed..."""
-    ranks = [0] * len(points)
-    remaining = set(range(len(points)))
-    rank = 1
-    while remaining:
-        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
-        for i in front:
-            ranks[i] = rank
-        remaining -= front
-        rank += 1
-    return ranks
-
-
-def rank_trials(
-    trials: list[TrialRecord],
-    fid_ceiling: float | None,
-    cond_gain_floor: float | None = None,
-    sweep_ended: bool = False,
-) -> list[dict[str, Any]]:
-    """Rows sorted for the table, each with ``group``, ``pareto_rank`` (finished feasible only) and ``rank``.
-    A trial without a ``cond_gain`` (evaluated before the metric existed) is not held to the floor. Once the
-    sweep ended (``sweep_ended``), a trial still "running" was stopped early: it never sent its final report."""
-    rows = []
-    for t in trials:
-        m = t.metrics or {}
-        group = "stopped early" if t.status == "running" and sweep_ended else t.status
-        if t.status == "finished":
-            if not all(math.isfinite(m[k]) for k in OBJECTIVES):
-                group = "failed"
-            elif fid_ceiling is not None and "fid" in m and m["fid"] > fid_ceiling:
-                group = "infeasible"
-            elif cond_gain_floor is not None and "cond_gain" in m and m["cond_gain"] < cond_gain_floor:
-                group = "infeasible"
-        rows.append(
-            {
-                "trial": t.trial_id,
-                "kind": t.kind,
-                "group": group,
-                "params": t.params,
-                "metrics": m,
-                "error": t.error,
-                "sample_grid": t.sample_grid,
-                "train_config": t.train_config,
-                "seeds": t.seeds,
-                "per_seed": {seed: r.metrics() for seed, r in t.per_seed.items()},
-            }
-        )
-    finished = [r for r in rows if r["group"] == "finished"]
-    for r, pr in zip(finished, pareto_ranks([r["metrics"] for r in finished]), strict=False):
-        r["pareto_rank"] = pr
-
-    def key(r):
-        m = r["metrics"]
-        if r["group"] in ("finished", "infeasible"):
-            return (GROUP_ORDER[r["group"]], r.get("pareto_rank", 0), m["ndb"], m["jsd"], -m["lpips"], r["trial"])
-        return (GROUP_ORDER[r["group"]], 0, 0.0, 0.0, 0.0, r["trial"])
-
-    rows.sort(key=key)
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i if r["group"] == "finished" else None
-    return rows
 
 
 def _protocol_header(state: dict[str, Any], trials: list[TrialRecord]) -> str:
@@ -243,61 +154,6 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def _as_overrides(cfg: dict[str, Any], base_config: Path, exp: Path) -> dict[str, Any] | None:
-    """``cfg`` as ``extends: <the sweep's base config>`` plus the keys where it differs from that file (the
-    sweep's overrides and the trial's values); None when the base config cannot be read here."""
-    try:
-        base = load_config(base_config).to_dict()
-    except ClusterganError:  # moved, or no longer valid on its own: the full configuration is written instead
-        return None
-    trained, defaults = flat_config(cfg), flat_config(base)
-    changed = {k: v for k, v in trained.items() if k not in ("name", "out") and defaults.get(k) != v}
-    return with_values({"extends": os.path.relpath(base_config, exp), "name": cfg["name"]}, changed)
-
-
-def _best_config(rows: list[dict[str, Any]], exp: Path, name: str, base_config: str | None = None) -> Path | None:
-    """The best-ranked finished *searched* configuration: the sweep's answer. The baselines are reference
-    points of the ranking, not candidates (a baseline as "the best configuration" would reach the
-    reproduction's "sweep best" row under a clustergan label); the header says when one ranks above it.
-    Written as ``extends:`` the sweep's base config plus what differs when the sweep recorded its base
-    (``sweep_state.json: base_config``) and the file is there; else in full."""
-    finished = [r for r in rows if r["group"] == "finished" and r.get("train_config")]
-    best = next((r for r in finished if r["kind"] == "search"), None)
-    path = exp / "best_config.yaml"
-    if best is None:
-        path.unlink(missing_ok=True)  # e.g. written before the search trials were held to a floor
-        return None
-    above = [r["kind"] for r in finished[: finished.index(best)]]
-    header = (
-        f"# Best configuration of sweep {name} (trial {best['trial']}, {best['kind']}): "
-        f"ndb={best['metrics']['ndb']:.4g} jsd={best['metrics']['jsd']:.4g} "
-        f"lpips={best['metrics']['lpips']:.4g}\n"
-        + (
-            f"# Ranked above it: {', '.join(above)} (the best searched configuration is not the best point "
-            f"of the ranking)\n"
-            if above
-            else ""
-        )
-        + f"# Train it: clustergan train --config {exp / 'best_config.yaml'}\n"
-    )
-    return write_trainable_config(path, best["train_config"], f"{name}-best", header, base_config)
-
-
-def write_trainable_config(
-    path: Path, train_config: dict[str, Any], name: str, header: str, base_config: str | None = None
-) -> Path:
-    """A trial's training config as a file ``clustergan train --config`` takes: renamed, without the trial's
-    folders, as ``extends:`` ``base_config`` plus what differs when that file can be read (else in full)."""
-    cfg = copy.deepcopy(train_config)
-    cfg["name"] = name
-    cfg["out"] = None
-    cfg.get("cluster", {})["stats_dir"] = None  # `clustergan train` recomputes the clusters for its run
-    if base_config is not None:
-        cfg = _as_overrides(cfg, Path(base_config), path.parent) or cfg
-    atomic_write_bytes(path, (header + yaml.safe_dump(cfg, sort_keys=False)).encode())
-    return path
-
-
 def write_report(experiment_dir: str | Path) -> str:
     """(Re)write the ranking files of an experiment folder (``report.html`` included, and but for a committed
     ledger, which keeps text and images only, the TensorBoard HParams table); returns the Markdown table and
@@ -363,7 +219,7 @@ def write_report(experiment_dir: str | Path) -> str:
     if grids:
         lines += ["", "Sample grids:"] + [f"- {v['trial']} ({v['kind']}): {v['sample_grid']}" for v in grids]
     plot = _plot(rows, exp / "pareto.png")
-    best = _best_config(rows, exp, name, state.get("base_config"))
+    best = write_best_config(rows, exp, name, state.get("base_config"))
     lines += [""]
     if plot:
         lines.append(f"Pareto plot: {plot}")
