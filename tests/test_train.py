@@ -94,6 +94,15 @@ def test_periodic_evaluation_in_training(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "G_ms=" in out and "G_l1=" not in out  # lambda_l1=0 skips the L1 term entirely
     assert 0 <= result["ndb"] <= 4 and result["lpips"] > 0
+    # the monitor's TensorBoard scalars: the epoch's losses and the evaluation, both at step 1 (epoch 1)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard")).Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/G_ms", "train/D", "eval/ndb", "eval/lpips"} <= set(tags)
+    (ndb,) = events.Scalars("eval/ndb")
+    assert ndb.step == 1 and ndb.value == result["ndb"]
+    assert [e.step for e in events.Scalars("train/D")] == [1]
 
 
 def test_resume_matches_uninterrupted(tmp_path):

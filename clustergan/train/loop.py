@@ -15,9 +15,7 @@ A weight of 0 skips its computation (no second fake without L_MS, no encoder pas
 
 from __future__ import annotations
 
-import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ from clustergan.train import checkpoint as ckpt
 from clustergan.train.builders import build_config_encoder, build_discriminator, build_generator, load_cluster_stats
 from clustergan.train.dist import Context, LocalContext
 from clustergan.train.ema import GeneratorEMA
-from clustergan.train.grids import sample_grid
+from clustergan.train.monitor import RunMonitor
 from clustergan.train.precision import autocast, resolve_amp
 
 
@@ -239,8 +237,7 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         cfg = self.config
         total_epochs = cfg.train.epochs + cfg.train.epochs_decay
-        writer = self._writer() if self.ctx.is_main else None
-        fixed = self._fixed_inputs() if self.ctx.is_main else None
+        monitor = RunMonitor(cfg, self.run_dir, self.device) if self.ctx.is_main else None
         last: dict[str, float] = {}
         steps_done = 0
         for epoch in range(self.start_epoch, total_epochs):
@@ -280,17 +277,19 @@ class Trainer:
             last = metrics
             done = epoch + 1 == total_epochs or bool(cfg.train.max_steps and steps_done >= cfg.train.max_steps)
             path = None
-            if self.ctx.is_main:
-                self._log(writer, metrics, epoch)
+            if monitor is not None:
+                monitor.log(metrics, epoch + 1)
                 if (epoch + 1) % cfg.train.sample_every == 0 or done:
-                    self._write_grid(writer, fixed, epoch + 1)
+                    monitor.grid(
+                        self.ema.module if self.ema is not None else getattr(self.G, "module", self.G), epoch + 1
+                    )
                 eval_due = bool(cfg.train.eval_every) and ((epoch + 1) % cfg.train.eval_every == 0 or done)
                 if (epoch + 1) % cfg.train.checkpoint_every == 0 or done or eval_due:
                     path = ckpt.save_checkpoint(
                         self.run_dir / "checkpoints" / ckpt.checkpoint_name(epoch + 1), self.state_dict(epoch + 1)
                     )
                 if eval_due:
-                    metrics.update(self._evaluate(writer, path, epoch + 1))
+                    metrics.update(monitor.evaluate(path, epoch + 1, "ema" if self.ema is not None else "raw"))
                 print(
                     f"epoch {epoch + 1}/{total_epochs} "
                     + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith(("G_", "D")))
@@ -301,63 +300,9 @@ class Trainer:
             self.ctx.report(metrics, path)
             if done:
                 break
-        if writer is not None:
-            writer.close()
+        if monitor is not None:
+            monitor.close()
         return last
-
-    # ------------------------------------------------------------------------------------------- output
-    def _writer(self):
-        from tensorboardX import SummaryWriter
-
-        return SummaryWriter(str(self.run_dir / "tensorboard"))
-
-    def _log(self, writer, metrics: dict[str, float], epoch: int) -> None:
-        for k, v in metrics.items():
-            if isinstance(v, (int, float)) and math.isfinite(v):
-                writer.add_scalar(f"train/{k}", v, epoch + 1)
-        writer.flush()
-
-    def _evaluate(self, writer, checkpoint_path: Path, epoch: int) -> dict[str, float]:
-        """The same runner as `clustergan eval`, on the checkpoint just written (rank 0 only)."""
-        from clustergan.train.evaluate import evaluate_run
-
-        result = evaluate_run(
-            checkpoint_path,
-            protocol=self.config.train.eval_protocol,
-            seed=self.config.seed,
-            out=self.run_dir / "eval" / f"metrics_epoch_{epoch:04d}.json",
-            ndb_bins=self.config.train.eval_ndb_bins,
-            generator="ema" if self.ema is not None else "raw",
-        )
-        scores = {
-            k: float(result[k])
-            for k in ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
-            if k in result
-        }
-        for k, v in scores.items():
-            writer.add_scalar(f"eval/{k}", v, epoch)
-        return scores
-
-    def _fixed_inputs(self) -> torch.Tensor:
-        from clustergan.data import load_sources
-
-        sources, _ = load_sources(self.config.data.root, "test", self.config.data.direction, self.config.data.size)
-        return sources[:4]
-
-    def _write_grid(self, writer, sources: torch.Tensor, epoch: int) -> None:
-        G = self.ema.module if self.ema is not None else getattr(self.G, "module", self.G)
-        was_training = G.training
-        G.eval()
-        grid = sample_grid(
-            G, sources.to(self.device), nz=self.config.model.nz, k=self.config.cluster.k, seed=self.config.seed
-        )
-        G.train(was_training)
-        from torchvision.utils import save_image
-
-        out = self.run_dir / "samples" / f"epoch_{epoch:04d}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, out)
-        writer.add_image("samples", grid, epoch)
 
 
 def train_func(config_dict: dict[str, Any], context: Context | None = None) -> dict[str, float]:
