@@ -191,12 +191,14 @@ def test_empty_cluster_from_duplicates(sklearn_backend):
 def test_backend_choice(monkeypatch):
     assert set(BACKENDS) == {"sklearn", "cuml"}
     monkeypatch.setattr(backends_mod, "cuda_usable", lambda: False)
+    monkeypatch.setattr(backends_mod, "cuda_problem", lambda: "CuPy counts no CUDA device")
     assert get_backend("auto").name == "sklearn"
     with pytest.raises(ClusterganError) as err:
         get_backend("cuml")
     assert str(err.value) == (
-        "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here (needs "
-        "torch.cuda.is_available(), cupy importable and a CUDA device); use backend 'sklearn' (CPU) or 'auto'"
+        "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here (CuPy counts "
+        "no CUDA device; needs torch.cuda.is_available(), cupy importable and a CUDA device); use backend "
+        "'sklearn' (CPU) or 'auto'"
     )
     with pytest.raises(ConfigError) as err:
         get_backend("faiss")
@@ -208,13 +210,14 @@ def test_gpu_without_cuml_falls_back_under_auto_and_explains_by_name(monkeypatch
     # pick cuML there, and asking for it by name says what to install
     monkeypatch.setattr(backends_mod, "cuda_usable", lambda: True)
     monkeypatch.setattr(backends_mod, "cuml_importable", lambda: False)
+    monkeypatch.setattr(backends_mod, "cuml_import_error", lambda: "ImportError: libcudart.so.12: not found")
     assert get_backend("auto").name == "sklearn"
     with pytest.raises(ClusterganError) as err:
         get_backend("cuml")
     assert str(err.value) == (
-        "cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML is not installed; install the "
-        "gpu extra (pip install -e '.[gpu]') or use environment.yml (RAPIDS' conda channel), or use backend "
-        "'sklearn' or 'auto'"
+        "cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML does not import (ImportError: "
+        "libcudart.so.12: not found); install the gpu extra (pip install -e '.[gpu]') or use environment.yml "
+        "(RAPIDS' conda channel), or use backend 'sklearn' or 'auto'"
     )
     monkeypatch.setattr(backends_mod, "cuml_importable", lambda: True)
     assert get_backend("auto").name == "cuml"
@@ -224,6 +227,13 @@ def test_cuda_usable_false_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     assert backends_mod.cuda_usable() is False
+    assert backends_mod.cuda_problem() == "torch.cuda.is_available() is False"
+    with pytest.raises(ClusterganError) as err:
+        get_backend("cuml")
+    assert str(err.value).startswith(
+        "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
+        "(torch.cuda.is_available() is False; needs"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------

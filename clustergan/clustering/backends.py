@@ -50,27 +50,40 @@ def register_backend(name: str) -> Callable[[type], type]:
     return deco
 
 
-def cuda_usable() -> bool:
-    """True only if torch sees a CUDA device, CuPy imports, and CuPy's runtime counts a device."""
+def cuda_problem() -> str | None:
+    """Why CuPy cannot run on a CUDA device here (None: it can): torch sees no CUDA device, CuPy does not
+    import, or CuPy's runtime counts no device."""
     try:
         import torch
 
         if not torch.cuda.is_available():
-            return False
+            return "torch.cuda.is_available() is False"
         import cupy
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "CuPy counts no CUDA device"
+    except Exception as e:  # noqa: BLE001 - reported: the reason goes into the error that names the backend
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def cuda_usable() -> bool:
+    """True only if torch sees a CUDA device, CuPy imports, and CuPy's runtime counts a device."""
+    return cuda_problem() is None
+
+
+def cuml_import_error() -> str | None:
+    """Why ``cuml`` does not import here (None: it does); an ImportError, or a CUDA library missing under it."""
+    try:
+        import cuml  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - reported: the reason goes into the error that names the backend
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def cuml_importable() -> bool:
     """True if the ``cuml`` package imports (it is the ``gpu`` extra, or RAPIDS' conda channel)."""
-    try:
-        import cuml  # noqa: F401
-    except Exception:  # noqa: BLE001 - ImportError, or a CUDA library missing under it
-        return False
-    return True
+    return cuml_import_error() is None
 
 
 def cuml_usable() -> bool:
@@ -85,15 +98,15 @@ def get_backend(name: str) -> ClusterBackend:
     backend = BACKENDS.lookup(name)
     if name == "cuml" and not cuda_usable():
         raise ClusterganError(
-            "cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
-            "(needs torch.cuda.is_available(), cupy importable and a CUDA device); use backend 'sklearn' "
-            "(CPU) or 'auto'"
+            f"cluster backend 'cuml' was asked for, but no usable CUDA GPU with CuPy is available here "
+            f"({cuda_problem()}; needs torch.cuda.is_available(), cupy importable and a CUDA device); use backend "
+            "'sklearn' (CPU) or 'auto'"
         )
     if name == "cuml" and not cuml_importable():
         raise ClusterganError(
-            "cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML is not installed; install "
-            "the gpu extra (pip install -e '.[gpu]') or use environment.yml (RAPIDS' conda channel), or use "
-            "backend 'sklearn' or 'auto'"
+            f"cluster backend 'cuml' was asked for and a CUDA GPU is usable, but cuML does not import "
+            f"({cuml_import_error()}); install the gpu extra (pip install -e '.[gpu]') or use environment.yml "
+            "(RAPIDS' conda channel), or use backend 'sklearn' or 'auto'"
         )
     return backend()
 
