@@ -9,6 +9,9 @@ from pathlib import Path
 
 from clustergan.errors import ClusterganError
 
+# --placement -> Ray's placement-group strategy for the workers' bundles
+PLACEMENTS = {"pack": "PACK", "spread": "SPREAD", "strict-spread": "STRICT_SPREAD"}
+
 
 def _config(args):
     from clustergan.config import load_config
@@ -49,6 +52,7 @@ def cmd_train(args) -> None:
         resume=args.resume,
         storage_path=args.storage,
         cpus_per_worker=args.cpus_per_worker,
+        placement=PLACEMENTS[args.placement],
     )
     print(f"run folder: {config.run_dir} (checkpoints/, samples/, tensorboard/, config.yaml)")
 
@@ -253,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gpu", action="store_true", help="train on GPUs (Ray Train: one per worker, NCCL)")
     t.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray Train: CPUs each worker reserves")
     t.add_argument("--storage", default=None, help="Ray Train: run storage folder or URI (default <run dir>/ray)")
+    t.add_argument(
+        "--placement",
+        choices=list(PLACEMENTS),
+        default="pack",
+        help="Ray Train: where the workers go. pack: fill a node first; spread: on different nodes where they "
+        "can; strict-spread: one worker per node, or wait for enough nodes",
+    )
     t.set_defaults(func=cmd_train)
 
     sm = sub.add_parser("sample", help="generate from a trained run for chosen clusters")

@@ -611,6 +611,9 @@ baselines: false
         (tmp_path / "other" / "sweep_state.json").write_text('{"status": "finished"}')
         run_sweep(sweep, storage=uri, local=tmp_path / "other", resume=True)
 
+    # the first machine's copy is gone (another machine): Tune's restored searcher must open the new copy's
+    # optuna.db, not the path the sweep started with
+    (tmp_path / "laptop").rename(tmp_path / "laptop-gone")
     again = run_sweep(sweep, storage=uri, local=tmp_path / "new_machine", resume=True)
     after = {p.parent.name: json.loads(p.read_text()) for p in bucket.glob("trials/*/trial.json")}
     assert {t: r["metrics"] for t, r in after.items()} == {t: r["metrics"] for t, r in records.items()}

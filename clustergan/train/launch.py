@@ -45,6 +45,7 @@ def run_training(
     max_failures: int = DEFAULT_MAX_FAILURES,
     name: str | None = None,
     callbacks: list | None = None,
+    placement: str = "PACK",
     local_context: Callable[[Path | None], Context] | None = None,
 ) -> TrainConfig:
     """Train ``config``; returns it prepared (``data.root`` and ``cluster.stats_dir`` filled in).
@@ -55,6 +56,7 @@ def run_training(
     said and starts from scratch). The keyword arguments
     reach Ray Train (:func:`clustergan.train.ray_train.train_with_ray`); ``local_context(resume_from)``
     replaces the in-process :class:`~clustergan.train.dist.LocalContext` (a sweep trial reports to Tune).
+    ``placement`` is Ray's strategy for the workers (``PACK``, ``SPREAD``, ``STRICT_SPREAD``: one per node).
     """
     if workers < 0:
         raise ClusterganError(f"--workers {workers}: give 0 (this process) or the number of Ray Train workers")
@@ -75,6 +77,7 @@ def run_training(
             max_failures=max_failures,
             name=name,
             callbacks=callbacks,
+            placement_strategy=placement,
         )
     elif local_context is not None:
         train_func(config.to_dict(), local_context(resume_from))

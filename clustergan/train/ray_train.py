@@ -37,6 +37,7 @@ from clustergan.errors import ClusterganError
 from clustergan.train.checkpoint import latest_checkpoint
 from clustergan.train.dist import Context
 from clustergan.train.loop import train_func
+from clustergan.train.node_inputs import describe_inputs, localize_inputs
 
 #: How many times a Ray Train run restarts from its last checkpoint after a worker dies.
 DEFAULT_MAX_FAILURES = 2
@@ -116,10 +117,11 @@ class RayContext(Context):
 
 
 def worker_loop(loop_config: dict[str, Any]) -> None:
-    """What each Ray Train worker runs: ``{"config": TrainConfig dict, "threads": int, "resume_from": str}``."""
+    """What each Ray Train worker runs: ``{"config": TrainConfig dict, "threads": int, "resume_from": str,
+    "inputs": describe_inputs(...)}``; the inputs are found or rebuilt on the worker's node first."""
     torch.set_num_threads(max(1, int(loop_config.get("threads") or 1)))  # train.threads, if set, wins later
     ctx = RayContext(resume_from=loop_config.get("resume_from"))
-    train_func(loop_config["config"], ctx)
+    train_func(localize_inputs(loop_config["config"], loop_config.get("inputs")), ctx)
 
 
 def make_trainer(
@@ -141,7 +143,8 @@ def make_trainer(
     ``config`` must already be prepared (:func:`clustergan.train.builders.prepare_run`). The Ray run is named
     ``name`` (default ``config.name``), without a timestamp, so a restart with the same storage restores it.
     ``storage_path`` (a folder or a URI Ray's storage supports) defaults to ``<run dir>/ray``.
-    ``placement_strategy`` "SPREAD" puts the workers on different nodes where it can ("PACK": fill one first).
+    ``placement_strategy`` "SPREAD" puts the workers on different nodes where it can, "STRICT_SPREAD" on
+    different nodes or not at all (waits for enough nodes), "PACK" fills one node first.
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -165,6 +168,7 @@ def make_trainer(
             "config": config.to_dict(),
             "threads": threads,
             "resume_from": str(resume_from) if resume_from else None,
+            "inputs": describe_inputs(config),
         },
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ScalingConfig(
@@ -204,6 +208,7 @@ def train_with_ray(
     max_failures: int = DEFAULT_MAX_FAILURES,
     name: str | None = None,
     callbacks: list | None = None,
+    placement_strategy: str = "PACK",
 ):
     """Train ``config`` (already prepared) on ``workers`` Ray Train workers; returns the ``ray.train.Result``.
 
@@ -233,6 +238,7 @@ def train_with_ray(
         max_failures=max_failures,
         name=name,
         callbacks=callbacks,
+        placement_strategy=placement_strategy,
     )
     result = trainer.fit()
     if result.error is not None:

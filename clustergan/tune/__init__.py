@@ -20,6 +20,8 @@ layer module            role                                                    
 2     ``best_config``   ``best_config.yaml`` as ``extends:`` plus what differs       space, sweep_config
 3     ``page``          ``report.html``: the static page of an experiment            records
 3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       records
+3     ``study_db``      the Optuna study's SQLite storage, reopened in the local     storage
+                        copy of whichever driver restores it
 4     ``report``        the report (``ranking.csv``/``.md``, Pareto plot, best       records, storage,
                         config, page, HParams); ``clustergan report [URI]``          sweep_config, page,
                                                                                      hparams, ranking,

@@ -43,7 +43,8 @@ from clustergan.tune.progress import progress_callback
 from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
 from clustergan.tune.report import write_report
 from clustergan.tune.space import SpaceSampler, cluster_ks, fixed_kind, fixed_trials
-from clustergan.tune.storage import OPTUNA_DB, STATE, Storage, open_experiment
+from clustergan.tune.storage import STATE, Storage, open_experiment
+from clustergan.tune.study_db import LocalCopyStorage, db_url, use_local_copy
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, SweepConfig, load_sweep, with_values
 from clustergan.tune.trial import run_trial
 
@@ -212,7 +213,8 @@ class _Driver:
         from ray.tune.search.optuna import OptunaSearch
 
         sweep, name = self.sweep, self.spec.name
-        db = f"sqlite:///{self.store.local / OPTUNA_DB}"
+        use_local_copy(self.store.local)  # where a searcher that Tune restores (unpickles) opens the study
+        db = db_url(self.store.local)
         sampler_seed = sweep.optuna_seed
         if any(r.is_search for r in restored):  # the ledger's trials, as completed trials of the study
             study = optuna.create_study(
@@ -230,7 +232,7 @@ class _Driver:
             metric=list(OBJECTIVES),
             mode=list(MODES),
             study_name=name,
-            storage=optuna.storages.RDBStorage(db),
+            storage=LocalCopyStorage(self.store.local),
             sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, sweep.num_trials // 4)),
         )
         scheduler = None
@@ -293,7 +295,11 @@ def run_sweep(
     store.local.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    cluster_dirs = prepare_clusters(base, cluster_ks(sweep, base), store.local)
+    ks = cluster_ks(sweep, base)
+    for k in ks:  # a sweep resumed on another machine reuses the statistics at its URI (checked, not trusted)
+        if not (store.local / "clusters" / f"k{k}").is_dir():
+            store.pull(f"clusters/k{k}")
+    cluster_dirs = prepare_clusters(base, ks, store.local)
     for k in cluster_dirs:
         store.push(f"clusters/k{k}")
     _write_start(store, sweep, base, name, smoke_test, started, (Path(sweep_yaml).parent / sweep.base).resolve())
