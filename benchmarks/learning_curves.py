@@ -36,6 +36,7 @@ RUNS = {
 }
 SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain")
 PLATEAU_CHANGE, PLATEAU_TAIL = 0.05, 0.2
+BUDGET_FID, BUDGET_COND_GAIN, BUDGET_FOLLOW = 0.10, 0.02, ("msgan_ms0.1", "clustergan_ms0.1")
 
 
 def overrides(args, name: str) -> list[str]:
@@ -98,6 +99,44 @@ def plateau(points: list[tuple[int, dict]]) -> str:
     return f"{verdict}: FID {before[-1]:.1f} -> {last:.1f} ({change:.1%}) over epochs {start:.0f}-{last_epoch}"
 
 
+def budget(curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
+    """Issue "Signal"'s rule for the cpu preset: the shortest budget (epoch) at which pix2pix's FID is within
+    BUDGET_FID of its plateau and the noise models at lambda_MS 0.1 follow their input (cond_gain >=
+    BUDGET_COND_GAIN). A single evaluation is noisy, so an epoch qualifies only when the rule holds there and at
+    every later evaluation. pix2pix's plateau is the median FID over the last 20% of its epochs."""
+    pix = [(e, m["fid"]) for e, m in curves["pix2pix"] if m.get("fid") is not None]
+    if not pix or not all(curves[name] for name in BUDGET_FOLLOW):
+        return ["budget: not every curve has evaluations yet"]
+    tail = sorted(v for e, v in pix if e >= pix[-1][0] * (1 - PLATEAU_TAIL))
+    level = tail[len(tail) // 2]
+    verdict = plateau(curves["pix2pix"])
+    lines = [
+        f"pix2pix plateau level: median FID {level:.1f} over epochs >= {pix[-1][0] * (1 - PLATEAU_TAIL):.0f}"
+        + ("" if verdict.startswith("plateau") else " (provisional: the plateau rule is not met yet)")
+    ]
+
+    def holds(epoch: int) -> bool:
+        fid = dict(pix).get(epoch)
+        gains = [dict((e, m.get("cond_gain")) for e, m in curves[name]).get(epoch) for name in BUDGET_FOLLOW]
+        return (
+            fid is not None
+            and abs(fid - level) <= BUDGET_FID * level
+            and all(g is not None and g >= BUDGET_COND_GAIN for g in gains)
+        )
+
+    epochs = sorted(set.intersection(*({e for e, _ in curves[n]} for n in ("pix2pix", *BUDGET_FOLLOW))))
+    stable = [e for i, e in enumerate(epochs) if all(holds(x) for x in epochs[i:])]
+    if stable:
+        lines.append(
+            f"budget: epoch {stable[0]} is the first from which pix2pix's FID stays within {BUDGET_FID:.0%} of "
+            f"that level and {' and '.join(BUDGET_FOLLOW)} keep cond_gain >= {BUDGET_COND_GAIN} (evaluated "
+            f"up to epoch {epochs[-1]})"
+        )
+    else:
+        lines.append(f"budget: the rule does not hold stably at any evaluated epoch (up to {epochs[-1]})")
+    return lines
+
+
 def report(args) -> None:
     import matplotlib
 
@@ -105,14 +144,29 @@ def report(args) -> None:
     import matplotlib.pyplot as plt
 
     curves = {name: curve(args, name) for name in RUNS}
-    print("| run | epoch | " + " | ".join(SHOWN) + " |")
-    print("|---|---:|" + "---:|" * len(SHOWN))
+    lines = ["| run | epoch | " + " | ".join(SHOWN) + " |", "|---|---:|" + "---:|" * len(SHOWN)]
     for name, points in curves.items():
         for epoch, m in points:
             cells = " | ".join("-" if m.get(k) is None else f"{m[k]:.4g}" for k in SHOWN)
-            print(f"| {name} | {epoch} | {cells} |")
-    for name, points in curves.items():
-        print(f"{name}: {plateau(points) if points else 'no evaluations yet'}")
+            lines.append(f"| {name} | {epoch} | {cells} |")
+    lines.append("")
+    lines += [f"- {name}: {plateau(points) if points else 'no evaluations yet'}" for name, points in curves.items()]
+    lines += [f"- {line}" for line in budget(curves)]
+    print("\n".join(lines))
+    page = [
+        "# Learning curves (facades, 64 px)",
+        "",
+        f"Written by `python benchmarks/learning_curves.py --report-only` from the ledger in `{args.ledger.name}/`;",
+        f"one seed ({args.seed}), batch 8, constant learning rate, EMA generator, `curve` protocol. Plot:",
+        f"`docs/figures/{args.figure.name}`.",
+        "",
+        *lines,
+        "",
+    ]
+    from clustergan.cache import atomic_write_bytes
+
+    atomic_write_bytes(args.page, "\n".join(page).encode())
+    print(f"table -> {args.page}")
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, k in zip(axes.flat, SHOWN, strict=True):
         for name, points in curves.items():
@@ -141,6 +195,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "curves")
     p.add_argument("--ledger", type=Path, default=REPO / "docs" / "results" / "curves")
     p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "cpu_facades_curves.png")
+    p.add_argument("--page", type=Path, default=REPO / "docs" / "results" / "curves.md")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
     if not args.report_only:

@@ -56,3 +56,21 @@ def test_the_plateau_rule_compares_fid_over_the_last_fifth_of_the_epochs():
     flat = [(e, {"fid": max(150.0, 300.0 - 5 * e)}) for e in range(5, 65, 5)]
     assert plateau(flat).startswith("plateau: FID 150.0 -> 150.0 (0.0%)")
     assert plateau(flat[:2]) == "too few evaluations"
+
+
+def test_the_budget_is_the_first_epoch_from_which_the_rule_keeps_holding():
+    budget = _curves().budget
+    epochs = range(5, 65, 5)
+    pix2pix = [(e, {"fid": 400.0 if e < 25 else 300.0}) for e in epochs]  # within 10% of 300 from epoch 25
+    follows = [(e, {"cond_gain": 0.03}) for e in epochs]
+    dips = [(e, {"cond_gain": 0.01 if e == 45 else 0.03}) for e in epochs]  # below 0.02 once, at epoch 45
+    lines = budget({"pix2pix": pix2pix, "msgan_ms0.1": follows, "clustergan_ms0.1": follows})
+    assert lines[0] == "pix2pix plateau level: median FID 300.0 over epochs >= 48"
+    assert lines[1].startswith("budget: epoch 25 is the first")
+    assert budget({"pix2pix": pix2pix, "msgan_ms0.1": follows, "clustergan_ms0.1": dips})[1].startswith(
+        "budget: epoch 50 is the first"
+    )
+    never = [(e, {"cond_gain": 0.0}) for e in epochs]
+    assert budget({"pix2pix": pix2pix, "msgan_ms0.1": never, "clustergan_ms0.1": follows})[1] == (
+        "budget: the rule does not hold stably at any evaluated epoch (up to 60)"
+    )
