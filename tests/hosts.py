@@ -29,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SUBNET = "198.18.231"  # .1 the head, .2 the worker; /30
+DEVICE = "eth1"  # the interface that joins the hosts, on each (the name the README uses)
 
 
 def namespaces_unavailable() -> str | None:
@@ -187,7 +188,7 @@ class TwoHosts:
     def __init__(self, env: dict[str, str] | None = None):
         tag = f"{os.getpid() % 100000}"
         self.netns = {"head": f"cghead{tag}", "worker": f"cgwork{tag}"}
-        self.devices = {"head": f"cgh{tag}", "worker": f"cgw{tag}"}  # interface names: 15 characters at most
+        self.devices = {"head": f"cgh{tag}", "worker": f"cgw{tag}"}  # names while in the root namespace (unique)
         base = {
             "PATH": f"{REPO / '.venv' / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/tmp/home",
@@ -197,19 +198,19 @@ class TwoHosts:
             "CLUSTERGAN_CACHE": "/tmp/cache",
             **(env or {}),
         }
-        self.head = Host("head", self.netns["head"], f"{SUBNET}.1", self.devices["head"], dict(base))
-        self.worker = Host("worker", self.netns["worker"], f"{SUBNET}.2", self.devices["worker"], dict(base))
-        for host in (self.head, self.worker):
-            host.env["GLOO_SOCKET_IFNAME"] = host.device  # gloo: the veth, not the loopback
+        # inside its namespace each end of the veth is renamed DEVICE, as a host's second interface would be
+        self.head = Host("head", self.netns["head"], f"{SUBNET}.1", DEVICE, dict(base))
+        self.worker = Host("worker", self.netns["worker"], f"{SUBNET}.2", DEVICE, dict(base))
 
     def __enter__(self) -> TwoHosts:
         try:
             for name in self.netns.values():
                 _run("ip", "netns", "add", name)
             h, w = self.head, self.worker
-            _run("ip", "link", "add", h.device, "type", "veth", "peer", "name", w.device)
+            _run("ip", "link", "add", self.devices["head"], "type", "veth", "peer", "name", self.devices["worker"])
             for host in (h, w):
-                _run("ip", "link", "set", host.device, "netns", host.netns)
+                _run("ip", "link", "set", self.devices[host.name], "netns", host.netns)
+                _run("ip", "-n", host.netns, "link", "set", self.devices[host.name], "name", host.device)
                 _run("ip", "-n", host.netns, "addr", "add", f"{host.address}/30", "dev", host.device)
                 _run("ip", "-n", host.netns, "link", "set", host.device, "up")
                 _run("ip", "-n", host.netns, "link", "set", "lo", "up")
@@ -238,3 +239,4 @@ class TwoHosts:
                 except (ProcessLookupError, ValueError):
                     pass
             _run("ip", "netns", "del", name, check=False)  # takes its end of the veth, and so the pair
+        _run("ip", "link", "del", self.devices["head"], check=False)  # a pair not yet moved into the namespaces

