@@ -170,7 +170,12 @@ def cmd_race(args) -> None:
         section = race.model_dump() if race else {}
     elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section included
         section = (yaml.safe_load((exp / "sweep.yaml").read_text()) or {}).get("sweep", {}).get("race") or {}
-    given = {"schedule": args.schedule, "max_candidates": args.max_candidates, "max_runs": args.max_runs}
+    given = {
+        "schedule": args.schedule,
+        "max_candidates": args.max_candidates,
+        "max_runs": args.max_runs,
+        "concurrent": args.concurrent,
+    }
     updates = {k: v for k, v in {**given, "alpha": args.alpha}.items() if v is not None}
     try:
         config = RaceConfig.model_validate({**section, **updates})
@@ -333,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--max-candidates", type=int, help="searched trials entering (controls come on top)")
     ra.add_argument("--max-runs", type=int, help="budget: new training runs this race may start")
     ra.add_argument("--alpha", type=float, help="the race's false-drop rate (default 0.05)")
+    ra.add_argument("--concurrent", type=int, help="a round's runs as Ray tasks, this many at once (default 1)")
     ra.add_argument("--dry-run", action="store_true", help="print the entrants, rounds and their cost; train nothing")
     ra.set_defaults(func=cmd_race)
 

@@ -1,13 +1,19 @@
 """``clustergan race`` on the smoke experiment (the submitted smoke sweep of ``tests/conftest.py``): the dry
 run's plan, a whole race (every entrant on the same seeds, the explore stage's seed reused), a rerun that
 trains nothing, a race stopped by its run budget that resumes without retraining a finished run, and the
-error for a bad schedule. The runs train in this process (no Ray)."""
+error for a bad schedule; the same race with a round's runs as Ray tasks, and killed mid-round."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -59,6 +65,7 @@ def test_a_race_runs_every_entrant_on_the_same_seeds_and_a_rerun_trains_nothing(
     assert [r["seeds"] for r in rows] == ["3", "3", "3"]
     assert {"ndb_mean", "ndb_lo", "ndb_hi", "jsd_mean", "lpips_hi", "cond_gain_mean", "ndb_effect"} <= set(rows[0])
     assert "| candidate | kind | seeds | dropped |" in (race / "ranking.md").read_text()
+    assert (race / "pareto.png").read_bytes().startswith(b"\x89PNG")  # the means with their intervals
     before = (race / "ranking.csv").read_bytes()
     assert main(args) == 0
     assert "[race] " not in capsys.readouterr().out  # every candidate x seed read back
@@ -125,3 +132,47 @@ def test_a_folder_without_a_sweep_is_refused(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"clustergan: error: {tmp_path}: not a sweep experiment or ledger (no sweep_state.json); give its folder"
     )
+
+
+# ------------------------------------------------------------------ a round's runs as Ray tasks
+
+
+def test_a_round_runs_side_by_side_as_ray_tasks(experiment, capsys):
+    """The smoke race through the real Ray path (``--concurrent 2``): a local Ray, each run a task in a
+    worker process of its own; the result is the same race as the one in this process would run."""
+    args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1", "--concurrent", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    race = experiment / "race"
+    state = json.loads((race / "race.json").read_text())
+    assert state["status"] == "finished" and state["config"]["concurrent"] == 2
+    assert {name: sorted(runs) for name, runs in state["runs"].items()} == {n: ["0", "1", "2"] for n in state["runs"]}
+    done = re.findall(r"\[race\] (\S+) seed (\d): done on \S+ \(pid (\d+)\)", out)
+    assert len(done) == 6 and len({pid for *_, pid in done}) >= 2, out  # Ray worker processes, not this one
+    assert str(os.getpid()) not in {pid for *_, pid in done}
+    assert len(list(race.glob("*/seed*/metrics.json"))) == 6
+    assert main(args) == 0
+    assert "[race] " not in capsys.readouterr().out  # every candidate x seed read back
+
+
+def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experiment):
+    """The driver (and with it its local Ray) killed once a round's first run has finished: the rerun keeps
+    that run's metrics untouched and trains only the others."""
+    cmd = [sys.executable, "-m", "clustergan.cli", "race", str(experiment), "--schedule", "2", "3"]
+    cmd += ["--max-candidates", "1", "--concurrent", "2"]
+    race = experiment / "race"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not list(race.glob("*/seed*/metrics.json")):
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no race run finished within 600 s"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    done = {p: p.stat().st_mtime_ns for p in race.glob("*/seed*/metrics.json")}
+    assert 1 <= len(done) < 6
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished before the kill: not trained again
+    assert again.stdout.count(": done on ") == 6 - len(done)
+    assert json.loads((race / "race.json").read_text())["status"] == "finished"

@@ -18,8 +18,13 @@ layer module            role                                                    
 2     ``storage``       an experiment at a local folder or a URI (``Storage``)       records, remote_fs
 2     ``ranking``       the trials' order: Pareto ranks, feasibility, groups         records, sweep_config
 2     ``best_config``   ``best_config.yaml`` as ``extends:`` plus what differs       space, sweep_config
+2     ``race_runs``     a race's runs: one in this process, or a round's as Ray      records, sweep_config
+                        tasks side by side
 3     ``page``          ``report.html``: the static page of an experiment            records
 3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       records
+3     ``race_report``   a race's ranking with intervals, its Pareto plot with        best_config, race_rule,
+                        error bars, its best config                                  race_runs, ranking,
+                                                                                     records, sweep_config
 3     ``study_db``      the Optuna study's SQLite storage, reopened in the local     storage
                         copy of whichever driver restores it
 4     ``report``        the report (``ranking.csv``/``.md``, Pareto plot, best       records, storage,
@@ -30,9 +35,9 @@ layer module            role                                                    
 5     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
                                                                                      sweep_config
 5     ``progress``      the driver's progress line (trials done, best so far)        records, ranking
-5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, records,
-                        controls, rounds, ranking with intervals, best config        ranking, best_config,
-                                                                                     sweep_config
+5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, race_runs,
+                        controls, the entrants, the plan, the rounds                 race_report, records,
+                                                                                     ranking, sweep_config
 6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================
 

@@ -162,20 +162,24 @@ def rounds(
     margins: tuple[float, ...],
     alpha: float,
     test: Test = "t",
+    prepare=None,
 ) -> Iterator[tuple[int, list[str], list[Drop]]]:
     """The rounds of a race on values from ``draw(name, seeds) -> [len(seeds), objectives]`` (seeds are
     indices), as they complete: ``(round index, survivors after it, its drops)``. Each round runs the
     survivors to ``schedule[r]`` seeds and drops what :func:`round_drops` says; the race ends after the last
-    size, or once one candidate is left. A ``draw`` that raises ends it there, after the rounds yielded."""
+    size, or once one candidate is left. A ``draw`` that raises ends it there, after the rounds yielded.
+    ``prepare({name: seeds})``, if given, hears each round's draws before they are asked for (so that they
+    can be run side by side)."""
     alive = list(candidates)
     runs: dict[str, np.ndarray] = {name: np.empty((0, len(objectives))) for name in candidates}
     for r, n in enumerate(schedule):
         if len(alive) < 2:
             return
-        for name in alive:
-            have = len(runs[name])
-            if have < n:
-                runs[name] = np.vstack([runs[name], draw(name, list(range(have, n)))])
+        wanted = {name: list(range(len(runs[name]), n)) for name in alive if len(runs[name]) < n}
+        if prepare is not None and wanted:
+            prepare(wanted)
+        for name, indices in wanted.items():
+            runs[name] = np.vstack([runs[name], draw(name, indices)])
         now = round_drops(
             {a: runs[a][:n] for a in alive}, objectives, modes, margins, round_alpha(alpha, schedule, r), r, test
         )

@@ -75,6 +75,9 @@ class RaceConfig(_Strict):
     near_front: bool = True  # also trials within the margins of the Pareto front, not only the front
     max_runs: int | None = Field(None, ge=1)  # budget: new training runs this race may start
     time_limit_s: float | None = Field(None, gt=0.0)  # budget: no new run starts after this
+    # 1: runs train one at a time in the driver's process; N > 1: a round's runs as Ray tasks, N at a time
+    concurrent: int = Field(1, ge=1)
+    cpus_per_run: float = Field(1.0, gt=0.0)  # what each such task asks Ray for
 
     @model_validator(mode="after")
     def _check(self) -> RaceConfig:
