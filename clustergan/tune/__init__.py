@@ -20,6 +20,8 @@ layer module            role                                                    
 2     ``best_config``   ``best_config.yaml`` as ``extends:`` plus what differs       space, sweep_config
 2     ``race_runs``     a race's runs: one in this process, or a round's as Ray      records, sweep_config
                         tasks side by side
+2     ``feedback``      a raced ledger's seed means for the next study; the search   records, space,
+                        that answers re-drawn known points (``KnownPointsSearch``)   sweep_config
 3     ``page``          ``report.html``: the static page of an experiment            records
 3     ``hparams``       ``hparams/``: the sweep in TensorBoard's HParams table       records
 3     ``race_report``   a race's ranking with intervals, its Pareto plot with        best_config, race_rule,
@@ -32,7 +34,8 @@ layer module            role                                                    
                                                                                      hparams, ranking,
                                                                                      best_config
 4     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
-5     ``ledger``        the committed ledger of finished trials; seeds the study     records, report, space,
+5     ``ledger``        the committed ledger of finished trials; seeds the study     feedback, records,
+                                                                                     report, space,
                                                                                      sweep_config
 5     ``progress``      the driver's progress line (trials done, best so far)        records, ranking
 5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, race_runs,

@@ -25,10 +25,11 @@ from clustergan.cache import atomic_copy
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.feedback import study_values
 from clustergan.tune.records import TrialRecord, experiment_records, finished_records, record_path, write_record
 from clustergan.tune.report import write_report
 from clustergan.tune.space import build_trial_config, distributions, flat_config
-from clustergan.tune.sweep_config import OBJECTIVES, ParamSpace
+from clustergan.tune.sweep_config import ParamSpace
 
 GRID = "grid.png"
 
@@ -115,11 +116,15 @@ def restored_trials(exp: Path) -> list[TrialRecord]:
     return [r for r in experiment_records(exp) if r.restored_from is not None]
 
 
-def seed_study(study, space: dict[str, ParamSpace], records: list[TrialRecord]) -> int:
+def seed_study(
+    study, space: dict[str, ParamSpace], records: list[TrialRecord], raced: dict[str, dict[str, float]] | None = None
+) -> int:
     """Add the ledger's finished search trials to an Optuna study as completed trials; returns how many.
 
     A trial needs its raw Optuna draws (``sampled``, written since the ledger exists); the objective values
-    are the trial's seed means, in the study's order (NDB, JSD, LPIPS)."""
+    are, in the study's order (NDB, JSD, LPIPS), its race means where the ledger was raced (``raced``:
+    :func:`clustergan.tune.feedback.race_means`), else its seed means; the user attribute ``seeds`` says
+    over how many seeds."""
     import optuna
 
     added = 0
@@ -138,11 +143,13 @@ def seed_study(study, space: dict[str, ParamSpace], records: list[TrialRecord]) 
                 f"ledger trial {record.trial_id}: parameter(s) {unknown} are not in this "
                 f"sweep's space {sorted(space)}; the ledger belongs to another sweep"
             )
+        values, seeds = study_values(record, raced or {})
         study.add_trial(
             optuna.trial.create_trial(
                 params=sampled,
                 distributions=distributions(space, sampled),
-                values=[float((record.metrics or {})[m]) for m in OBJECTIVES],
+                values=values,
+                user_attrs={"trial_id": record.trial_id, "seeds": seeds},
             )
         )
         added += 1

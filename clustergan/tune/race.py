@@ -116,7 +116,7 @@ def plan(
             1
             for c in candidates
             for s in seeds[have[c.name] : n]
-            if str(s) not in c.explored and s not in raced.get(c.name, set())
+            if str(c.seed(s)) not in c.explored and s not in raced.get(c.name, set())
         )
         have = dict.fromkeys(have, n)
         total += runs
@@ -129,8 +129,9 @@ def plan(
     cost = f", ~{total * seconds_per_run / 3600:.1f} h at {seconds_per_run:.0f} s per run" if seconds_per_run else ""
     lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop)")
     for c in candidates:
-        reused = sorted(int(s) for s in c.explored if int(s) in seeds)
-        lines.append(f"  {'control ' if c.control else ''}{c.name} ({c.kind}): explored seeds reused {reused}")
+        reused = sorted(int(s) for s in c.explored if int(s) in {c.seed(x) for x in seeds})
+        shifted = f", seeds {[c.seed(x) for x in seeds]}" if c.seed_offset else ""
+        lines.append(f"  {'control ' if c.control else ''}{c.name} ({c.kind}{shifted}): explored seeds reused {reused}")
     return "\n".join(lines)
 
 
@@ -146,27 +147,55 @@ def run_race(
     exp = Path(experiment)
     if not (exp / "sweep_state.json").is_file():
         raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
-    out = Path(out) if out is not None else exp / "race"
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
     trials = experiment_records(exp)
-    candidates = entrants(exp, config, trials)
+    return race_entrants(
+        entrants(exp, config, trials),
+        config,
+        Path(out) if out is not None else exp / "race",
+        protocol,
+        clusters=exp,
+        seconds_per_run=_seconds_per_run(trials),
+        about={"experiment": str(exp.resolve())},
+        dry_run=dry_run,
+        log=log,
+    )
 
-    def finished(c: Candidate, seed: int) -> bool:
-        return usable(metrics_of(out / c.name / f"seed{seed}" / "metrics.json", protocol))
 
-    raced = {c.name: {s for s in config.seed_list() if finished(c, s)} for c in candidates}
-    log(plan(candidates, config, _seconds_per_run(trials), raced), flush=True)
-    if dry_run:
-        return out
+def race_entrants(
+    candidates: list[Candidate],
+    config: RaceConfig,
+    out: Path,
+    protocol: str,
+    clusters: Path,
+    seconds_per_run: float | None = None,
+    about: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    log=print,
+) -> Path:
+    """Race ``candidates`` under ``protocol`` into ``out``, their cluster statistics read from
+    ``clusters/clusters/k{K}``; ``about`` goes into ``race.json``. :func:`run_race` calls it with an
+    experiment's entrants; a script may give its own (``benchmarks/race_synth.py``)."""
     seeds = config.seed_list()
     by_name = {c.name: c for c in candidates}
+
+    def path(name: str, seed: int) -> Path:
+        return out / name / f"seed{by_name[name].seed(seed)}"
+
+    def finished(c: Candidate, seed: int) -> bool:
+        return usable(metrics_of(path(c.name, seed) / "metrics.json", protocol))
+
+    raced = {c.name: {s for s in seeds if finished(c, s)} for c in candidates}
+    log(plan(candidates, config, seconds_per_run, raced), flush=True)
+    if dry_run:
+        return out
     out.mkdir(parents=True, exist_ok=True)
-    state = {"config": config.model_dump(), "protocol": protocol, "experiment": str(exp.resolve()), "runs": {}}
+    state = {"config": config.model_dump(), "protocol": protocol, **(about or {}), "runs": {}}
     started, trained = time.time(), [0]
 
     def known(name: str, seed: int) -> dict[str, float] | None:
-        got = by_name[name].explored.get(str(seed))
-        return got if usable(got) else metrics_of(out / name / f"seed{seed}" / "metrics.json", protocol)
+        got = by_name[name].explored.get(str(by_name[name].seed(seed)))
+        return got if usable(got) else metrics_of(path(name, seed) / "metrics.json", protocol)
 
     def spent() -> str | None:
         if config.max_runs is not None and trained[0] >= config.max_runs:
@@ -177,7 +206,7 @@ def run_race(
 
     def config_of(name: str, seed: int):
         c = by_name[name]
-        return run_config(c.train_config, seed, out / name / f"seed{seed}", exp, f"{c.name} ({c.kind})")
+        return run_config(c.train_config, c.seed(seed), path(name, seed), clusters, f"{c.name} ({c.kind})")
 
     def prepare(requests: dict[str, list[int]]) -> None:
         """concurrent > 1: the round's missing runs side by side (as many as the budget allows)."""
@@ -187,13 +216,13 @@ def run_race(
         if not missing or spent():
             return
         for name, seed in missing:
-            log(f"[race] {name} ({by_name[name].kind}) seed {seed}: train", flush=True)
+            log(f"[race] {name} ({by_name[name].kind}) seed {by_name[name].seed(seed)}: train", flush=True)
 
         def done(label: str, where: dict[str, Any]) -> None:
             trained[0] += 1
             log(f"[race] {label}: done on {where['host']} (pid {where['pid']})", flush=True)
 
-        runs = [(f"{n} seed {s}", config_of(n, s)) for n, s in missing]
+        runs = [(f"{n} seed {by_name[n].seed(s)}", config_of(n, s)) for n, s in missing]
         run_concurrently(runs, protocol, config.concurrent, config.cpus_per_run, done)
 
     def draw(name: str, indices: list[int]) -> np.ndarray:
@@ -201,13 +230,13 @@ def run_race(
         rows = []
         for i in indices:
             seed = seeds[i]
-            run_dir = out / name / f"seed{seed}"
+            run_dir = path(name, seed)
             got = known(name, seed)
             if not usable(got):
                 if spent():
                     raise _BudgetSpent(spent())
-                log(f"[race] {name} ({c.kind}) seed {seed}: train", flush=True)
-                train_and_evaluate(config_of(name, seed), protocol, seed)
+                log(f"[race] {name} ({c.kind}) seed {c.seed(seed)}: train", flush=True)
+                train_and_evaluate(config_of(name, seed), protocol, c.seed(seed))
                 got = metrics_of(run_dir / "metrics.json", protocol)
                 trained[0] += 1
                 if not usable(got):
@@ -216,7 +245,7 @@ def run_race(
                         f"{ {m: (got or {}).get(m) for m in OBJECTIVES} }; a race needs finite {', '.join(OBJECTIVES)}."
                         " Look at the run (its samples/ and log), fix or delete the folder, and rerun the race"
                     )
-            state["runs"].setdefault(name, {})[str(seed)] = got
+            state["runs"].setdefault(name, {})[str(c.seed(seed))] = got
             write_json(out / STATE_FILE, state)
             rows.append([got[m] for m in OBJECTIVES])
         return np.array(rows, dtype=float)

@@ -37,21 +37,27 @@ class Candidate(BaseModel):
     kind: str  # "search", "baseline:<name>" or "control:<name>"
     train_config: dict[str, Any]
     explored: dict[str, dict[str, float]] = {}  # {str(seed): metrics} the explore stage already has
+    # the race's seed s trains at s + seed_offset: a copy of a candidate on other seeds (still paired by index)
+    seed_offset: int = 0
 
     @property
     def control(self) -> bool:
         """A baseline or hand-set control: it enters every race and is never the race's answer."""
         return self.kind != "search"
 
+    def seed(self, race_seed: int) -> int:
+        """The training seed this candidate uses for the race's seed ``race_seed``."""
+        return race_seed + self.seed_offset
 
-def run_config(train_config: dict[str, Any], seed: int, out: Path, exp: Path, label: str) -> TrainConfig:
-    """A candidate's training config for ``seed`` in the run folder ``out``, against the experiment's cluster
-    statistics (the ones its explore stage trained with)."""
+
+def run_config(train_config: dict[str, Any], seed: int, out: Path, clusters: Path, label: str) -> TrainConfig:
+    """A candidate's training config for ``seed`` in the run folder ``out``, against the cluster statistics
+    under ``clusters/k{K}`` (an experiment's: the ones its explore stage trained with)."""
     data = copy.deepcopy(train_config)
     data["seed"], data["out"] = seed, str(out)
     k = int(data.get("cluster", {}).get("k") or 0)
     if k:
-        data["cluster"]["stats_dir"] = str((exp / "clusters" / f"k{k}").resolve())
+        data["cluster"]["stats_dir"] = str((clusters / "clusters" / f"k{k}").resolve())
     return validate(data, source=f"race candidate {label} seed {seed}")
 
 

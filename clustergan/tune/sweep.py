@@ -38,6 +38,7 @@ from clustergan.cache import atomic_write_bytes
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.feedback import known_points, known_points_search, race_means
 from clustergan.tune.ledger import archive, ledger_trials, restore, restored_trials, seed_study
 from clustergan.tune.progress import progress_callback
 from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
@@ -206,11 +207,11 @@ class _Driver:
 
         self.fit("baselines", {"baseline": tune.grid_search(names)}, max_concurrent_trials=self.sweep.max_concurrent)
 
-    def search(self, num_samples: int, restored: list[TrialRecord]) -> None:
-        """``num_samples`` Optuna trials; the ledger's search trials (``restored``) seed the study first."""
+    def search(self, num_samples: int, restored: list[TrialRecord], raced: dict[str, dict[str, float]]) -> None:
+        """``num_samples`` Optuna trials; the ledger's search trials (``restored``) seed the study first, with
+        their race means where the ledger was raced (``raced``; :mod:`clustergan.tune.feedback`)."""
         import optuna
         from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
 
         sweep, name = self.sweep, self.spec.name
         use_local_copy(self.store.local)  # where a searcher that Tune restores (unpickles) opens the study
@@ -221,13 +222,15 @@ class _Driver:
                 study_name=name, directions=[f"{m}imize" for m in MODES], storage=db, load_if_exists=True
             )
             if not study.trials:
-                seed_study(study, sweep.space, restored)
+                seed_study(study, sweep.space, restored, raced)
             # A new sampler seeded as the first slice's would replay that slice's draws (TPE's startup phase
             # draws at random from its seed): the facades sweep's third slice re-drew two finished trials.
             # Offset the seed by the trials the study holds, so each slice draws new points, reproducibly.
             sampler_seed += len(study.trials)
             print(f"Optuna: {len(study.trials)} trials already in the study, sampler seed {sampler_seed}", flush=True)
-        searcher = OptunaSearch(
+        searcher = known_points_search(
+            sweep.space,
+            known_points(sweep.space, restored, raced),
             space=SpaceSampler(sweep.space),
             metric=list(OBJECTIVES),
             mode=list(MODES),
@@ -353,7 +356,10 @@ def run_sweep(
     elif search_left and search_now < 1:
         print(f"--max-trials {max_trials} is spent: {search_left} search trials wait for the next run", flush=True)
     elif search_now > 0:
-        driver.search(search_now, restored)
+        raced = race_means(ledger) if ledger is not None else {}
+        if raced:
+            print(f"ledger {ledger}: {len(raced)} raced trials enter the study with their race means", flush=True)
+        driver.search(search_now, restored, raced)
     _finish(store, sweep, started, ledger)
     return store.local
 
