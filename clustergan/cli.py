@@ -182,7 +182,7 @@ def cmd_race(args) -> None:
     except ValidationError as e:
         problems = "; ".join(describe_error(err, "clustergan/tune/sweep_config.py") for err in e.errors())
         raise ClusterganError(f"race settings (the race: section and the flags given): {problems}") from None
-    run_race(exp, config, out=args.out, dry_run=args.dry_run)
+    run_race(exp, config, out=args.out, dry_run=args.dry_run, adopt=args.adopt)
 
 
 def cmd_dashboard(args) -> None:
@@ -337,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--schedule", type=int, nargs="+", help="seeds per entrant after each round, e.g. 2 4 8")
     ra.add_argument("--max-candidates", type=int, help="searched trials entering (controls come on top)")
     ra.add_argument("--max-runs", type=int, help="budget: new training runs this race may start")
+    ra.add_argument(
+        "--adopt",
+        action="append",
+        metavar="CANDIDATE=FOLDER",
+        help="take an entrant's seeds from FOLDER's seed<N>/ runs when they are the same training (repeatable)",
+    )
     ra.add_argument("--alpha", type=float, help="the race's false-drop rate (default 0.05)")
     ra.add_argument("--concurrent", type=int, help="a round's runs as Ray tasks, this many at once (default 1)")
     ra.add_argument("--dry-run", action="store_true", help="print the entrants, rounds and their cost; train nothing")

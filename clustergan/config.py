@@ -270,3 +270,36 @@ def absolutize(config: TrainConfig) -> TrainConfig:
     if config.cluster.stats_dir:
         config.cluster.stats_dir = str(Path(config.cluster.stats_dir).expanduser().resolve())
     return config
+
+
+def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{dotted key: value}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# what two runs of the same training may differ in: where they were written and where their clusters sit
+NOT_TRAINING = frozenset({"out", "name", "cluster.stats_dir"})
+
+
+def training_differences(
+    theirs: dict[str, Any], mine: dict[str, Any], source: str = "the other run's config"
+) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (their value, my value)}`` where two training configs are not the same training.
+
+    Both are validated first, so a key added to the schema after a run trained takes its default there. Not
+    compared: :data:`NOT_TRAINING` and the folder of ``data.root`` (only its last part: the same dataset lives
+    at other paths on other machines)."""
+    a = flat_config(validate(theirs, source=source).to_dict())
+    b = flat_config(validate(mine, source="this config").to_dict())
+    for flat in (a, b):
+        if flat.get("data.root"):
+            flat["data.root"] = Path(str(flat["data.root"])).name
+    return {
+        k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if k not in NOT_TRAINING and a.get(k) != b.get(k)
+    }

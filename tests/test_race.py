@@ -134,6 +134,46 @@ def test_a_folder_without_a_sweep_is_refused(tmp_path, capsys):
     )
 
 
+def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experiment, tmp_path, capsys):
+    """A first race trains pix2pix's seeds 1 and 2; a second race adopts them from a folder of seed<N>/ runs
+    (as a reproduction lays them out): seed 1 with its metrics.json, seed 2 as checkpoints only, which the race
+    evaluates without training. An MSGAN run offered as pix2pix's is refused, naming what differs."""
+    args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1"]
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    state = json.loads((tmp_path / "first" / "race.json").read_text())
+    names = {json.loads((experiment / "trials" / n / "trial.json").read_text())["kind"]: n for n in state["runs"]}
+    pix2pix, msgan = names["baseline:pix2pix"], names["baseline:msgan"]
+    shelf = tmp_path / "reproduction" / "pix2pix"
+    for seed in (1, 2):
+        shutil.copytree(tmp_path / "first" / pix2pix / f"seed{seed}", shelf / f"seed{seed}")
+    (shelf / "seed2" / "metrics.json").unlink()  # a run that was trained, not evaluated under this protocol
+    stamps = {p.name: p.stat().st_mtime_ns for p in (shelf / "seed2" / "checkpoints").iterdir()}
+    capsys.readouterr()
+
+    second = tmp_path / "second"
+    assert main([*args, "--out", str(second), "--adopt", f"baseline:pix2pix={shelf}"]) == 0
+    out = capsys.readouterr().out
+    assert f"[race] {pix2pix} seed 1: adopted from {shelf / 'seed1'} (metrics.json)" in out
+    assert f"[race] {pix2pix} seed 2: adopted from {shelf / 'seed2'} (checkpoints to epoch " in out
+    assert f"[race] {pix2pix} (baseline:pix2pix) seed 2: evaluate (adopted checkpoints)" in out
+    assert f"[race] {pix2pix} (baseline:pix2pix) seed 1" not in out  # read back
+    assert out.count(": train") == 4  # the other two entrants' seeds 1 and 2
+    assert {p.name: p.stat().st_mtime_ns for p in (second / pix2pix / "seed2" / "checkpoints").iterdir()} == stamps
+    adopted = json.loads((second / pix2pix / "seed2" / "adopted.json").read_text())
+    assert adopted["adopted_from"] == str((shelf / "seed2").resolve())
+    got = json.loads((second / "race.json").read_text())["runs"][pix2pix]
+    assert got["1"] == state["runs"][pix2pix]["1"] and got["2"]["ndb"] == state["runs"][pix2pix]["2"]["ndb"]
+
+    wrong = tmp_path / "wrong"
+    shutil.copytree(tmp_path / "first" / msgan / "seed1", wrong / "seed1")
+    assert main([*args, "--out", str(tmp_path / "third"), "--adopt", f"baseline:pix2pix={wrong}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--adopt {pix2pix}={wrong}: seed1 is not the training this race runs (" in err
+    assert "loss.lambda_ms: " in err and "leave it out and let the race train it" in err
+    assert main([*args, "--adopt", "pix2pix"]) == 2
+    assert "--adopt 'pix2pix': give CANDIDATE=FOLDER" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ a round's runs as Ray tasks
 
 

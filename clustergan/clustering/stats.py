@@ -122,6 +122,15 @@ class ClusterStats:
         }
         write_json(directory / STATS_JSON, meta, indent=1)
 
+    def same_as(self, other: ClusterStats) -> bool:
+        """The same clusters: equal assignments, and means and precisions equal up to float noise (statistics
+        computed again from the same features on another machine)."""
+        return (
+            np.array_equal(self.cluster_ids, other.cluster_ids)
+            and np.allclose(self.means, other.means, atol=1e-6)
+            and np.allclose(self.precision_cholesky, other.precision_cholesky, rtol=1e-4, atol=1e-5)
+        )
+
     @classmethod
     def load(cls, directory: str | Path) -> ClusterStats:
         """Read what :meth:`save` wrote; :class:`ClusterganError` if it is missing or inconsistent."""

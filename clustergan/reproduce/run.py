@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from clustergan.config import training_differences
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.reproduce.presets import Method, Preset, Study
@@ -173,12 +174,9 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     run is then evaluated under the study's protocol like any other. Returns the run folder."""
     import shutil
 
-    import numpy as np
-
     from clustergan.clustering import ClusterStats
     from clustergan.train.builders import prepare_run, with_data_root
     from clustergan.train.checkpoint import list_checkpoints
-    from clustergan.tune.space import flat_config
 
     source = Path(source)
     src_cfg = read_json(source / "config.json", {}).get("config")
@@ -195,16 +193,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
             f"remove that folder first to replace it"
         )
     config = with_data_root(config)  # the procedural dataset, as prepare_run fills it in
-    mine, theirs = flat_config(config.to_dict()), flat_config(src_cfg)
-    for flat in (mine, theirs):
-        if flat.get("data.root"):
-            flat["data.root"] = str(Path(str(flat["data.root"])).resolve())
-    skip = {"out", "name", "cluster.stats_dir"}
-    differ = {
-        k: (theirs.get(k), mine.get(k))
-        for k in sorted(mine.keys() | theirs.keys())
-        if k not in skip and theirs.get(k) != mine.get(k)
-    }
+    differ = training_differences(src_cfg, config.to_dict(), f"{source / 'config.json'}")
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in differ.items())
         raise ClusterganError(
@@ -219,15 +208,10 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
         )
     prepared = prepare_run(config)  # this run's own clusters, as training it here would compute them
     if config.cluster.k:
-        src_dir = theirs.get("cluster.stats_dir")
+        src_dir = src_cfg.get("cluster", {}).get("stats_dir")
         if not src_dir:
             raise ClusterganError(f"--adopt {spec.method.key}={source}: its config names no cluster.stats_dir")
-        a, b = ClusterStats.load(Path(src_dir)), ClusterStats.load(Path(prepared.cluster.stats_dir))
-        same = (
-            np.array_equal(a.cluster_ids, b.cluster_ids)
-            and np.allclose(a.means, b.means, atol=1e-6)
-            and np.allclose(a.precision_cholesky, b.precision_cholesky, rtol=1e-4, atol=1e-5)
-        )
+        same = ClusterStats.load(Path(src_dir)).same_as(ClusterStats.load(Path(prepared.cluster.stats_dir)))
         if not same:
             raise ClusterganError(
                 f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "

@@ -27,6 +27,8 @@ layer module            role                                                    
 3     ``race_report``   a race's ranking with intervals, its Pareto plot with        best_config, race_rule,
                         error bars, its best config                                  race_runs, ranking,
                                                                                      records, sweep_config
+3     ``race_adopt``    ``--adopt``: runs trained elsewhere taken as an entrant's     race_runs
+                        seeds when they are the same training
 3     ``study_db``      the Optuna study's SQLite storage, reopened in the local     storage
                         copy of whichever driver restores it
 4     ``report``        the report (``ranking.csv``/``.md``, Pareto plot, best       records, storage,
@@ -40,6 +42,7 @@ layer module            role                                                    
 5     ``progress``      the driver's progress line (trials done, best so far)        records, ranking
 5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, race_runs,
                         controls, the entrants, the plan, the rounds                 race_report, records,
+                                                                                     race_adopt,
                                                                                      ranking, sweep_config
 6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================

@@ -11,9 +11,8 @@ from typing import Any
 import yaml
 
 from clustergan.cache import atomic_write_bytes
-from clustergan.config import load_config
+from clustergan.config import flat_config, load_config
 from clustergan.errors import ClusterganError
-from clustergan.tune.space import flat_config
 from clustergan.tune.sweep_config import with_values
 
 

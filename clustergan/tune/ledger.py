@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from clustergan.cache import atomic_copy
-from clustergan.config import validate
+from clustergan.config import training_differences
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.tune.feedback import study_values
 from clustergan.tune.records import TrialRecord, experiment_records, finished_records, record_path, write_record
 from clustergan.tune.report import write_report
-from clustergan.tune.space import build_trial_config, distributions, flat_config
+from clustergan.tune.space import build_trial_config, distributions
 from clustergan.tune.sweep_config import ParamSpace
 
 GRID = "grid.png"
@@ -70,19 +70,8 @@ def config_differences(record: TrialRecord, base: dict[str, Any]) -> dict[str, t
     ``data.root`` (only its last part: the same dataset lives at other paths on other machines). The trained
     config is validated first, so a key added to the schema after the trial ran takes its default: a trial
     from before a key existed matches a sweep that leaves the key at its default, and is flagged otherwise."""
-    trained = flat_config(
-        validate(record.train_config or {}, source=f"trial {record.trial_id}'s train_config").to_dict()
-    )
-    rebuilt = flat_config(build_trial_config(base, record.params, record.seeds[0], trained["out"]).to_dict())
-    for flat in (trained, rebuilt):
-        if flat.get("data.root"):
-            flat["data.root"] = Path(str(flat["data.root"])).name
-    skip = {"out", "name", "cluster.stats_dir"}
-    return {
-        k: (trained[k], rebuilt[k])
-        for k in sorted(trained.keys() & rebuilt.keys())
-        if k not in skip and trained[k] != rebuilt[k]
-    }
+    rebuilt = build_trial_config(base, record.params, record.seeds[0], "unused").to_dict()
+    return training_differences(record.train_config or {}, rebuilt, f"trial {record.trial_id}'s train_config")
 
 
 def restore(ledger: Path, exp: Path, base: dict[str, Any] | None = None) -> list[TrialRecord]:

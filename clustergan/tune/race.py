@@ -35,6 +35,7 @@ import numpy as np
 
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.tune.race_adopt import ADOPTED, adopt, parse_adopt
 from clustergan.tune.race_report import write_ranking
 from clustergan.tune.race_rule import round_alpha, rounds, smallest_p
 from clustergan.tune.race_runs import (
@@ -141,16 +142,23 @@ def _seconds_per_run(trials: list[TrialRecord]) -> float | None:
 
 
 def run_race(
-    experiment: str | Path, config: RaceConfig, out: str | Path | None = None, dry_run: bool = False, log=print
+    experiment: str | Path,
+    config: RaceConfig,
+    out: str | Path | None = None,
+    dry_run: bool = False,
+    adopt: list[str] | None = None,
+    log=print,
 ) -> Path:
-    """Race the experiment's entrants (see the module's docstring); returns the race folder."""
+    """Race the experiment's entrants (see the module's docstring); ``adopt``: ``--adopt NAME=FOLDER`` items
+    (:mod:`clustergan.tune.race_adopt`). Returns the race folder."""
     exp = Path(experiment)
     if not (exp / "sweep_state.json").is_file():
         raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
     trials = experiment_records(exp)
+    candidates = entrants(exp, config, trials)
     return race_entrants(
-        entrants(exp, config, trials),
+        candidates,
         config,
         Path(out) if out is not None else exp / "race",
         protocol,
@@ -158,6 +166,7 @@ def run_race(
         seconds_per_run=_seconds_per_run(trials),
         about={"experiment": str(exp.resolve())},
         dry_run=dry_run,
+        adopt_from=parse_adopt(adopt or [], candidates),
         log=log,
     )
 
@@ -171,16 +180,23 @@ def race_entrants(
     seconds_per_run: float | None = None,
     about: dict[str, Any] | None = None,
     dry_run: bool = False,
+    adopt_from: dict[str, Path] | None = None,
     log=print,
 ) -> Path:
     """Race ``candidates`` under ``protocol`` into ``out``, their cluster statistics read from
     ``clusters/clusters/k{K}``; ``about`` goes into ``race.json``. :func:`run_race` calls it with an
-    experiment's entrants; a script may give its own (``benchmarks/race_synth.py``)."""
+    experiment's entrants; a script may give its own (``benchmarks/race_synth.py``). ``adopt_from``:
+    ``{name: folder}`` of runs trained elsewhere, adopted first (not in a dry run)."""
     seeds = config.seed_list()
     by_name = {c.name: c for c in candidates}
+    for name, folder in (adopt_from or {}).items() if not dry_run else ():
+        adopt(by_name[name], folder, seeds, out, clusters, protocol, log)
 
     def path(name: str, seed: int) -> Path:
         return out / name / f"seed{by_name[name].seed(seed)}"
+
+    def action(name: str, seed: int) -> str:
+        return "evaluate (adopted checkpoints)" if (path(name, seed) / ADOPTED).is_file() else "train"
 
     def finished(c: Candidate, seed: int) -> bool:
         return usable(metrics_of(path(c.name, seed) / "metrics.json", protocol))
@@ -216,7 +232,10 @@ def race_entrants(
         if not missing or spent():
             return
         for name, seed in missing:
-            log(f"[race] {name} ({by_name[name].kind}) seed {by_name[name].seed(seed)}: train", flush=True)
+            log(
+                f"[race] {name} ({by_name[name].kind}) seed {by_name[name].seed(seed)}: {action(name, seed)}",
+                flush=True,
+            )
 
         def done(label: str, where: dict[str, Any]) -> None:
             trained[0] += 1
@@ -235,7 +254,7 @@ def race_entrants(
             if not usable(got):
                 if spent():
                     raise _BudgetSpent(spent())
-                log(f"[race] {name} ({c.kind}) seed {c.seed(seed)}: train", flush=True)
+                log(f"[race] {name} ({c.kind}) seed {c.seed(seed)}: {action(name, seed)}", flush=True)
                 train_and_evaluate(config_of(name, seed), protocol, c.seed(seed))
                 got = metrics_of(run_dir / "metrics.json", protocol)
                 trained[0] += 1

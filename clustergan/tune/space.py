@@ -45,17 +45,6 @@ def get_dotted(data: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as ``{dotted key: value}``."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flat_config(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 class SpaceSampler:
     """Optuna define-by-run space (a class, so that Tune can pickle the searcher): a parameter with
     ``zero_allowed`` p is 0 ("off") when an auxiliary uniform draw ``<key>:off`` falls below p, else drawn
