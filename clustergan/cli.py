@@ -165,11 +165,13 @@ def cmd_race(args) -> None:
 
     exp = Path(args.experiment)
     section: dict = {}
+    base = None
     if args.config is not None:
-        race = load_sweep(args.config)[0].race
-        section = race.model_dump() if race else {}
-    elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section included
-        section = (yaml.safe_load((exp / "sweep.yaml").read_text()) or {}).get("sweep", {}).get("race") or {}
+        sweep, base = load_sweep(args.config)
+        section = sweep.race.model_dump() if sweep.race else {}
+    elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section and base config included
+        ran = yaml.safe_load((exp / "sweep.yaml").read_text()) or {}
+        section, base = ran.get("sweep", {}).get("race") or {}, ran.get("base")
     given = {
         "schedule": args.schedule,
         "max_candidates": args.max_candidates,
@@ -182,7 +184,7 @@ def cmd_race(args) -> None:
     except ValidationError as e:
         problems = "; ".join(describe_error(err, "clustergan/tune/sweep_config.py") for err in e.errors())
         raise ClusterganError(f"race settings (the race: section and the flags given): {problems}") from None
-    run_race(exp, config, out=args.out, dry_run=args.dry_run, adopt=args.adopt)
+    run_race(exp, config, out=args.out, dry_run=args.dry_run, adopt=args.adopt, base=base)
 
 
 def cmd_dashboard(args) -> None:

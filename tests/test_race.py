@@ -18,6 +18,7 @@ import time
 import pytest
 
 from clustergan.cli import main
+from clustergan.errors import ClusterganError
 
 pytestmark = pytest.mark.xdist_group("ray")  # the smoke experiment is made by the Ray group's worker
 
@@ -118,6 +119,32 @@ def test_an_evaluation_without_finite_objectives_stops_the_race_naming_the_file(
     err = capsys.readouterr().err
     assert f"{experiment / 'race'}/" in err and "/seed1/metrics.json: the sweep evaluation gave" in err
     assert "'jsd': nan" in err and "a race needs finite ndb, jsd, lpips" in err
+
+
+def test_a_hand_set_control_enters_by_its_overrides_of_the_sweeps_base(experiment, capsys):
+    """The race's own controls: built on the base config of the experiment's sweep.yaml, raced from seed 0
+    (the explore stage never ran them); a control without a base to build on is refused."""
+    import yaml
+
+    from clustergan.tune.race import entrants
+    from clustergan.tune.records import experiment_records
+    from clustergan.tune.sweep_config import RaceConfig
+
+    ran = yaml.safe_load((experiment / "sweep.yaml").read_text())
+    ran["sweep"]["race"] = {"controls": {"handset": {"cluster.k": 2, "loss.lambda_ms": 0.3}}}
+    (experiment / "sweep.yaml").write_text(yaml.safe_dump(ran))
+    assert main(["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "race: 4 entrants (3 controls), seeds [0, 1, 2]" in out
+    assert "control race_handset (control:handset): explored seeds reused []" in out
+    assert "at most 9 runs in all" in out  # 6 as before, and the control's 3
+
+    config = RaceConfig(controls={"handset": {"cluster.k": 2, "loss.lambda_ms": 0.3}})
+    control = entrants(experiment, config, experiment_records(experiment), ran["base"])[-1]
+    assert control.kind == "control:handset" and control.train_config["loss"]["lambda_ms"] == 0.3
+    assert control.train_config["cluster"]["k"] == 2 and control.train_config["model"]["nz"] > 0  # noise filled
+    with pytest.raises(ClusterganError, match=r"race controls \['handset'\]: no base config to build them on"):
+        entrants(experiment, config, experiment_records(experiment), None)
 
 
 def test_a_bad_schedule_is_refused_with_what_to_give(experiment, capsys):

@@ -42,7 +42,7 @@ layer module            role                                                    
 5     ``progress``      the driver's progress line (trials done, best so far)        records, ranking
 5     ``race``          ``clustergan race``: more seeds for the front and the        race_rule, race_runs,
                         controls, the entrants, the plan, the rounds                 race_report, records,
-                                                                                     race_adopt,
+                                                                                     race_adopt, space,
                                                                                      ranking, sweep_config
 6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
 ====  ================  ===========================================================  ======================

@@ -26,6 +26,7 @@ finished candidate x seed is read back, an interrupted one continues from its la
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.train.builders import ensure_clusters, with_data_root
 from clustergan.tune.race_adopt import ADOPTED, adopt, parse_adopt
 from clustergan.tune.race_report import write_ranking
 from clustergan.tune.race_rule import round_alpha, rounds, smallest_p
@@ -48,6 +51,7 @@ from clustergan.tune.race_runs import (
 )
 from clustergan.tune.ranking import rank_trials
 from clustergan.tune.records import TrialRecord, experiment_records
+from clustergan.tune.space import build_trial_config, control_params
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, RaceConfig
 
 STATE_FILE = "race.json"
@@ -70,8 +74,11 @@ def _near_front(row: dict[str, Any], front: list[dict[str, Any]], margins: dict[
     return True
 
 
-def entrants(exp: Path, config: RaceConfig, trials: list[TrialRecord]) -> list[Candidate]:
-    """The race's candidates and controls, from the experiment's records (``trials``) and state."""
+def entrants(
+    exp: Path, config: RaceConfig, trials: list[TrialRecord], base: dict[str, Any] | None = None
+) -> list[Candidate]:
+    """The race's candidates and controls, from the experiment's records (``trials``) and state, plus the
+    race's own ``controls`` built on the sweep's ``base`` config (trained at the race's seeds)."""
     state = read_json(exp / "sweep_state.json", {})
     records = {r.trial_id: r for r in trials}
     rows = rank_trials(list(records.values()), state.get("fid_ceiling"), state.get("cond_gain_floor"), True)
@@ -94,7 +101,20 @@ def entrants(exp: Path, config: RaceConfig, trials: list[TrialRecord]) -> list[C
             explored=explored,
         )
 
-    return [candidate(r) for r in chosen] + [candidate(r) for r in controls]
+    own = [candidate(r) for r in chosen] + [candidate(r) for r in controls]
+    if config.controls and base is None:
+        raise ClusterganError(
+            f"race controls {sorted(config.controls)}: no base config to build them on; give the sweep with "
+            f"--config (its base and overrides), or race an experiment that has its sweep.yaml"
+        )
+    taken = {c.kind for c in own}
+    for name in config.controls:
+        if f"control:{name}" in taken:
+            raise ClusterganError(f"race controls: {name!r} is already a control of {exp}; give it another name")
+        params = control_params(name, config.controls, base)
+        train_config = build_trial_config(base, params, 0, "unused").to_dict()
+        own.append(Candidate(name=f"race_{name}", kind=f"control:{name}", train_config=train_config))
+    return own
 
 
 def plan(
@@ -141,28 +161,53 @@ def _seconds_per_run(trials: list[TrialRecord]) -> float | None:
     return sum(r.finished - r.started for r in done) / max(1, sum(len(r.per_seed) for r in done)) if done else None
 
 
+def _clusters_for(candidates: list[Candidate], exp: Path, out: Path, dry_run: bool, log) -> Path:
+    """Where the entrants' cluster statistics are (``<folder>/clusters/k{K}``): the experiment's, as its
+    explore stage trained with them; for a ledger, which keeps none, the race's own, computed from the same
+    inputs (``ensure_clusters``: the dataset, encoder and k-means settings of the trials' configs)."""
+    needed = {}
+    for c in candidates:
+        k = int((c.train_config.get("cluster") or {}).get("k") or 0)
+        if k and not (exp / "clusters" / f"k{k}").is_dir():
+            needed.setdefault(k, c)
+    if not needed:
+        return exp
+    for k, c in sorted(needed.items()) if not dry_run else ():
+        log(f"[race] {exp} keeps no clusters/k{k}: computing them into {out / 'clusters' / f'k{k}'}", flush=True)
+        config = with_data_root(validate(c.train_config, source=f"race candidate {c.name}"))
+        ensure_clusters(config, out / "clusters" / f"k{k}")
+    for k in sorted({int((c.train_config.get("cluster") or {}).get("k") or 0) for c in candidates} - {0}):
+        if k not in needed:  # the experiment's, copied so that every entrant reads from one folder
+            if not (out / "clusters" / f"k{k}").exists() and not dry_run:
+                shutil.copytree(exp / "clusters" / f"k{k}", out / "clusters" / f"k{k}")
+    return out
+
+
 def run_race(
     experiment: str | Path,
     config: RaceConfig,
     out: str | Path | None = None,
     dry_run: bool = False,
     adopt: list[str] | None = None,
+    base: dict[str, Any] | None = None,
     log=print,
 ) -> Path:
     """Race the experiment's entrants (see the module's docstring); ``adopt``: ``--adopt NAME=FOLDER`` items
-    (:mod:`clustergan.tune.race_adopt`). Returns the race folder."""
+    (:mod:`clustergan.tune.race_adopt`); ``base``: the sweep's base config, overrides applied (what the
+    race's own controls are built on). Returns the race folder."""
     exp = Path(experiment)
     if not (exp / "sweep_state.json").is_file():
         raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
     trials = experiment_records(exp)
-    candidates = entrants(exp, config, trials)
+    candidates = entrants(exp, config, trials, base)
+    out = Path(out) if out is not None else exp / "race"
     return race_entrants(
         candidates,
         config,
-        Path(out) if out is not None else exp / "race",
+        out,
         protocol,
-        clusters=exp,
+        clusters=_clusters_for(candidates, exp, out, dry_run, log),
         seconds_per_run=_seconds_per_run(trials),
         about={"experiment": str(exp.resolve())},
         dry_run=dry_run,

@@ -78,6 +78,9 @@ class RaceConfig(_Strict):
     # 1: runs train one at a time in the driver's process; N > 1: a round's runs as Ray tasks, N at a time
     concurrent: int = Field(1, ge=1)
     cpus_per_run: float = Field(1.0, gt=0.0)  # what each such task asks Ray for
+    # hand-set configurations entering as controls besides the experiment's own, by their overrides of the
+    # sweep's base config (e.g. {clustergan: {cluster.k: 8, loss.lambda_ms: 0.1}})
+    controls: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _check(self) -> RaceConfig:
