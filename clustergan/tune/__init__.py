@@ -44,7 +44,13 @@ layer module            role                                                    
                         controls, the entrants, the plan, the rounds                 race_report, records,
                                                                                      race_adopt, space,
                                                                                      ranking, sweep_config
-6     ``sweep``         the driver (``run_sweep``): Tuners, Optuna, report, ledger   all of the above
+6     ``driver``        one sweep run's Tune experiments: the trainable, the         feedback, ledger,
+                        baselines' grid, the Optuna search, their restore            progress, records,
+                                                                                     space, storage,
+                                                                                     study_db,
+                                                                                     sweep_config, trial
+7     ``sweep``         ``run_sweep``: what a sweep run trains (ledger, clusters,    all of the above
+                        baselines, search budget), its start and its report
 ====  ================  ===========================================================  ======================
 
 ``tests/test_tune_records.py`` checks this table against the imports.

@@ -1,0 +1,5 @@
+import sys
+
+from clustergan.cli import main
+
+sys.exit(main())
