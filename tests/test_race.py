@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -204,22 +205,48 @@ def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experim
 # ------------------------------------------------------------------ a round's runs as Ray tasks
 
 
-def test_a_round_runs_side_by_side_as_ray_tasks(experiment, capsys):
-    """The smoke race through the real Ray path (``--concurrent 2``): a local Ray, each run a task in a
-    worker process of its own; the result is the same race as the one in this process would run."""
-    args = ["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1", "--concurrent", "2"]
-    assert main(args) == 0
-    out = capsys.readouterr().out
+def test_a_round_runs_side_by_side_as_ray_tasks(experiment):
+    """The smoke race through the real Ray path (``clustergan race --concurrent 2``, as a user runs it): a
+    local Ray, each run a task in a worker process of its own. A subprocess, because a Ray started and shut
+    down in this process breaks the next Ray Train run of the same process (test_ray's)."""
+    cmd = [sys.executable, "-m", "clustergan.cli", "race", str(experiment), "--schedule", "2", "3"]
+    cmd += ["--max-candidates", "1", "--concurrent", "2"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     race = experiment / "race"
     state = json.loads((race / "race.json").read_text())
     assert state["status"] == "finished" and state["config"]["concurrent"] == 2
     assert {name: sorted(runs) for name, runs in state["runs"].items()} == {n: ["0", "1", "2"] for n in state["runs"]}
-    done = re.findall(r"\[race\] (\S+) seed (\d): done on \S+ \(pid (\d+)\)", out)
-    assert len(done) == 6 and len({pid for *_, pid in done}) >= 2, out  # Ray worker processes, not this one
-    assert str(os.getpid()) not in {pid for *_, pid in done}
+    done = re.findall(r"\[race\] (\S+) seed (\d): done on \S+ \(pid (\d+)\)", first.stdout)
+    assert len(done) == 6 and len({pid for *_, pid in done}) >= 2, first.stdout  # Ray worker processes
     assert len(list(race.glob("*/seed*/metrics.json"))) == 6
-    assert main(args) == 0
-    assert "[race] " not in capsys.readouterr().out  # every candidate x seed read back
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "[race] " not in again.stdout  # every candidate x seed read back
+
+
+def _marked(mark: str) -> list[int]:
+    """Pids of the processes whose environment holds ``CG_TEST_PROCESS_MARK=mark``."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"CG_TEST_PROCESS_MARK={mark}".encode() in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
+
+
+def _kill_marked(mark: str, timeout: float) -> list[int]:
+    """SIGKILL every marked process until none is left or ``timeout`` passes; returns the survivors."""
+    deadline = time.monotonic() + timeout
+    while (pids := _marked(mark)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    return _marked(mark)
 
 
 def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experiment):
@@ -228,7 +255,9 @@ def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experi
     cmd = [sys.executable, "-m", "clustergan.cli", "race", str(experiment), "--schedule", "2", "3"]
     cmd += ["--max-candidates", "1", "--concurrent", "2"]
     race = experiment / "race"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    mark = f"cg-race-kill-{os.getpid()}-{time.monotonic_ns()}"  # every process of that race inherits it
+    env = {**os.environ, "CG_TEST_PROCESS_MARK": mark}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     deadline = time.monotonic() + 600
     while not list(race.glob("*/seed*/metrics.json")):
         assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
@@ -236,6 +265,10 @@ def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experi
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
+    # Ray's own processes (raylet, GCS, task workers) run in sessions of their own: killed too, or a task would
+    # finish after its driver (and a stray Ray would meet the next test's)
+    left = _kill_marked(mark, timeout=60)
+    assert not left, f"processes of the killed race still alive after 60 s: {left}"
     done = {p: p.stat().st_mtime_ns for p in race.glob("*/seed*/metrics.json")}
     assert 1 <= len(done) < 6
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)

@@ -462,3 +462,24 @@ def test_cli_adopt_needs_key_equals_folder(tmp_path):
         "clustergan: error: --adopt 'clustergan_best': write it as KEY=RUN_DIR, e.g. "
         "clustergan_best=runs/sweeps/facades_search/trials/<id>/seed0"
     )
+
+
+def test_the_cost_estimate_prices_the_runs_left_at_each_methods_measured_pace(tmp_path):
+    from clustergan.jsonio import write_json
+    from clustergan.reproduce.cost import estimate
+
+    preset = _tiny_preset()
+    specs = run_specs(preset, only=["pix2pix", "msgan"], seeds=[0, 1])
+    protocol = specs[0].study.protocol
+    for key, seconds in (("pix2pix", 600.0), ("msgan", 1200.0)):  # seed 0 done, measured on "CPU X"
+        run = tmp_path / "synth" / key / "seed0"
+        record = {"train_done": True, "train_seconds": seconds, "eval_seconds": 120.0, "machine": {"cpu": "CPU X"}}
+        write_json(run / "reproduce.json", record)
+        write_json(run / "metrics.json", {"protocol": {"name": protocol}})
+    write_json(tmp_path / "synth" / "msgan" / "seed1" / "reproduce.json", {"train_done": True})  # evaluate only
+    text = estimate(specs, tmp_path)
+    # left: pix2pix seed 1 (600 + 120 s) and msgan seed 1's evaluation (120 s): 840 s
+    assert text.startswith("estimated cost: 1 of 4 runs to train and evaluate, 1 to evaluate only; ~0.2 h (14 min) ")
+    assert "(measured on CPU X; another machine scales it)" in text
+    empty = estimate(run_specs(preset, only=["clustergan"], seeds=[0]), tmp_path)
+    assert "not counted, no finished run to price them by: synth/clustergan" in empty

@@ -125,6 +125,11 @@ def run(args: argparse.Namespace) -> None:
     for item in args.adopt:
         adopt(preset, out, args.facades, args.study, item, smoke=args.smoke_test)
     if not args.report_only:
+        if not smoke:
+            from clustergan.reproduce.cost import estimate
+            from clustergan.reproduce.run import run_specs
+
+            print(estimate(run_specs(preset, args.study, args.only, args.seeds), out), flush=True)
         reproduce(
             preset,
             out,
