@@ -243,6 +243,11 @@ def test_sweep_of_8_trials_on_two_nodes_runs_the_encoder_once(two_nodes, tmp_pat
         )
     )
     original = features.extract_features
+    # a cold feature cache, so that the encoder has to run (a warm one from an earlier session would skip it)
+    cold = tmp_path / "feature-cache"
+    monkeypatch.setattr(
+        features, "cache_dir", lambda sub: (cold / sub).mkdir(parents=True, exist_ok=True) or cold / sub
+    )
     driver_node = ray.get_runtime_context().get_node_id()
     monkeypatch.setattr(
         features,
