@@ -148,6 +148,25 @@ def test_a_hand_set_control_enters_by_its_overrides_of_the_sweeps_base(experimen
         entrants(experiment, config, experiment_records(experiment), None)
 
 
+def test_a_ledger_without_clusters_gets_the_same_statistics_computed_for_its_race(experiment, tmp_path, capsys):
+    """A ledger keeps no clusters/: the race computes them under its own folder, from the inputs the trials
+    used, and they are the explore stage's statistics."""
+    from clustergan.clustering import ClusterStats
+
+    ledger = tmp_path / "ledger"
+    shutil.copytree(experiment, ledger, ignore=shutil.ignore_patterns("clusters"))
+    race = tmp_path / "race"
+    assert main(["race", str(ledger), "--schedule", "2", "3", "--max-candidates", "1", "--max-runs", "1",
+                 "--out", str(race)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    ks = sorted(p.name for p in (race / "clusters").iterdir())
+    assert ks and all(
+        f"[race] {ledger} keeps no clusters/{k}: computing them into {race / 'clusters' / k}" in out for k in ks
+    )
+    for k in ks:
+        assert ClusterStats.load(race / "clusters" / k).same_as(ClusterStats.load(experiment / "clusters" / k))
+
+
 def test_a_bad_schedule_is_refused_with_what_to_give(experiment, capsys):
     assert main(["race", str(experiment), "--schedule", "4", "2"]) == 2
     err = capsys.readouterr().err
