@@ -50,7 +50,8 @@ def estimate(specs: list, out: Path) -> str:
         return f"estimated cost: nothing left, all {len(specs)} runs are done"
     text = (
         f"estimated cost: {left['train']} of {len(specs)} runs to train and evaluate, {left['evaluate']} to evaluate"
-        f" only; ~{seconds / 3600:.1f} h ({seconds / 60:.0f} min) at the median wall time of each method's finished runs here"
+        f" only; ~{seconds / 3600:.1f} h ({seconds / 60:.0f} min)"
+        " at the median wall time of each method's finished runs here"
         f" (measured on {', '.join(sorted(machines)) or 'no machine yet'}; another machine scales it)"
     )
     if unpriced:
