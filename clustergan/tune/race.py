@@ -209,7 +209,7 @@ def run_race(
         protocol,
         clusters=_clusters_for(candidates, exp, out, dry_run, log),
         seconds_per_run=_seconds_per_run(trials),
-        about={"experiment": str(exp.resolve())},
+        about={"experiment": str(exp)},  # as given: a committed race.json names no machine path
         dry_run=dry_run,
         adopt_from=parse_adopt(adopt or [], candidates),
         log=log,
