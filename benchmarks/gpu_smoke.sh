@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks in one run, for a machine with a CUDA GPU and PyTorch (what a session's GPU lease allows:
-# minutes, so every step has its own time limit and writes its log as it goes):
+# The GPU checks in one run, for a machine with a CUDA GPU and PyTorch (a borrowed GPU may be lent for
+# minutes only, so every step has its own time limit and writes its log as it goes):
 #   1. the environment: GPU, torch, CuPy, cuML, NCCL
 #   2. tests/test_gpu.py: CuPy Ledoit-Wolf vs scikit-learn, the cuML backend, clustergan on CUDA in fp32 and
 #      bf16 autocast (checkpoint loads and samples on the CPU), a Ray Train worker on the GPU with NCCL

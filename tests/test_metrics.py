@@ -419,9 +419,11 @@ def test_evaluate_is_deterministic_and_complete():
     assert set(METRICS) >= {"fid", "ndb", "lpips", "mode_coverage"}
 
 
-def test_the_protocols_list_decides_which_registered_metrics_run():
+def test_the_protocols_list_decides_which_registered_metrics_run(monkeypatch):
+    import clustergan.metrics.runner as runner
     from clustergan.metrics import MetricResult, register_metric
     from clustergan.metrics.registry import METRICS as registry
+    from clustergan.scores import SCORES
 
     class Count:
         def __init__(self):
@@ -436,6 +438,14 @@ def test_the_protocols_list_decides_which_registered_metrics_run():
     try:
         register_metric("count")(lambda ctx: Count())
         train = smooth_images(6, size=32)
+        # a value clustergan/scores.py does not name would reach no table, ranking or TensorBoard scalar
+        with pytest.raises(
+            ClusterganError,
+            match=r"^metric 'count' returned \['count'\], which clustergan/scores\.py does not name: add them to "
+            r"SCORES, LOWER_IS_BETTER and LABELS there$",
+        ):
+            evaluate(make_generate_fn(train, 0.1), train[:3], train, tiny_protocol(metrics=("count", "ndb")))
+        monkeypatch.setattr(runner, "SCORES", (*SCORES, "count"))
         result = evaluate(make_generate_fn(train, 0.1), train[:3], train, tiny_protocol(metrics=("count", "ndb")))
         assert result["count"] == 3 * 4 and "ndb" in result and "lpips" not in result
         with pytest.raises(ConfigError, match=r"^unknown metric 'nope'; available: .*count"):
@@ -534,3 +544,17 @@ def test_cond_gain_of_a_perfect_and_of_an_input_blind_sampler():
         r"\[5, 3, 32, 32\] \(one target per input, in order\)",
     ):
         evaluate(perfect, sources, train, protocol, test_targets=targets[:4])
+
+
+def test_every_score_has_one_direction_and_label_and_the_objectives_are_scores():
+    from clustergan.reproduce.paper import PAPER_TABLE1
+    from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY, SCORES
+    from clustergan.train.monitor import SCORES as monitored
+    from clustergan.tune.records import METRICS as recorded
+    from clustergan.tune.sweep_config import MODES, OBJECTIVES
+
+    assert set(LOWER_IS_BETTER) == set(LABELS) == set(SCORES) and len(set(SCORES)) == len(SCORES)
+    assert QUALITY == ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage") and monitored is SCORES
+    assert set(recorded) <= set(SCORES) and recorded[: len(OBJECTIVES)] == OBJECTIVES
+    assert MODES == ("min", "min", "max")  # NDB and JSD lower, LPIPS diversity higher
+    assert all(set(row) <= set(QUALITY) for row in PAPER_TABLE1.values())

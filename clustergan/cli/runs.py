@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from clustergan.errors import ClusterganError
+from clustergan.scores import SCORES
 
 # --placement -> Ray's placement-group strategy for the workers' bundles
 PLACEMENTS = {"pack": "PACK", "spread": "SPREAD", "strict-spread": "STRICT_SPREAD"}
@@ -120,7 +121,7 @@ def cmd_eval(args) -> None:
         ndb_bins=args.ndb_bins,
         generator=args.generator,
     )
-    keys = [k for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage") if k in result]
+    keys = [k for k in SCORES if k in result]
     print(json.dumps({k: result[k] for k in keys}, indent=2))
 
 

@@ -9,6 +9,7 @@ To add a metric: write a module with a class that has ``update`` and ``compute``
 with ``@register_metric("name")`` that turns a :class:`MetricContext` into an instance (pull out of the
 context exactly the arguments the class needs). Import the module in ``clustergan/metrics/__init__.py`` and
 add the name to the ``metrics`` of the protocols that should run it (:mod:`clustergan.metrics.protocols`).
+Name the values ``compute`` returns in :mod:`clustergan.scores`, which every table and ranking reads.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from clustergan.jsonio import write_json
 from clustergan.metrics.images import check_images
 from clustergan.metrics.protocols import Protocol
 from clustergan.metrics.registry import METRICS, MetricContext
+from clustergan.scores import SCORES
 
 GenerateFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
@@ -119,6 +120,12 @@ def evaluate(
         tick = time.perf_counter()
         computed = metric.compute()
         seconds[name] += time.perf_counter() - tick
+        unnamed = sorted(set(computed.values) - set(SCORES))
+        if unnamed:
+            raise ClusterganError(
+                f"metric {name!r} returned {unnamed}, which clustergan/scores.py does not name: add them to "
+                f"SCORES, LOWER_IS_BETTER and LABELS there"
+            )
         result.update(computed.values)
         details[name] = {**computed.details, "seconds": seconds[name]}
     details["inputs"] = int(sources.shape[0])

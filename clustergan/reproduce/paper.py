@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clustergan.reproduce.rule import LABELS, LOWER_IS_BETTER
+from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY
 
 # The paper's Table 1 (facades; resolution, epochs and protocol not stated; docs/PROTOCOLS.md).
 PAPER_TABLE1 = {
@@ -34,9 +34,9 @@ def direction_lines(summary: dict) -> list[str]:
     ]
     any_row = False
     for ours_a, ours_b, paper_a, paper_b in DIRECTION_PAIRS:
-        for k in ("fid", "ndb", "jsd", "lpips"):
+        for k in QUALITY:
             ours = verdicts.get((ours_a, ours_b, k))
-            if ours is None:
+            if ours is None or k not in PAPER_TABLE1[paper_a]:
                 continue
             any_row = True
             a, b = PAPER_TABLE1[paper_a][k], PAPER_TABLE1[paper_b][k]

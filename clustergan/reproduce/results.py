@@ -12,9 +12,6 @@ from clustergan.jsonio import write_json
 from clustergan.reproduce.paper import direction_lines, paper_table
 from clustergan.reproduce.presets import Preset, Study
 from clustergan.reproduce.rule import (
-    LABELS,
-    LOWER_IS_BETTER,
-    METRICS,
     cell,
     compare,
     fmt,
@@ -23,6 +20,7 @@ from clustergan.reproduce.rule import (
     verdict_cell,
 )
 from clustergan.reproduce.sections import conditioning_section, diagnostics_section, probes_section
+from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY
 
 __all__ = ["collect", "compare", "direction_lines", "mean_std", "shown_pairs", "study_section", "write_results"]
 
@@ -37,7 +35,7 @@ def collect(study: Study, study_dir: Path) -> dict:
             m = read_or_empty(run / "metrics.json")
             if m:
                 seeds[seed] = {
-                    "metrics": {k: m[k] for k in METRICS if isinstance(m.get(k), (int, float))},
+                    "metrics": {k: m[k] for k in QUALITY if isinstance(m.get(k), (int, float))},
                     "epoch": m.get("provenance", {}).get("epoch"),
                     "cluster_choice": m.get("protocol", {}).get("cluster_choice"),
                     "protocol": m.get("protocol", {}),
@@ -50,7 +48,7 @@ def collect(study: Study, study_dir: Path) -> dict:
 
 
 def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str], dict]:
-    present = [k for k in METRICS if any(k in s["metrics"] for r in rows.values() for s in r["seeds"].values())]
+    present = [k for k in QUALITY if any(k in s["metrics"] for r in rows.values() for s in r["seeds"].values())]
     lines = [f"## {study.title}", ""]
     summary: dict = {"rows": {}, "comparisons": []}
     if not rows:

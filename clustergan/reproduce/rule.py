@@ -14,10 +14,6 @@ from pathlib import Path
 
 from clustergan.jsonio import read_json
 
-METRICS = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "ndb": True, "jsd": True, "lpips": False, "mode_coverage": False}
-LABELS = {"fid": "FID", "kid": "KID", "ndb": "NDB", "jsd": "JSD", "lpips": "LPIPS", "mode_coverage": "mode coverage"}
-
 
 def read_or_empty(path: Path) -> dict:
     """A run's JSON file, or {} where it was not written (a run not finished or not measured)."""

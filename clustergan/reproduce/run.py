@@ -20,6 +20,7 @@ from clustergan.config import training_differences
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.reproduce.presets import Method, Preset, Study
+from clustergan.scores import SCORES
 
 
 @dataclass
@@ -324,11 +325,7 @@ def reproduce(
         metrics = evaluate_one(run_dir, spec.study, device="cuda" if preset.gpu and torch.cuda.is_available() else None)
         log(
             f"[{i}/{len(specs)}] {spec.name}: "
-            + ", ".join(
-                f"{k} {metrics[k]:.4g}"
-                for k in ("fid", "ndb", "jsd", "lpips", "mode_coverage")
-                if isinstance(metrics.get(k), (int, float))
-            ),
+            + ", ".join(f"{k} {metrics[k]:.4g}" for k in SCORES if isinstance(metrics.get(k), (int, float))),
             flush=True,
         )
     if only or train_only:

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from clustergan.reproduce.presets import Study
 from clustergan.reproduce.rule import (
-    LABELS,
-    LOWER_IS_BETTER,
-    METRICS,
     cell,
     compare,
     fmt,
@@ -17,6 +14,7 @@ from clustergan.reproduce.rule import (
     read_or_empty,
     verdict_cell,
 )
+from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY
 
 
 def probes_section(study: Study, study_dir: Path, rows: dict) -> list[str]:
@@ -26,7 +24,7 @@ def probes_section(study: Study, study_dir: Path, rows: dict) -> list[str]:
     found = [(p, m) for p, m in found if m]
     if not found:
         return []
-    present = [k for k in METRICS if any(isinstance(m.get(k), (int, float)) for _, m in found)]
+    present = [k for k in QUALITY if any(isinstance(m.get(k), (int, float)) for _, m in found)]
     lines = [
         f"### One-seed probes (seed {seed}; the main rows' seed-{seed} runs beside them)",
         "",
@@ -63,7 +61,7 @@ def diagnostics_section(study: Study, study_dir: Path) -> list[str]:
             )
             if d:
                 diags.append((seed, d))
-            for k in METRICS:
+            for k in QUALITY:
                 if isinstance(f.get(k), (int, float)) and isinstance(t.get(k), (int, float)):
                     freq.setdefault(k, []).append(f[k])
                     target.setdefault(k, []).append(t[k])

@@ -12,9 +12,8 @@ from pathlib import Path
 import torch
 
 from clustergan.config import TrainConfig
+from clustergan.scores import SCORES
 from clustergan.train.grids import sample_grid
-
-EVAL_SCORES = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
 
 
 class RunMonitor:
@@ -66,7 +65,7 @@ class RunMonitor:
             ndb_bins=self.config.train.eval_ndb_bins,
             generator=generator,
         )
-        scores = {k: float(result[k]) for k in EVAL_SCORES if k in result}
+        scores = {k: float(result[k]) for k in SCORES if k in result}
         for k, v in scores.items():
             self.writer.add_scalar(f"eval/{k}", v, epoch)
         return scores

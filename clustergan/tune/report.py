@@ -20,7 +20,7 @@ from clustergan.tune.best_config import write_best_config
 from clustergan.tune.hparams import write_hparams
 from clustergan.tune.page import fmt_number, write_page
 from clustergan.tune.ranking import rank_trials
-from clustergan.tune.records import TrialRecord, experiment_records
+from clustergan.tune.records import METRICS, TrialRecord, experiment_records
 from clustergan.tune.storage import STATE, open_uri_report
 from clustergan.tune.sweep_config import OBJECTIVES
 
@@ -99,7 +99,7 @@ def _row_values(r: dict[str, Any]) -> dict[str, Any]:
         "sample_grid": r["sample_grid"],
         "error": r["error"],
     }
-    for k in ("ndb", "jsd", "lpips", "fid", "mode_coverage", "cond_gain"):
+    for k in METRICS:
         values[k] = m.get(k)
     for k in PARAM_KEYS:
         section, _, leaf = k.partition(".")

@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from clustergan.config import _resolve_extends, describe_error, read_yaml, validate
 from clustergan.errors import ConfigError
+from clustergan.scores import LOWER_IS_BETTER
 
 OBJECTIVES = ("ndb", "jsd", "lpips")
-MODES = ("min", "min", "max")
+MODES = tuple("min" if LOWER_IS_BETTER[k] else "max" for k in OBJECTIVES)
 
 
 class _Strict(BaseModel):
