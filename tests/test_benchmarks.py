@@ -74,3 +74,25 @@ def test_the_budget_is_the_first_epoch_from_which_the_rule_keeps_holding():
     assert budget({"pix2pix": pix2pix, "msgan_ms0.1": never, "clustergan_ms0.1": follows})[1] == (
         "budget: the rule does not hold stably at any evaluated epoch (up to 60)"
     )
+
+
+def _msgan_reference():
+    spec = importlib.util.spec_from_file_location("msgan_reference", REPO / "benchmarks" / "msgan_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_collapse_rule_needs_both_an_ignored_input_and_one_image_for_every_input():
+    collapsed = _msgan_reference().collapsed
+    assert collapsed({"cond_gain": 0.004, "output_lpips_between_inputs": 0.049})
+    assert not collapsed({"cond_gain": 0.005, "output_lpips_between_inputs": 0.01})  # still follows its input
+    assert not collapsed({"cond_gain": 0.0, "output_lpips_between_inputs": 0.05})  # different images per input
+    assert not collapsed({"cond_gain": -0.01, "output_lpips_between_inputs": 0.5})
+
+
+def test_the_reference_is_assembled_only_from_a_git_checkout(tmp_path):
+    from clustergan.errors import ClusterganError
+
+    with pytest.raises(ClusterganError, match=r"not a checkout of github\.com/HelenMao/MSGAN nor its \.git folder$"):
+        _msgan_reference().assemble(tmp_path, tmp_path / "work")
