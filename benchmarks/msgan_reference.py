@@ -233,7 +233,7 @@ def evaluate(args, name: str, folder: Path | None, commit: str | None) -> None:
     write_metrics_json(out / "metrics.json", result, {**provenance(), **about, "steps": args.steps, "seed": seed})
     grid = sample_grid(G, sources[:6], NZ, 0, seed=0, num_z=3)
     out.mkdir(parents=True, exist_ok=True)
-    save_image(grid, out / "samples.png")
+    save_image(grid, out / "samples.jpg")
     print(f"{name}: " + ", ".join(f"{k} {result[k]:.4g}" for k in SHOWN), flush=True)
 
 
@@ -280,7 +280,7 @@ def figure(args) -> Path | None:
 
     from clustergan.jsonio import read_json
 
-    names = [n for n in RUNS if (args.ledger / n / "samples.png").is_file()]
+    names = [n for n in RUNS if (args.ledger / n / "samples.jpg").is_file()]
     if not names:
         return None
     fig = plt.figure(figsize=(12, 3.2 + 2.4 * len(names)))
@@ -299,7 +299,7 @@ def figure(args) -> Path | None:
             ax.legend(fontsize=7)
     for row, name in enumerate(names, start=1):
         ax = fig.add_subplot(grid[row, :])
-        ax.imshow(plt.imread(args.ledger / name / "samples.png"))
+        ax.imshow(plt.imread(args.ledger / name / "samples.jpg"))
         ax.set_title(f"{name}: input, then 6 noise draws", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
