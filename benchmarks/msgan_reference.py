@@ -22,7 +22,8 @@ The reference is assembled outside the repository from its public sources, never
 ``--source`` is a checkout of github.com/HelenMao/MSGAN or its ``.git`` folder; its
 ``Pix2Pix-Mode-Seeking`` folder is copied into ``--work`` (default: the clustergan cache). Runs are
 resumable (a checkpoint per epoch on both sides); results go to the committed folder
-``docs/results/msgan_reference/`` (metrics, loss traces per epoch, sample grids; never weights).
+``docs/results/msgan_reference/`` (metrics, loss traces per epoch; never weights) and the figure with every run's
+sample grid and traces, ``docs/figures/msgan_reference.png`` (the grids themselves stay in the run folders).
 
     python benchmarks/msgan_reference.py --source /path/to/MSGAN            # train + evaluate all four
     python benchmarks/msgan_reference.py --source /path/to/MSGAN --only reference_s0
@@ -125,6 +126,7 @@ def train_reference(args, seed: int, folder: Path, commit: str) -> None:
 
     from clustergan.data import PairedImageDataset
     from clustergan.jsonio import read_json, write_json
+    from clustergan.train.checkpoint import load_checkpoint, save_checkpoint
 
     run = args.out / f"reference_s{seed}"
     ckpt = run / "checkpoint.pt"
@@ -134,9 +136,10 @@ def train_reference(args, seed: int, folder: Path, commit: str) -> None:
     sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=seed, drop_last=False)
     loader = DataLoader(dataset, batch_size=1, sampler=sampler)
     epochs = args.epochs
-    start, traces = 0, read_json(run / "traces.json", {}).get("epochs", [])
+    trace_path = args.ledger / f"reference_s{seed}" / "traces.json"
+    start, traces = 0, read_json(trace_path, {}).get("epochs", [])
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = load_checkpoint(ckpt)
         for name in ("netG", "netD", "optimizer_G", "optimizer_D"):
             getattr(model, name).load_state_dict(state[name])
         torch.set_rng_state(state["rng"])
@@ -162,18 +165,17 @@ def train_reference(args, seed: int, folder: Path, commit: str) -> None:
             }
         )
         state = {name: getattr(model, name).state_dict() for name in ("netG", "netD", "optimizer_G", "optimizer_D")}
-        torch.save({**state, "epoch": epoch + 1, "rng": torch.get_rng_state()}, run / "checkpoint.part")
-        (run / "checkpoint.part").replace(ckpt)
-        write_json(run / "traces.json", {"epochs": traces, "reference_commit": commit, "seed": seed})
+        save_checkpoint(ckpt, {**state, "epoch": epoch + 1, "rng": torch.get_rng_state()})
+        write_json(trace_path, {"epochs": traces, "reference_commit": commit, "seed": seed})
         print(f"reference_s{seed}: epoch {epoch + 1}/{epochs} {traces[-1]}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------- evaluation
 def reference_generator(args, seed: int, folder: Path):
-    import torch
+    from clustergan.train.checkpoint import load_checkpoint
 
     model, _ = reference_model(folder, seed)
-    state = torch.load(args.out / f"reference_s{seed}" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    state = load_checkpoint(args.out / f"reference_s{seed}" / "checkpoint.pt")
     model.netG.load_state_dict(state["netG"])
     return model.netG.eval()
 
@@ -229,11 +231,10 @@ def evaluate(args, name: str, folder: Path | None, commit: str | None) -> None:
         protocol = dataclasses.replace(protocol, ndb_bins=args.ndb_bins)
     result = run_metrics(fn, sources, train_targets, protocol, seed=0, test_targets=test_targets)
     result["output_lpips_between_inputs"] = between_inputs(fn, sources)
-    out = args.ledger / name
-    write_metrics_json(out / "metrics.json", result, {**provenance(), **about, "steps": args.steps, "seed": seed})
-    grid = sample_grid(G, sources[:6], NZ, 0, seed=0, num_z=3)
-    out.mkdir(parents=True, exist_ok=True)
-    save_image(grid, out / "samples.jpg")
+    info = {**provenance(), **about, "steps": args.steps, "seed": seed}
+    write_metrics_json(args.ledger / name / "metrics.json", result, info)
+    # the grid stays in the run folder: the committed figure (figure()) carries every run's grid
+    save_image(sample_grid(G, sources[:6], NZ, 0, seed=0, num_z=3), args.out / name / "samples.jpg")
     print(f"{name}: " + ", ".join(f"{k} {result[k]:.4g}" for k in SHOWN), flush=True)
 
 
@@ -280,7 +281,7 @@ def figure(args) -> Path | None:
 
     from clustergan.jsonio import read_json
 
-    names = [n for n in RUNS if (args.ledger / n / "samples.jpg").is_file()]
+    names = [n for n in RUNS if (args.out / n / "samples.jpg").is_file()]
     if not names:
         return None
     fig = plt.figure(figsize=(12, 3.2 + 2.4 * len(names)))
@@ -299,7 +300,7 @@ def figure(args) -> Path | None:
             ax.legend(fontsize=7)
     for row, name in enumerate(names, start=1):
         ax = fig.add_subplot(grid[row, :])
-        ax.imshow(plt.imread(args.ledger / name / "samples.jpg"))
+        ax.imshow(plt.imread(args.out / name / "samples.jpg"))
         ax.set_title(f"{name}: input, then 6 noise draws", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
@@ -350,8 +351,6 @@ def main() -> None:
                 (args.out / name).mkdir(parents=True, exist_ok=True)
                 if name.startswith("reference"):
                     train_reference(args, seed, folder, commit)
-                    args.ledger.joinpath(name).mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(args.out / name / "traces.json", args.ledger / name / "traces.json")
                 else:
                     config = load_config(REPO / "sweeps" / "msgan.yaml", ours_overrides(args, seed))
                     resume = latest_checkpoint(config.run_dir / "checkpoints")
