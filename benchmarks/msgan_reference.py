@@ -47,6 +47,10 @@ sys.path.insert(0, str(REPO))
 SIZE, NZ = 128, 8
 SEEDS = (0, 1)
 RUNS = [f"{side}_s{seed}" for seed in SEEDS for side in ("reference", "ours")]
+# one-at-a-time changes of ours towards the reference, trained only when named with --only (seed 0, paired
+# with ours_s0: the same data order and noise draws)
+VARIANTS = {"halved": ["model.d_scale_width=halved"], "gfirst": ["train.update_order=g_first"]}
+ABLATIONS = [f"ours-{v}_s0" for v in VARIANTS]
 COLLAPSE_GAIN, COLLAPSE_BETWEEN = 0.005, 0.05
 SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain", "output_lpips_between_inputs")
 # per-epoch traces, in our loss definitions: the reference's G_L1 is already x lambda_L1 (10) and its D loss
@@ -54,7 +58,9 @@ SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain", "output_lpips_between
 TRACE_KEYS = ("G_gan", "G_l1", "G_ms", "D")
 
 
-def ours_overrides(args, seed: int) -> list[str]:
+def ours_overrides(args, name: str) -> list[str]:
+    side, seed = name.rsplit("_s", 1)[0], int(name.rsplit("_s", 1)[1])
+    variant = VARIANTS[side.split("-", 1)[1]] if "-" in side else []
     return [
         f"data.root={args.facades}",
         f"data.size={SIZE}",
@@ -68,7 +74,8 @@ def ours_overrides(args, seed: int) -> list[str]:
         "train.ema.half_life_images=0",
         "train.threads=2",
         f"seed={seed}",
-        f"out={args.out / f'ours_s{seed}'}",
+        f"out={args.out / name}",
+        *variant,
     ]
 
 
@@ -259,14 +266,14 @@ def collapsed(m: dict) -> bool:
 def report(args) -> None:
     from clustergan.jsonio import read_json
 
-    rows = [(n, read_json(args.ledger / n / "metrics.json", None)) for n in RUNS]
+    rows = [(n, read_json(args.ledger / n / "metrics.json", None)) for n in RUNS + ABLATIONS]
     print(f"| run | {' | '.join(SHOWN)} | collapsed |\n|---|{'---|' * (len(SHOWN) + 1)}")
     for name, m in rows:
         if m:
             cells = " | ".join(f"{m[k]:.4g}" for k in SHOWN)
             print(f"| {name} | {cells} | {'yes' if collapsed(m) else 'no'} |")
     print("\nloss traces per epoch (our definitions: G_l1 unweighted, D = real + mean of the two fakes):")
-    for name in RUNS:
+    for name in RUNS + ABLATIONS:
         traces = read_json(args.ledger / name / "traces.json", {}).get("epochs", [])
         for t in traces:
             print(f"  {name} epoch {t['epoch']}: " + ", ".join(f"{k} {t[k]:.4g}" for k in TRACE_KEYS if k in t))
@@ -281,7 +288,7 @@ def figure(args) -> Path | None:
 
     from clustergan.jsonio import read_json
 
-    names = [n for n in RUNS if (args.out / n / "samples.jpg").is_file()]
+    names = [n for n in RUNS + ABLATIONS if (args.out / n / "samples.jpg").is_file()]
     if not names:
         return None
     fig = plt.figure(figsize=(12, 3.2 + 2.4 * len(names)))
@@ -320,7 +327,7 @@ def main() -> None:
     p.add_argument("--ledger", type=Path, default=REPO / "docs" / "results" / "msgan_reference")
     p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "msgan_reference.png")
     p.add_argument("--work", type=Path, default=None, help="where the reference is assembled (cache)")
-    p.add_argument("--only", nargs="*", choices=RUNS, default=None)
+    p.add_argument("--only", nargs="*", choices=RUNS + ABLATIONS, default=None, help="default: the four RUNS")
     p.add_argument("--ndb-bins", type=int, default=None, help="fewer NDB bins than the protocol's (tiny data)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
@@ -352,7 +359,7 @@ def main() -> None:
                 if name.startswith("reference"):
                     train_reference(args, seed, folder, commit)
                 else:
-                    config = load_config(REPO / "sweeps" / "msgan.yaml", ours_overrides(args, seed))
+                    config = load_config(REPO / "sweeps" / "msgan.yaml", ours_overrides(args, name))
                     resume = latest_checkpoint(config.run_dir / "checkpoints")
                     run_training(config, gpu=False, resume=resume is not None)
                     write_json(args.ledger / name / "traces.json", {"epochs": ours_traces(args, name), "seed": seed})

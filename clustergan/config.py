@@ -74,6 +74,9 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # pix2pix: 0.5, kept active at test time
     d_layers: int = Field(3, ge=1)
     d_scales: int = Field(2, ge=1, le=2)
+    # channels of each coarser D scale: "same" (ndf at every scale) or "halved" (ndf / 2 per step down, as
+    # MSGAN's and BicycleGAN's multi-scale D); a lever for D's strength, recorded with every result
+    d_scale_width: Literal["same", "halved"] = "same"
     # how D sees the cluster index: "projection" (the method: D judges realism and fit to cluster i) or "none"
     # (an unconditional D; a lever for the investigation of D's stability, recorded with every result)
     d_condition: Literal["projection", "none"] = "projection"
@@ -106,6 +109,9 @@ class TrainSection(_Section):
     # bf16 autocast for G and D; "auto" = bf16 where the CPU or GPU has native bf16, else fp32 (recorded
     # per run, see clustergan/train/precision.py)
     amp: Literal["none", "bf16", "auto"] = "none"
+    # "d_first": D steps on the fresh fakes, then G is scored by the updated D (pix2pix's order);
+    # "g_first": G steps against the current D, then D steps on the same, pre-update fakes (MSGAN's order)
+    update_order: Literal["d_first", "g_first"] = "d_first"
     # torch's fused Adam kernel: the same update as the per-tensor loop (5e-10 apart on equal gradients), one
     # pass over the weights instead of ~10; on CPU it took a 256 px step's Adam from ~0.8 s to ~0.18 s (1 thread)
     fused_adam: bool = True

@@ -96,3 +96,23 @@ def test_the_reference_is_assembled_only_from_a_git_checkout(tmp_path):
 
     with pytest.raises(ClusterganError, match=r"not a checkout of github\.com/HelenMao/MSGAN nor its \.git folder$"):
         _msgan_reference().assemble(tmp_path, tmp_path / "work")
+
+
+def test_each_ablation_changes_one_setting_of_ours_and_nothing_else(tmp_path):
+    import argparse
+
+    from clustergan.config import flat_config, load_config
+
+    module = _msgan_reference()
+    args = argparse.Namespace(facades=tmp_path, epochs=5, out=tmp_path / "runs")
+    base = flat_config(load_config(REPO / "sweeps" / "msgan.yaml", module.ours_overrides(args, "ours_s0")).model_dump())
+    changed = {}
+    for name in module.ABLATIONS:
+        config = load_config(REPO / "sweeps" / "msgan.yaml", module.ours_overrides(args, name))
+        assert config.run_dir == tmp_path / "runs" / name
+        flat = flat_config(config.model_dump())
+        changed[name] = {k: v for k, v in flat.items() if base.get(k) != v and k != "out"}
+    assert changed == {
+        "ours-halved_s0": {"model.d_scale_width": "halved"},
+        "ours-gfirst_s0": {"train.update_order": "g_first"},
+    }

@@ -164,3 +164,19 @@ def test_discriminator_parameter_count_matches_pix2pix():
     assert count_parameters(PatchDiscriminator()) == expected == 2_767_809
     # Projection adds one [512, 4, 4] kernel per cluster and scale.
     assert count_parameters(PatchDiscriminator(num_scales=2, num_clusters=5)) == 2 * expected + 2 * 5 * 512 * 16
+
+
+def test_halved_scale_width_matches_msgans_multiscale_discriminator():
+    # MSGAN's D_NLayersMulti (basic_128_multi: n_layers 2, num_D 2) gives its second scale ndf / 2 channels;
+    # 835,234 parameters with instance norm, counted on the authors' networks.py.
+    def patchgan(ndf, n_layers):
+        widths = [6] + [ndf * min(2**n, 8) for n in range(n_layers + 1)] + [1]
+        return sum(16 * cin * cout + cout for cin, cout in zip(widths[:-1], widths[1:], strict=True))
+
+    halved = PatchDiscriminator(ndf=64, n_layers=2, num_scales=2, scale_width="halved")
+    assert count_parameters(halved) == patchgan(64, 2) + patchgan(32, 2) == 835_234
+    assert count_parameters(PatchDiscriminator(ndf=64, n_layers=2, num_scales=2)) == 2 * patchgan(64, 2)
+    x = torch.randn(1, 3, 128, 128)
+    assert [tuple(o.shape) for o in halved(x, x)] == [(1, 1, 30, 30), (1, 1, 14, 14)]
+    with pytest.raises(ConfigError, match="unknown discriminator scale_width 'quarter'"):
+        PatchDiscriminator(scale_width="quarter")

@@ -32,7 +32,8 @@ class Recorder(torch.nn.Module):
 
     def forward(self, *args):
         out = self.net(*args)
-        kept = out.detach().clone() if torch.is_tensor(out) else None  # D returns one map per scale
+        # G returns one tensor, D one map per scale
+        kept = out.detach().clone() if torch.is_tensor(out) else [o.detach().clone() for o in out]
         self.calls.append(([a.detach().clone() if torch.is_tensor(a) else a for a in args], kept))
         return out
 
@@ -96,3 +97,44 @@ def test_one_step_wiring_with_every_term_on(tmp_path):
         + LAMBDAS["lambda_km"] * losses["G_km"]
     )
     assert float(losses["G_total"]) == pytest.approx(float(weighted), rel=1e-6)
+
+
+def _one_step(tmp_path: Path, order: str) -> tuple[Trainer, list]:
+    config = prepare_run(
+        load_config(
+            REPO / "sweeps" / "debug.yaml",
+            [
+                f"out={tmp_path / order}",
+                "data.synth.n_train=8",
+                "data.synth.n_test=4",
+                "train.batch_size=4",
+                "train.threads=1",
+                "cluster.k=0",
+                "loss.lambda_kl1=0",
+                "loss.lambda_km=0",
+                f"train.update_order={order}",
+            ],
+        )
+    )
+    trainer = Trainer(config, LocalContext())
+    trainer.epoch = 0
+    trainer.D = Recorder(trainer.D)
+    torch.manual_seed(123)  # the same noise draws for both orders
+    trainer.step(next(iter(trainer.loader)))
+    return trainer, trainer.D.calls
+
+
+def test_the_update_order_decides_which_discriminator_scores_the_generator(tmp_path):
+    d_first, d_calls = _one_step(tmp_path, "d_first")
+    g_first, g_calls = _one_step(tmp_path, "g_first")
+    # D learns from the same real pair and the same fakes either way, so its step is the same
+    for a, b in zip(d_first.D.net.parameters(), g_first.D.net.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    # the order of D's calls: real, fakes (D's step), fakes (G's term) / G's term first under g_first
+    assert [len(c[0][1]) for c in d_calls] == [4, 8, 8] and [len(c[0][1]) for c in g_calls] == [8, 4, 8]
+    # g_first scores G with D before its step (the logits of its first call are those of D's fake call,
+    # which sees the same D and the same fakes); d_first scores G with the stepped D
+    assert all(torch.equal(a, b) for a, b in zip(g_calls[0][1], g_calls[2][1], strict=True))
+    assert not all(torch.allclose(a, b) for a, b in zip(d_calls[1][1], d_calls[2][1], strict=True))
+    moved = [not torch.allclose(a, b) for a, b in zip(d_first.G.parameters(), g_first.G.parameters(), strict=True)]
+    assert any(moved)

@@ -8,7 +8,8 @@ Each scale is pix2pix's PatchGAN on concat(source, target) [B, 6, H, W]::
 
 With ``n_layers = 3`` a logit sees a 70x70 patch and a 256 px input gives a 30x30 map. With
 ``num_scales = 2`` a second, independent PatchGAN judges the input average-pooled by 2 (3x3 window,
-stride 2, as MSGAN / BicycleGAN do); MSGAN sums the two scales' losses.
+stride 2, as MSGAN / BicycleGAN do); MSGAN sums the two scales' losses and gives its second scale half
+the channels (``scale_width="halved"``; the default keeps ``ndf`` at both).
 
 Cluster conditioning by projection (Miyato & Koyama 2018): the logit is ``psi(phi(x)) + <e_i, phi(x)>``
 with a learned embedding ``e_i`` per cluster, so D scores both realism and fit to cluster i. Here phi(x)
@@ -91,6 +92,7 @@ class PatchDiscriminator(nn.Module):
         num_scales: number of PatchGANs, each on a further 2x average-pooled input.
         num_clusters: k for projection conditioning; 0 means unconditional.
         norm: "instance" or "batch".
+        scale_width: "same" (``ndf`` at every scale) or "halved" (scale s has ``round(ndf / 2**s)``).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class PatchDiscriminator(nn.Module):
         num_scales: int = 1,
         num_clusters: int = 0,
         norm: str = "instance",
+        scale_width: str = "same",
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -110,11 +113,12 @@ class PatchDiscriminator(nn.Module):
                 f"discriminator sizes must be positive: got n_layers={n_layers}, num_scales={num_scales}, "
                 f"ndf={ndf}, num_clusters={num_clusters}"
             )
+        if scale_width not in ("same", "halved"):
+            raise ConfigError(f"unknown discriminator scale_width {scale_width!r}: use 'same' or 'halved'")
+        widths = [ndf if scale_width == "same" else max(1, round(ndf / 2**s)) for s in range(num_scales)]
         self.in_channels = in_channels
         self.num_clusters = num_clusters
-        self.scales = nn.ModuleList(
-            _PatchGAN(in_channels, ndf, n_layers, num_clusters, norm) for _ in range(num_scales)
-        )
+        self.scales = nn.ModuleList(_PatchGAN(in_channels, w, n_layers, num_clusters, norm) for w in widths)
         init_weights(self)
         for scale in self.scales:
             if scale.embedding is not None:

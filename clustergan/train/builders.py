@@ -39,6 +39,7 @@ def build_discriminator(config: TrainConfig) -> torch.nn.Module:
         ndf=m.ndf,
         n_layers=m.d_layers,
         num_scales=m.d_scales,
+        scale_width=m.d_scale_width,
         num_clusters=config.cluster.k if m.d_condition == "projection" else 0,
         norm=m.norm,
     )

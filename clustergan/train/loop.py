@@ -187,18 +187,38 @@ class Trainer:
             fake = self.G(xf, zf, idsf)  # [n_fakes * B, 3, H, W]
         fakes = fake.chunk(n_fakes)
 
-        # ---- D: real pair once (MSGAN scores it once per fake: the same gradient up to a factor), fakes detached
+        if cfg.train.update_order == "d_first":
+            loss_D = self._update_D(x, y, d_ids, xf, fake, d_idsf)
+            losses = self._update_G(y, z1, z2, xf, fake, fakes, idsf, d_idsf)
+        else:  # "g_first": D then learns from the fakes G made before its step
+            losses = self._update_G(y, z1, z2, xf, fake, fakes, idsf, d_idsf)
+            loss_D = self._update_D(x, y, d_ids, xf, fake, d_idsf)
+        losses["D"] = loss_D
+        if self.ema is not None:
+            self.ema.update(getattr(self.G, "module", self.G), self.global_step * self.ema.batch_images)
+        self.global_step += 1
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _update_D(self, x, y, d_ids, xf, fake, d_idsf) -> torch.Tensor:
+        """One D step: the real pair once (MSGAN scores it once per fake: the same gradient up to a factor),
+        the fakes detached."""
+        cfg = self.config
         self.opt_D.zero_grad(set_to_none=True)
         with _autocast(cfg, self.device):
             loss_real = self.gan_loss(self.D(x, y, d_ids), True)
             loss_fake = self.gan_loss(self.D(xf, fake.detach(), d_idsf), False)  # mean over all fakes
             loss_D = loss_real + loss_fake
+        _check_finite({"D": loss_D}, self.epoch, self.global_step)
         loss_D.backward()
         self.opt_D.step()
+        return loss_D
 
-        # ---- G. D's weights are not trained here, so their gradients are not computed (pix2pix does the
-        # same; it saves about a third of D's backward). The unwrapped D is called so that DDP does not wait for
-        # those gradients. G's gradients are unchanged.
+    def _update_G(self, y, z1, z2, xf, fake, fakes, idsf, d_idsf) -> dict[str, torch.Tensor]:
+        """One G step against D as it stands. D's weights are not trained here, so their gradients are not
+        computed (pix2pix does the same; it saves about a third of D's backward). The unwrapped D is called so
+        that DDP does not wait for those gradients. G's gradients are unchanged."""
+        cfg, lam = self.config, self.config.loss
+        n_fakes, two_fakes = len(fakes), z2 is not None
         self.opt_G.zero_grad(set_to_none=True)
         losses: dict[str, torch.Tensor] = {}
         D = getattr(self.D, "module", self.D)
@@ -223,15 +243,11 @@ class Trainer:
                 losses["G_km"] = self.targets.mahalanobis(feats, idsf)
                 loss_G = loss_G + lam.lambda_km * losses["G_km"]
         losses["G_total"] = loss_G
-        losses["D"] = loss_D
         _check_finite(losses, self.epoch, self.global_step)
         loss_G.backward()
         D.requires_grad_(True)
         self.opt_G.step()
-        if self.ema is not None:
-            self.ema.update(getattr(self.G, "module", self.G), self.global_step * self.ema.batch_images)
-        self.global_step += 1
-        return {k: v.detach() for k, v in losses.items()}
+        return losses
 
     # -------------------------------------------------------------------------------------------- loop
     def fit(self) -> dict[str, float]:
