@@ -23,7 +23,7 @@ The reference is assembled outside the repository from its public sources, never
 ``Pix2Pix-Mode-Seeking`` folder is copied into ``--work`` (default: the clustergan cache). Runs are
 resumable (a checkpoint per epoch on both sides); results go to the committed folder
 ``docs/results/msgan_reference/`` (metrics, loss traces per epoch; never weights) and the figure with every run's
-sample grid and traces, ``docs/figures/msgan_reference.png`` (the grids themselves stay in the run folders).
+sample grid and traces, ``docs/figures/msgan_reference.jpg`` (the grids themselves stay in the run folders).
 
     python benchmarks/msgan_reference.py --source /path/to/MSGAN            # train + evaluate all four
     python benchmarks/msgan_reference.py --source /path/to/MSGAN --only reference_s0
@@ -291,10 +291,11 @@ def figure(args) -> Path | None:
     names = [n for n in RUNS + ABLATIONS if (args.out / n / "samples.jpg").is_file()]
     if not names:
         return None
-    fig = plt.figure(figsize=(12, 3.2 + 2.4 * len(names)))
-    grid = fig.add_gridspec(1 + len(names), 3, height_ratios=[1.3] + [1] * len(names))
+    rows = (len(names) + 1) // 2  # the grids two to a row, reference beside ours for each seed
+    fig = plt.figure(figsize=(12, 3.4 + 5.4 * rows))
+    grid = fig.add_gridspec(1 + rows, 6, height_ratios=[1.3] + [2.1] * rows)
     for col, key in enumerate(("G_ms", "G_gan", "D")):
-        ax = fig.add_subplot(grid[0, col])
+        ax = fig.add_subplot(grid[0, 2 * col : 2 * col + 2])
         for name in names:
             traces = read_json(args.ledger / name / "traces.json", {}).get("epochs", [])
             ax.plot(
@@ -305,15 +306,15 @@ def figure(args) -> Path | None:
         ax.set_yscale("log" if key == "G_ms" else "linear")
         if col == 0:
             ax.legend(fontsize=7)
-    for row, name in enumerate(names, start=1):
-        ax = fig.add_subplot(grid[row, :])
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(grid[1 + i // 2, 3 * (i % 2) : 3 * (i % 2) + 3])
         ax.imshow(plt.imread(args.out / name / "samples.jpg"))
         ax.set_title(f"{name}: input, then 6 noise draws", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     path = args.figure
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=90, pil_kwargs={"quality": 85})
     plt.close(fig)
     return path
 
@@ -325,7 +326,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000, help="a whole number of epochs (400 steps on facades)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "msgan_reference", help="run folders (weights)")
     p.add_argument("--ledger", type=Path, default=REPO / "docs" / "results" / "msgan_reference")
-    p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "msgan_reference.png")
+    p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "msgan_reference.jpg")
     p.add_argument("--work", type=Path, default=None, help="where the reference is assembled (cache)")
     p.add_argument("--only", nargs="*", choices=RUNS + ABLATIONS, default=None, help="default: the four RUNS")
     p.add_argument("--ndb-bins", type=int, default=None, help="fewer NDB bins than the protocol's (tiny data)")
