@@ -27,6 +27,7 @@ sample grid and traces, ``docs/figures/msgan_reference.jpg`` (the grids themselv
 
     python benchmarks/msgan_reference.py --source /path/to/MSGAN            # train + evaluate all four
     python benchmarks/msgan_reference.py --source /path/to/MSGAN --only reference_s0
+    python benchmarks/msgan_reference.py --only ours-halved_s0 ours-halved_s1  # an ablation: no --source
     python benchmarks/msgan_reference.py --report-only                      # the table from what exists
 """
 
@@ -47,10 +48,10 @@ sys.path.insert(0, str(REPO))
 SIZE, NZ = 128, 8
 SEEDS = (0, 1)
 RUNS = [f"{side}_s{seed}" for seed in SEEDS for side in ("reference", "ours")]
-# one-at-a-time changes of ours towards the reference, trained only when named with --only (seed 0, paired
-# with ours_s0: the same data order and noise draws)
+# one-at-a-time changes of ours towards the reference, trained only when named with --only (each seed paired
+# with ours at that seed: the same data order and noise draws)
 VARIANTS = {"halved": ["model.d_scale_width=halved"], "gfirst": ["train.update_order=g_first"]}
-ABLATIONS = [f"ours-{v}_s0" for v in VARIANTS]
+ABLATIONS = [f"ours-{v}_s{seed}" for seed in SEEDS for v in VARIANTS]
 COLLAPSE_GAIN, COLLAPSE_BETWEEN = 0.005, 0.05
 SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain", "output_lpips_between_inputs")
 # per-epoch traces, in our loss definitions: the reference's G_L1 is already x lambda_L1 (10) and its D loss
@@ -58,8 +59,14 @@ SHOWN = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain", "output_lpips_between
 TRACE_KEYS = ("G_gan", "G_l1", "G_ms", "D")
 
 
+def side_and_seed(name: str) -> tuple[str, int]:
+    """``ours-halved_s1`` -> (``ours-halved``, 1)."""
+    side, seed = name.rsplit("_s", 1)
+    return side, int(seed)
+
+
 def ours_overrides(args, name: str) -> list[str]:
-    side, seed = name.rsplit("_s", 1)[0], int(name.rsplit("_s", 1)[1])
+    side, seed = side_and_seed(name)
     variant = VARIANTS[side.split("-", 1)[1]] if "-" in side else []
     return [
         f"data.root={args.facades}",
@@ -199,28 +206,18 @@ def generate_fn_of(netG):
     return fn
 
 
-def between_inputs(fn, sources) -> float:
-    """Mean LPIPS between the outputs of neighbouring test inputs (one sample each, wrapping)."""
-    import torch
-
-    from clustergan.metrics import lpips_distance
-
-    out = fn(sources, 1, torch.Generator().manual_seed(0))[:, 0]
-    return float(lpips_distance(out, torch.roll(out, -1, 0)).mean())
-
-
 def evaluate(args, name: str, folder: Path | None, commit: str | None) -> None:
     import torch
     from torchvision.utils import save_image
 
     from clustergan.data import load_sources, load_targets
     from clustergan.metrics import evaluate as run_metrics
-    from clustergan.metrics import get_protocol, write_metrics_json
+    from clustergan.metrics import get_protocol, lpips_between_outputs, write_metrics_json
     from clustergan.provenance import provenance
     from clustergan.train.grids import sample_grid
     from clustergan.train.sampling import load_generator
 
-    side, seed = name.rsplit("_s", 1)[0], int(name.rsplit("_s", 1)[1])
+    side, seed = side_and_seed(name)
     torch.set_num_threads(2)
     sources, _ = load_sources(args.facades, "test", "BtoA", SIZE)
     test_targets, _ = load_targets(args.facades, "test", "BtoA", SIZE)
@@ -237,7 +234,7 @@ def evaluate(args, name: str, folder: Path | None, commit: str | None) -> None:
     if args.ndb_bins:  # tiny data cannot fill the protocol's 20 bins; recorded in metrics.json's protocol
         protocol = dataclasses.replace(protocol, ndb_bins=args.ndb_bins)
     result = run_metrics(fn, sources, train_targets, protocol, seed=0, test_targets=test_targets)
-    result["output_lpips_between_inputs"] = between_inputs(fn, sources)
+    result["output_lpips_between_inputs"] = lpips_between_outputs(fn, sources)
     info = {**provenance(), **about, "steps": args.steps, "seed": seed}
     write_metrics_json(args.ledger / name / "metrics.json", result, info)
     # the grid stays in the run folder: the committed figure (figure()) carries every run's grid
@@ -288,8 +285,10 @@ def figure(args) -> Path | None:
 
     from clustergan.jsonio import read_json
 
-    names = [n for n in RUNS + ABLATIONS if (args.out / n / "samples.jpg").is_file()]
-    if not names:
+    names = [n for n in RUNS + ABLATIONS if (args.ledger / n / "metrics.json").is_file()]
+    missing = [n for n in names if not (args.out / n / "samples.jpg").is_file()]
+    if not names or missing:  # a figure without some evaluated runs' grids would replace a complete one
+        print(f"figure: {args.figure} left as it is; no sample grid in {args.out} for: {', '.join(missing) or '-'}")
         return None
     rows = (len(names) + 1) // 2  # the grids two to a row, reference beside ours for each seed
     fig = plt.figure(figsize=(12, 3.4 + 5.4 * rows))
@@ -342,7 +341,8 @@ def main() -> None:
 
     try:
         if not args.report_only:
-            if not args.source:
+            names = args.only or RUNS
+            if not args.source and any(n.startswith("reference") for n in names):
                 raise ClusterganError("--source: give a checkout of github.com/HelenMao/MSGAN (or its .git)")
             if not (args.facades / "train").is_dir():
                 raise ClusterganError(f"--facades {args.facades}: no train/ folder; pass the pix2pix facades folder")
@@ -350,9 +350,11 @@ def main() -> None:
             if args.steps <= 0 or args.steps % pairs:
                 raise ClusterganError(f"--steps {args.steps}: use a whole number of epochs ({pairs} steps each)")
             args.epochs = args.steps // pairs
-            folder, commit = assemble(args.source, args.work or cache_dir("msgan_reference"))
-            for name in args.only or RUNS:
-                seed = int(name.rsplit("_s", 1)[1])
+            folder = commit = None  # the reference is assembled only when one of its runs is named
+            if args.source:
+                folder, commit = assemble(args.source, args.work or cache_dir("msgan_reference"))
+            for name in names:
+                seed = side_and_seed(name)[1]
                 if (args.ledger / name / "metrics.json").is_file():
                     print(f"{name}: evaluated already ({args.ledger / name / 'metrics.json'})", flush=True)
                     continue
@@ -366,7 +368,8 @@ def main() -> None:
                     write_json(args.ledger / name / "traces.json", {"epochs": ours_traces(args, name), "seed": seed})
                 evaluate(args, name, folder, commit)
         report(args)
-        print(f"figure: {figure(args)}")
+        if path := figure(args):
+            print(f"figure: {path}")
     except ClusterganError as e:
         raise SystemExit(f"msgan_reference: {e}") from None
     print(json.dumps({"ledger": str(args.ledger)}))

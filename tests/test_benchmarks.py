@@ -98,21 +98,40 @@ def test_the_reference_is_assembled_only_from_a_git_checkout(tmp_path):
         _msgan_reference().assemble(tmp_path, tmp_path / "work")
 
 
-def test_each_ablation_changes_one_setting_of_ours_and_nothing_else(tmp_path):
+def test_each_ablation_changes_one_setting_of_ours_at_its_seed_and_nothing_else(tmp_path):
     import argparse
 
     from clustergan.config import flat_config, load_config
 
     module = _msgan_reference()
     args = argparse.Namespace(facades=tmp_path, epochs=5, out=tmp_path / "runs")
-    base = flat_config(load_config(REPO / "sweeps" / "msgan.yaml", module.ours_overrides(args, "ours_s0")).model_dump())
     changed = {}
     for name in module.ABLATIONS:
+        side, seed = module.side_and_seed(name)
+        paired = flat_config(
+            load_config(REPO / "sweeps" / "msgan.yaml", module.ours_overrides(args, f"ours_s{seed}")).model_dump()
+        )
         config = load_config(REPO / "sweeps" / "msgan.yaml", module.ours_overrides(args, name))
-        assert config.run_dir == tmp_path / "runs" / name
+        assert config.run_dir == tmp_path / "runs" / name and config.seed == seed
         flat = flat_config(config.model_dump())
-        changed[name] = {k: v for k, v in flat.items() if base.get(k) != v and k != "out"}
+        changed[name] = {k: v for k, v in flat.items() if paired.get(k) != v and k != "out"}
     assert changed == {
         "ours-halved_s0": {"model.d_scale_width": "halved"},
         "ours-gfirst_s0": {"train.update_order": "g_first"},
+        "ours-halved_s1": {"model.d_scale_width": "halved"},
+        "ours-gfirst_s1": {"train.update_order": "g_first"},
     }
+    assert module.side_and_seed("ours-halved_s1") == ("ours-halved", 1)
+
+
+def test_the_figure_is_not_redrawn_without_every_evaluated_runs_grid(tmp_path, capsys):
+    import argparse
+
+    module = _msgan_reference()
+    args = argparse.Namespace(ledger=tmp_path / "ledger", out=tmp_path / "runs", figure=tmp_path / "figure.jpg")
+    args.figure.write_bytes(b"the committed figure")
+    (args.ledger / "ours_s0").mkdir(parents=True)
+    (args.ledger / "ours_s0" / "metrics.json").write_text("{}")
+    assert module.figure(args) is None
+    assert args.figure.read_bytes() == b"the committed figure"
+    assert f"no sample grid in {args.out} for: ours_s0" in capsys.readouterr().out

@@ -504,6 +504,16 @@ def test_write_metrics_json(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]
 
 
+def test_lpips_between_outputs_is_zero_for_one_image_everywhere_and_the_inputs_own_distance_for_copies():
+    from clustergan.metrics import lpips_between_outputs, lpips_distance
+
+    sources, image = smooth_images(5, 32, seed=4), smooth_images(1, 32, seed=6)
+    same = lpips_between_outputs(lambda batch, n, g: image[:, None].expand(len(batch), n, -1, -1, -1), sources)
+    copies = lpips_between_outputs(lambda batch, n, g: batch[:, None].expand(-1, n, -1, -1, -1), sources)
+    assert same == pytest.approx(0.0, abs=1e-6)
+    assert copies == pytest.approx(float(lpips_distance(sources, torch.roll(sources, -1, 0)).mean())) and copies > 0.05
+
+
 def test_cond_gain_of_a_perfect_and_of_an_input_blind_sampler():
     """Golden cases: samples equal to each input's own target give distance 0 to it and a gain equal to the
     targets' own between-input distance; the same image for every input gives a gain of exactly 0."""

@@ -5,6 +5,7 @@
 - :func:`ndb_jsd` / :class:`NDBBins` NDB and JSD (Richardson & Weiss) in an explicit space;
 - :func:`mode_coverage` for synthetic data with known modes;
 - ``cond_gain`` (:mod:`clustergan.metrics.conditioning`): does each output fit its own input;
+  :func:`lpips_between_outputs`: do different inputs get different images;
 - :func:`evaluate` runs a sampler under a :class:`Protocol` (``PROTOCOLS["paper"]``, ``["sweep"]``) and
   feeds every metric in the registry (:data:`METRICS`, :func:`register_metric`).
 
@@ -14,6 +15,7 @@ To add a metric see :mod:`clustergan.metrics.registry`.
 from clustergan.metrics import conditioning as _conditioning  # noqa: F401 - registers cond_gain
 
 # Importing the metric modules registers them.
+from clustergan.metrics.conditioning import lpips_between_outputs
 from clustergan.metrics.frechet import converted_weights_path, fid, inception_features, real_statistics
 from clustergan.metrics.lpips_diversity import lpips_distance
 from clustergan.metrics.modes import mode_coverage
@@ -35,6 +37,7 @@ __all__ = [
     "fid",
     "get_protocol",
     "inception_features",
+    "lpips_between_outputs",
     "lpips_distance",
     "mode_coverage",
     "ndb_jsd",

@@ -13,6 +13,9 @@ A generator that ignores its input has a gain of ~0 (its outputs are as far from
 another one); a perfect one has the targets' own between-input distance, ``mean LPIPS(y_a, y_b)``, reported
 beside it as ``targets_gain``. The sweep can rank trials under a floor on it (``cond_gain_floor``), as it
 does with the FID ceiling.
+
+:func:`lpips_between_outputs` asks the complementary question of a collapsed generator: do different
+inputs get different images at all?
 """
 
 from __future__ import annotations
@@ -77,3 +80,11 @@ def build_cond_gain(ctx: MetricContext) -> ConditionalGain:
     if ctx.test_targets is None:
         raise ClusterganError("cond_gain needs the test targets (evaluate(..., test_targets=...))")
     return ConditionalGain(ctx.test_targets)
+
+
+@torch.no_grad()
+def lpips_between_outputs(generate_fn, sources: Tensor, seed: int = 0) -> float:
+    """Mean LPIPS between the outputs of neighbouring inputs (one sample each, ``a`` against ``a + 1``,
+    wrapping). ~0 when every input gets the same image; the facades test photos are ~0.5 apart."""
+    out = generate_fn(sources, 1, torch.Generator().manual_seed(seed))[:, 0]
+    return float(lpips_distance(out, torch.roll(out, -1, 0)).mean())
