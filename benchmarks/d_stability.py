@@ -2,13 +2,16 @@
 
 On the cpu preset's facades budget (64 px, batch 8, seed 0), clustergan's first epoch ends with a mean D loss
 of ~10 and G_gan ~16, against MSGAN's 0.36 and ~3.4 (docs/RESULTS.md). This script trains MSGAN, clustergan,
-and clustergan with one thing changed, all on the same budget and seed. For each, it records every step's
-D loss, G_gan and the norm of D's cluster embeddings (the projection), and optionally evaluates the result
-under the ``sweep`` protocol (NDB, JSD, LPIPS; no FID) plus the cluster diagnostics (cluster effect, hit
-rate).
+and clustergan or MSGAN with one thing changed, all on the same budget and seed (``--seed``). For each, it
+records every step's D loss, G_gan and the norm of D's cluster embeddings (the projection). With ``--eval``
+it evaluates the result under the ``sweep`` protocol (NDB, JSD, LPIPS, cond_gain; no FID) or ``curve``
+(adds FID and KID), measures the LPIPS between different inputs' outputs (with cond_gain, the collapse rule
+of benchmarks/msgan_reference.py) and the cluster diagnostics (cluster effect, hit rate), and writes each
+run's test grid to its folder.
 
     python benchmarks/d_stability.py --device cuda --epochs 10 --eval --json d_stability.json
     python benchmarks/d_stability.py --variants clustergan d_none --epochs 1        # CPU: ~3 min per variant
+    python benchmarks/d_stability.py --variants msgan msgan_halved --eval --protocol curve --json out.json
 
 It prints one row per variant:
 - epoch 1's mean and max D loss, and the step of the max;
@@ -32,8 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SWEEPS = REPO / "sweeps"
+METRIC_KEYS = ("fid", "kid", "ndb", "jsd", "lpips", "cond_gain")
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "msgan": ("msgan.yaml", ()),
+    # the authors' discriminator: its second scale at ndf / 2 (benchmarks/msgan_reference.py's ablation)
+    "msgan_halved": ("msgan.yaml", ("model.d_scale_width=halved",)),
+    # what else separates the cpu preset (64 px, batch 8, D of 3 layers: a 70 px field on a 64 px image) from
+    # the 128 px, batch-1 runs of msgan_reference.py, where MSGAN does not ignore its input
+    "msgan_b1": ("msgan.yaml", ("train.batch_size=1",)),  # the same images seen, 8x the steps
+    "msgan_d2": ("msgan.yaml", ("model.d_layers=2",)),  # a 34 px field, as the reference's 128 px D
     "clustergan": ("clustergan.yaml", ()),
     "d_none": ("clustergan.yaml", ("model.d_condition=none",)),  # D unconditional, G still conditioned
     "no_cluster_losses": ("clustergan.yaml", ("loss.lambda_kl1=0", "loss.lambda_km=0")),
@@ -60,7 +70,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         overrides.append(f"data.num_workers={args.num_workers}")
     if args.max_steps:
         overrides.append(f"train.max_steps={args.max_steps}")
-    spec = RunSpec(study, Method(name, name, SWEEPS / config_file, tuple(overrides)), 0)
+    spec = RunSpec(study, Method(name, name, SWEEPS / config_file, tuple(overrides)), args.seed)
     config = prepare_run(build_config(spec, args.out, args.facades, smoke=False, smoke_epochs=args.epochs))
     write_run_config(config)
     trainer = Trainer(config, LocalContext(device=args.device))
@@ -92,6 +102,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     worst = max(first, key=lambda r: r["D"])
     result = {
         "variant": name,
+        "seed": args.seed,
         "config": config_file,
         "overrides": list(extra),
         "device": args.device,
@@ -108,10 +119,21 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         "trace": trace,
     }
     if args.eval:
-        from clustergan.train.evaluate import evaluate_run
+        from torchvision.utils import save_image
 
-        metrics = evaluate_run(config.run_dir, protocol="sweep", device=args.device)
-        result.update({k: metrics[k] for k in ("ndb", "jsd", "lpips") if k in metrics})
+        from clustergan.data import load_sources
+        from clustergan.metrics import lpips_between_outputs
+        from clustergan.train.evaluate import evaluate_run
+        from clustergan.train.grids import sample_grid
+        from clustergan.train.sampling import load_generator
+
+        metrics = evaluate_run(config.run_dir, protocol=args.protocol, device=args.device)
+        result.update({k: metrics[k] for k in METRIC_KEYS if k in metrics})
+        model = load_generator(config.run_dir, args.device, "ema")
+        sources, _ = load_sources(config.data.root, "test", config.data.direction, config.data.size)
+        result["output_lpips_between_inputs"] = lpips_between_outputs(model.generate_fn(), sources.to(args.device))
+        grid = sample_grid(model.G, sources[:6].to(args.device), config.model.nz, model.k, seed=0, num_z=3)
+        save_image(grid, config.run_dir / "samples_test.jpg")  # the run folder: not committed
         if config.cluster.k:
             from clustergan.reproduce.diagnose import diagnose_run
 
@@ -144,9 +166,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="epochs at the full learning rate, no decay (default: the cpu preset's 5 + 5)",
     )
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (paired across variants: same batches)")
     p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (same batches)")
     p.add_argument("--max-steps", type=int, default=0, help="stop each run after this many steps (a smoke)")
-    p.add_argument("--eval", action="store_true", help="evaluate under the sweep protocol and diagnose clusters")
+    p.add_argument("--eval", action="store_true", help="evaluate (--protocol) and diagnose clusters")
+    p.add_argument("--protocol", default="sweep", choices=["sweep", "curve"], help="curve adds FID and KID")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "d_stability")
     p.add_argument("--json", type=Path, help="also write every variant's result and per-step trace here")
     args = p.parse_args(argv)
@@ -161,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         results.append(r)
         metrics = " ".join(
             f"{k} {r[k]:.3g}"
-            for k in ("ndb", "jsd", "lpips", "cluster_effect_lpips", "noise_effect_lpips", "cluster_hit_rate")
+            for k in (*METRIC_KEYS, "output_lpips_between_inputs", "cluster_effect_lpips", "cluster_hit_rate")
             if k in r
         )
         emb = f"{r['embedding_norm_end']:.2f}" if r["embedding_norm_end"] is not None else "-"
