@@ -12,9 +12,7 @@
 To add a metric see :mod:`clustergan.metrics.registry`.
 """
 
-from clustergan.metrics import conditioning as _conditioning  # noqa: F401 - registers cond_gain
-
-# Importing the metric modules registers them.
+# Importing the metric modules registers them (conditioning: cond_gain).
 from clustergan.metrics.conditioning import lpips_between_outputs
 from clustergan.metrics.frechet import converted_weights_path, fid, inception_features, real_statistics
 from clustergan.metrics.lpips_diversity import lpips_distance
