@@ -9,10 +9,11 @@ networks.
 
 from __future__ import annotations
 
-SCORES = ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
+SCORES = ("fid", "fid_n_inputs", "kid", "ndb", "jsd", "lpips", "mode_coverage", "cond_gain")
 
 LOWER_IS_BETTER = {
     "fid": True,
+    "fid_n_inputs": True,
     "kid": True,
     "ndb": True,
     "jsd": True,
@@ -23,6 +24,7 @@ LOWER_IS_BETTER = {
 
 LABELS = {
     "fid": "FID",
+    "fid_n_inputs": "FID at N = inputs",
     "kid": "KID",
     "ndb": "NDB",
     "jsd": "JSD",

@@ -564,7 +564,7 @@ def test_every_score_has_one_direction_and_label_and_the_objectives_are_scores()
     from clustergan.tune.sweep_config import MODES, OBJECTIVES
 
     assert set(LOWER_IS_BETTER) == set(LABELS) == set(SCORES) and len(set(SCORES)) == len(SCORES)
-    assert QUALITY == ("fid", "kid", "ndb", "jsd", "lpips", "mode_coverage") and monitored is SCORES
+    assert QUALITY == ("fid", "fid_n_inputs", "kid", "ndb", "jsd", "lpips", "mode_coverage") and monitored is SCORES
     assert set(recorded) <= set(SCORES) and recorded[: len(OBJECTIVES)] == OBJECTIVES
     assert MODES == ("min", "min", "max")  # NDB and JSD lower, LPIPS diversity higher
     assert all(set(row) <= set(QUALITY) for row in PAPER_TABLE1.values())

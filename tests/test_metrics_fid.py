@@ -145,6 +145,13 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
         return 0.125
 
     monkeypatch.setattr(frechet, "frechet_distance", recording_distance)
+    statistics_of, real_statistics = [], frechet.feature_statistics
+
+    def recording_statistics(features, name=""):
+        statistics_of.append(features)
+        return real_statistics(features, name)
+
+    monkeypatch.setattr(frechet, "feature_statistics", recording_statistics)
     first_half = lambda images: (torch.arange(len(images)) % 2).long()  # noqa: E731  two "modes" per input
     result = evaluate(
         replay,
@@ -158,7 +165,11 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     )  # input a's samples are train[2a], train[2a + 1]; its target train[2a]
     assert set(METRICS) == {"fid", "ndb", "lpips", "mode_coverage", "cond_gain"}
     assert set(METRICS) <= set(result["details"])
-    assert result["fid"] == 0.125 and len(seen) == 1
+    # FID of all 8 samples, then at the floor's N: the first sample of each of the 4 inputs
+    assert result["fid"] == result["fid_n_inputs"] == 0.125 and len(seen) == 2
+    everything, first = statistics_of[-2:]
+    assert everything.shape[0] == 8 and np.array_equal(first, everything[0::2])
+    assert result["details"]["fid"]["n_fake_fid_n_inputs"] == 4
     mu_real, sigma_real, mu_fake, sigma_fake = seen[0]
     assert np.allclose(mu_real, mu_fake, atol=1e-6) and np.allclose(sigma_real, sigma_fake, atol=1e-6)
     assert (result["ndb"], result["jsd"], result["mode_coverage"]) == (0, 0.0, 1.0)

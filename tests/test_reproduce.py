@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -45,7 +46,9 @@ def test_significance_rule_golden():
 
 
 def test_unknown_preset_and_study_are_explained():
-    with pytest.raises(ConfigError, match=r"unknown reproduction preset 'laptop'; choose one of \['cpu', 'gpu'\]"):
+    with pytest.raises(
+        ConfigError, match=r"unknown reproduction preset 'laptop'; choose one of \['cpu', 'cpu50', 'gpu'\]"
+    ):
         get_preset("laptop")
     with pytest.raises(ClusterganError, match=r"--study 'faces': preset 'cpu' has studies \['facades', 'synth'\]"):
         run_specs(get_preset("cpu"), ["faces"])
@@ -99,7 +102,7 @@ def test_cli_error_exits_2_without_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "clustergan: error: unknown reproduction preset 'laptop'; choose one of ['cpu', 'gpu']"
+        "clustergan: error: unknown reproduction preset 'laptop'; choose one of ['cpu', 'cpu50', 'gpu']"
     )
 
 
@@ -222,6 +225,11 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert "| clustergan vs pix2pix |" in text and "| clustergan vs MSGAN |" in text
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
     assert (docs / "figures" / "tiny_synth_figure2.png").stat().st_size > 1000
+    assert "![Figure 2](figures/tiny_synth_figure2.png)" in text
+    # a preset with its own page leaves RESULTS.md alone, and its figure link works from the page's folder
+    own = write_results(dataclasses.replace(preset, page="results/tiny.md"), out, docs)
+    assert own == docs / "results" / "tiny.md" and path.read_text() == text
+    assert "![Figure 2](../figures/tiny_synth_figure2.png)" in own.read_text()
     summary = json.loads((docs / "results" / "tiny.json").read_text())
     assert set(summary["studies"]["synth"]["rows"]) == {"pix2pix", "msgan", "clustergan"}  # method keys
     assert summary["studies"]["synth"]["rows"]["msgan"]["label"] == "MSGAN"
@@ -483,3 +491,21 @@ def test_the_cost_estimate_prices_the_runs_left_at_each_methods_measured_pace(tm
     assert "(measured on CPU X; another machine scales it)" in text
     empty = estimate(run_specs(preset, only=["clustergan"], seeds=[0]), tmp_path)
     assert "not counted, no finished run to price them by: synth/clustergan" in empty
+
+
+def test_the_floor_row_stands_in_both_fid_columns_at_its_own_n(tmp_path):
+    """The floor (real test targets, one per input) is comparable with a row's FID only at its own N: the
+    `FID at N = inputs` column, the first sample per input."""
+    from clustergan.reproduce.results import study_section
+
+    study = Study(name="s", title="t", methods=(), overrides=(), seeds=(0,))
+    floor = {"fid": 70.5, "kid": 0.01, "ndb": 1, "jsd": 0.02, "lpips_between_inputs": 0.3}
+    (tmp_path / "_floor").mkdir()
+    (tmp_path / "_floor" / "metrics.json").write_text(json.dumps({**floor, "details": {"fid": {"n_fake": 106}}}))
+    metrics = {"fid": 150.0, "fid_n_inputs": 190.0, "kid": 0.1, "ndb": 9, "jsd": 0.05, "lpips": 0.2}
+    lines, _ = study_section(study, tmp_path, {"a": {"label": "A", "seeds": {0: {"metrics": metrics}}}})
+    header = [c.strip() for c in lines[2].strip("|").split("|")]
+    row = {h: c.strip() for h, c in zip(header, lines[5].strip("|").split("|"), strict=True)}
+    assert header[2:4] == ["FID (lower better)", "FID at N = inputs (lower better)"]
+    assert row["row"] == "floor: real test targets"
+    assert row["FID (lower better)"] == row["FID at N = inputs (lower better)"] == "70.50 (N=106)"

@@ -269,11 +269,22 @@ class FidMetric:
         features = np.concatenate(self.features) if self.features else np.empty((0, 2048))
         mu, sigma = feature_statistics(features, "fake")
         kid, kid_std, subset = kernel_inception_distance(self.real, features, self.seed)
+        # FID is biased upward at small N, so a row compares with the floor (the real test targets, one per
+        # input) only at the floor's N: the same features, the first sample of every input
+        first = features[:: self.samples_per_input]
+        values = {"fid": frechet_distance(self.real_mu, self.real_sigma, mu, sigma), "kid": kid}
+        if len(first) >= 2:  # one input has no covariance: the value is left out, and the details say so
+            mu1, sigma1 = feature_statistics(first, "fake, first sample per input")
+            values["fid_n_inputs"] = frechet_distance(self.real_mu, self.real_sigma, mu1, sigma1)
         return MetricResult(
-            values={"fid": frechet_distance(self.real_mu, self.real_sigma, mu, sigma), "kid": kid},
+            values=values,
             details={
                 "n_real": int(self.real.shape[0]),
                 "n_fake": int(features.shape[0]),
+                "n_fake_fid_n_inputs": int(first.shape[0]),
+                "fid_n_inputs": "the first sample of every input (the floor's N)"
+                if "fid_n_inputs" in values
+                else "left out: one input, no covariance",
                 "samples_per_input": self.samples_per_input,
                 "features": FEATURES_ID,
                 "kid_std": kid_std,

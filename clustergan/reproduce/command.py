@@ -51,7 +51,9 @@ def adopt(preset, out: Path, facades: Path, studies: list[str] | None, item: str
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu", help="cpu (default) or gpu")
+    p.add_argument(
+        "--preset", default="cpu", help="cpu (default), cpu50 (the learning curves' budget, 5x the steps) or gpu"
+    )
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
     p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")
     p.add_argument(

@@ -62,6 +62,7 @@ class Preset:
     gpu: bool = False
     threads: int | None = None
     extra: dict = field(default_factory=dict)
+    page: str = "RESULTS.md"  # the report, relative to --docs: a preset still growing keeps its own page
 
 
 def _facades_methods(best: bool = True, matched_ms: bool = False) -> tuple[Method, ...]:
@@ -216,6 +217,7 @@ PRESETS: dict[str, Preset] = {
         description="this 2-core CPU at the learning curves' budget: facades at 64 px, batch 8, 25 + 25 epochs "
         "(2,500 steps), EMA generator",
         studies=(_CPU50_FACADES,),
+        page="results/cpu50.md",
     ),
     "gpu": Preset(
         name="gpu",

@@ -5,6 +5,7 @@ direction (:mod:`clustergan.reproduce.paper`) and the secondary sections (:mod:`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from clustergan.cache import atomic_write_bytes
@@ -73,7 +74,7 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
         for k in present:
             if k == "lpips":
                 cells.append(f"n/a (between inputs: {floor['lpips_between_inputs']:.4f})")
-            elif k == "fid" and "fid" in floor:
+            elif k in ("fid", "fid_n_inputs") and "fid" in floor:  # the floor's N is the number of inputs
                 cells.append(f"{floor['fid']:.2f} (N={floor['details']['fid']['n_fake']})")
             else:
                 cells.append(fmt(floor[k], k) if k in floor else "n/a")
@@ -193,6 +194,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     from clustergan.reproduce.figure import write_figure
 
     out, docs = Path(out), Path(docs)
+    page = docs / preset.page
     machine = read_or_empty(out / "machine.json")
     lines = [
         f"# Results: the paper's Table 1, reproduced (`{preset.name}` preset)",
@@ -245,7 +247,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
         if study.figure and rows:
             fig = write_figure(study_dir, rows, docs / "figures" / f"{preset.name}_{study.name}_figure2.png")
             if fig:
-                rel = fig.relative_to(docs) if fig.is_relative_to(docs) else fig
+                rel = Path(os.path.relpath(fig, page.parent))  # the link works from where the page is
                 figure_lines = [
                     f"![Figure 2]({rel})",
                     "",
@@ -284,8 +286,7 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             "here like every run): " + "; ".join(adopted) + ".",
             "",
         ]
-    docs.mkdir(parents=True, exist_ok=True)
-    path = docs / "RESULTS.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(page, ("\n".join(lines) + "\n").encode())
     write_json(docs / "results" / f"{preset.name}.json", summary)
-    return path
+    return page
