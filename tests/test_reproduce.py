@@ -487,7 +487,9 @@ def test_the_cost_estimate_prices_the_runs_left_at_each_methods_measured_pace(tm
     write_json(tmp_path / "synth" / "msgan" / "seed1" / "reproduce.json", {"train_done": True})  # evaluate only
     text = estimate(specs, tmp_path)
     # left: pix2pix seed 1 (600 + 120 s) and msgan seed 1's evaluation (120 s): 840 s
-    assert text.startswith("estimated cost: 1 of 4 runs to train and evaluate, 1 to evaluate only; ~0.2 h (14 min) ")
+    assert text.startswith(
+        "estimated cost: 1 of 4 runs to train and evaluate, 1 to evaluate only; ~0.2 h (14 min) for the 2 priced "
+    )
     assert "(measured on CPU X; another machine scales it)" in text
     empty = estimate(run_specs(preset, only=["clustergan"], seeds=[0]), tmp_path)
     assert "not counted, no finished run to price them by: synth/clustergan" in empty
@@ -509,3 +511,32 @@ def test_the_floor_row_stands_in_both_fid_columns_at_its_own_n(tmp_path):
     assert header[2:4] == ["FID (lower better)", "FID at N = inputs (lower better)"]
     assert row["row"] == "floor: real test targets"
     assert row["FID (lower better)"] == row["FID at N = inputs (lower better)"] == "70.50 (N=106)"
+
+
+def test_a_method_new_to_the_preset_is_priced_from_another_presets_runs_scaled_by_epochs(tmp_path):
+    from clustergan.jsonio import write_json
+    from clustergan.reproduce.cost import estimate
+
+    preset = _tiny_preset()
+    study = dataclasses.replace(
+        preset.studies[0], overrides=(*preset.studies[0].overrides, "train.epochs=4", "train.epochs_decay=4")
+    )
+    specs = run_specs(dataclasses.replace(preset, studies=(study,)), only=["clustergan"], seeds=[0, 1])
+    run = tmp_path / "old" / "synth" / "clustergan" / "seed0"  # 1 + 1 epochs: 600 s training, 60 s evaluation
+    write_json(run / "reproduce.json", {"train_done": True, "train_seconds": 600.0, "eval_seconds": 60.0})
+    write_json(run / "metrics.json", {"protocol": {"name": "sweep"}})
+    config = {"data": {"size": 32}, "train": {"batch_size": 4, "epochs": 1, "epochs_decay": 1}}
+    write_json(run / "config.json", {"config": config})
+    text = estimate(specs, tmp_path / "new", {"old": tmp_path / "old"})
+    # two runs of 4 + 4 epochs: 2 x (600 x 4 + 60) s = 82 min
+    assert text == (
+        "estimated cost: 2 of 2 runs to train and evaluate, 0 to evaluate only; ~1.4 h (82 min) for the 2 "
+        "priced at the median wall time of each method's finished runs (measured on unknown CPU; another "
+        "machine scales it); priced from another preset's runs, training time scaled by epochs: "
+        "synth/clustergan from preset old x4 epochs"
+    )
+    config["train"]["batch_size"] = 8  # another batch: another cost per epoch, not a price
+    write_json(run / "config.json", {"config": config})
+    assert estimate(specs, tmp_path / "new", {"old": tmp_path / "old"}).endswith(
+        "none can be priced yet; not counted, no finished run to price them by: synth/clustergan"
+    )

@@ -129,9 +129,13 @@ def run(args: argparse.Namespace) -> None:
     if not args.report_only:
         if not smoke:
             from clustergan.reproduce.cost import estimate
+            from clustergan.reproduce.presets import PRESETS
             from clustergan.reproduce.run import run_specs
 
-            print(estimate(run_specs(preset, args.study, args.only, args.seeds), out), flush=True)
+            # a method new to this preset is priced from another preset's committed runs, scaled by epochs
+            others = {name: args.docs / "results" / name / "runs" for name in PRESETS if name != preset.name}
+            specs = run_specs(preset, args.study, args.only, args.seeds)
+            print(estimate(specs, out, {n: d for n, d in others.items() if d.is_dir()}), flush=True)
         reproduce(
             preset,
             out,
