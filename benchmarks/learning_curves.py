@@ -16,7 +16,9 @@ evaluation already written is kept. Evaluations are archived into the committed 
 too, so stopping mid-run loses nothing evaluated); the ledger keeps the curves (not the weights), and the
 report is drawn from it. The report prints one row per evaluation and, per
 run, whether FID has plateaued: it changed by less than 5% over the last 20% of the epochs evaluated.
-The plot goes to ``docs/figures/cpu_facades_curves.png``.
+The plot goes to ``docs/figures/cpu_facades_curves.png``. The report ends with the confirmation: the chosen
+budget trained with its own schedule (the ``cpu50`` reproduction preset, seed 0), read from that preset's
+committed ledger, under the same rule.
 """
 
 from __future__ import annotations
@@ -107,8 +109,7 @@ def budget(curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
     pix = [(e, m["fid"]) for e, m in curves["pix2pix"] if m.get("fid") is not None]
     if not pix or not all(curves[name] for name in BUDGET_FOLLOW):
         return ["budget: not every curve has evaluations yet"]
-    tail = sorted(v for e, v in pix if e >= pix[-1][0] * (1 - PLATEAU_TAIL))
-    level = tail[len(tail) // 2]
+    level = budget_level(curves)
     verdict = plateau(curves["pix2pix"])
     lines = [
         f"pix2pix plateau level: median FID {level:.1f} over epochs >= {pix[-1][0] * (1 - PLATEAU_TAIL):.0f}"
@@ -137,6 +138,48 @@ def budget(curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
     return lines
 
 
+def confirmation(args, curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
+    """The budget trained with its own schedule (the ``cpu50`` preset: 25 constant + 25 decaying epochs, seed
+    0, ``paper`` protocol, FID on the same 10 samples per input as the curves'), against the curves' epoch 50,
+    under the same rule. Read from the preset's committed ledger; rows not trained yet say so."""
+    level = budget_level(curves)
+    lines = [
+        "",
+        f"Confirmation at the budget with its own schedule (`{args.confirm_preset}` preset, seed 0, linear "
+        "decay over the last 25 epochs, `paper` protocol) against the constant-lr curve at epoch 50:",
+        "",
+        "| run | FID, curve @50 | FID, own schedule | cond_gain, curve @50 | cond_gain, own schedule | rule |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    from clustergan.jsonio import read_json
+
+    for name in ("pix2pix", *BUDGET_FOLLOW):
+        at50 = dict(curves[name]).get(50, {})
+        own = read_json(args.confirm_ledger / "facades" / name / "seed0" / "metrics.json", {})
+        if not own:
+            lines.append(f"| {name} | {at50.get('fid', float('nan')):.1f} | not trained yet | - | - | - |")
+            continue
+        if name == "pix2pix":
+            ok = level is not None and abs(own["fid"] - level) <= BUDGET_FID * level
+            rule = f"FID within {BUDGET_FID:.0%} of {level:.1f}: {'yes' if ok else 'no'}"
+        else:
+            rule = f"cond_gain >= {BUDGET_COND_GAIN}: {'yes' if own['cond_gain'] >= BUDGET_COND_GAIN else 'no'}"
+        lines.append(
+            f"| {name} | {at50.get('fid', float('nan')):.1f} | {own['fid']:.1f} | "
+            f"{at50.get('cond_gain', float('nan')):.4f} | {own['cond_gain']:.4f} | {rule} |"
+        )
+    return lines
+
+
+def budget_level(curves: dict[str, list[tuple[int, dict]]]) -> float | None:
+    """pix2pix's plateau level: the median FID over the last 20% of its epochs."""
+    pix = [(e, m["fid"]) for e, m in curves["pix2pix"] if m.get("fid") is not None]
+    if not pix:
+        return None
+    tail = sorted(v for e, v in pix if e >= pix[-1][0] * (1 - PLATEAU_TAIL))
+    return tail[len(tail) // 2]
+
+
 def report(args) -> None:
     import matplotlib
 
@@ -152,6 +195,7 @@ def report(args) -> None:
     lines.append("")
     lines += [f"- {name}: {plateau(points) if points else 'no evaluations yet'}" for name, points in curves.items()]
     lines += [f"- {line}" for line in budget(curves)]
+    lines += confirmation(args, curves)
     print("\n".join(lines))
     page = [
         "# Learning curves (facades, 64 px)",
@@ -197,6 +241,8 @@ def main() -> None:
     p.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "cpu_facades_curves.png")
     p.add_argument("--page", type=Path, default=REPO / "docs" / "results" / "curves.md")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--confirm-preset", default="cpu50", help="the preset that trains the budget with its schedule")
+    p.add_argument("--confirm-ledger", type=Path, default=REPO / "docs" / "results" / "cpu50" / "runs")
     args = p.parse_args()
     if not args.report_only:
         if not (args.facades / "train").is_dir():
