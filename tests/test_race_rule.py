@@ -122,6 +122,47 @@ def test_a_truly_better_candidate_wins_its_race_by_8_seeds(candidates, rho):
     assert power >= 0.8, power
 
 
+def test_the_cond_gain_floor_drops_a_model_that_ignores_its_input_and_only_it():
+    from clustergan.tune.race_rule import FLOOR
+
+    # "blind": the most diverse (LPIPS) but worst on JSD beyond the margin, so no rival drops it on the objectives
+    values = {
+        "blind": _runs(5, 0.30, 0.50, jitter=0.005),
+        "a": _runs(5, 0.10, 0.20, jitter=0.005, seed=1),
+        "b": _runs(5, 0.10, 0.20, jitter=0.005, seed=2),
+    }
+    rng = np.random.default_rng(3)
+    gains = {"blind": 0.001 + 0.002 * rng.standard_normal(8), "a": 0.03 + 0.005 * rng.standard_normal(8)}
+    gains["b"] = 0.03 + 0.005 * rng.standard_normal(8)
+    assert round_drops(values, OBJ, MODES, MARGINS, alpha=0.05, round_index=2) == []
+    drops = round_drops(values, OBJ, MODES, MARGINS, 0.05, 2, gains=gains, gain_floor=0.01)
+    assert [(d.dropped, d.by, d.objective) for d in drops] == [("blind", FLOOR, "cond_gain")]
+    assert drops[0].p < 1e-4
+    # below the floor it drops nobody, however much better it is on every objective
+    values["blind"] = _runs(1, 0.02, 0.50, jitter=0.005)
+    assert [d.dropped for d in round_drops(values, OBJ, MODES, MARGINS, alpha=0.05, round_index=2)] == ["a", "b"]
+    drops = round_drops(values, OBJ, MODES, MARGINS, 0.05, 2, gains=gains, gain_floor=0.01)
+    assert [(d.dropped, d.by) for d in drops] == [("blind", FLOOR)]
+    # everyone below it: the floor keeps them all rather than empty the race
+    low = {name: 0.001 + 0.002 * rng.standard_normal(8) for name in values}
+    assert [d.by for d in round_drops(values, OBJ, MODES, MARGINS, 0.05, 2, gains=low, gain_floor=0.01)] == [
+        "blind",
+        "blind",
+    ]
+    with pytest.raises(ValueError, match="a cond_gain floor needs every candidate's cond_gain values"):
+        round_drops(values, OBJ, MODES, MARGINS, 0.05, 2, gains={"a": gains["a"]}, gain_floor=0.01)
+
+
+@pytest.mark.parametrize(("candidates", "rho"), [(2, 0.0), (4, 0.5)])
+def test_the_floor_rarely_drops_a_candidate_at_it_and_drops_one_2_sd_below(candidates, rho):
+    from benchmarks.race_power import simulate_floor
+
+    false, _ = simulate_floor(RACES, candidates, rho, below=0.0, alpha=0.05)
+    assert false <= binomial_bound(RACES, 0.05), false  # measured 0.059 and 0.026 (at the floor: ~alpha)
+    _, power = simulate_floor(RACES, candidates, rho, below=2.0, alpha=0.05, seed=1)
+    assert power >= 0.8, power  # measured 0.97
+
+
 def test_the_race_section_is_strict(tmp_path):
     from pathlib import Path
 

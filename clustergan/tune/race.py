@@ -26,6 +26,7 @@ finished candidate x seed is read back, an interrupted one continues from its la
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import asdict
@@ -311,7 +312,15 @@ def race_entrants(
                     )
             state["runs"].setdefault(name, {})[str(c.seed(seed))] = got
             write_json(out / STATE_FILE, state)
-            rows.append([got[m] for m in OBJECTIVES])
+            if config.cond_gain_floor is not None and not math.isfinite(got.get("cond_gain", math.nan)):
+                raise ClusterganError(
+                    f"{run_dir / 'metrics.json'}: no cond_gain under the {protocol} protocol, which the race's "
+                    f"cond_gain_floor {config.cond_gain_floor:g} needs; race under a protocol that computes it, "
+                    "or remove race.cond_gain_floor"
+                )
+            rows.append(
+                [got[m] for m in OBJECTIVES] + ([got["cond_gain"]] if config.cond_gain_floor is not None else [])
+            )
         return np.array(rows, dtype=float)
 
     margins = tuple(config.margins[m] for m in OBJECTIVES)
@@ -327,6 +336,7 @@ def race_entrants(
             config.alpha,
             config.test,
             prepare=prepare if config.concurrent > 1 else None,
+            gain_floor=config.cond_gain_floor,
         ):
             survivors, drops = after, drops + now
     except _BudgetSpent as e:

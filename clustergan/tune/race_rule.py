@@ -18,6 +18,12 @@ the data, each p-value is two-sided. Holm's step-down procedure (:func:`holm`) r
 the round's alpha, and the rounds share the race's alpha (:func:`round_alpha`, Bonferroni over the rounds).
 A drop is applied only where the dropped candidate does not itself drop its dropper, directly or through
 others, so a cycle of drops (possible with several objectives) never empties the race.
+With a ``cond_gain`` floor (``race.cond_gain_floor``), a round also tests each candidate's mean cond_gain
+against it (one-sided, "below the floor", the same test and the same Holm family as the pairs): a candidate
+significantly below drops, by ``cond_gain floor``, whatever its objectives. It is what removes a model that
+ignores its input (high LPIPS from noise alone) which no candidate beats on every objective; such a candidate
+drops nobody in that round. The floor never
+empties a round: where every candidate is below it, none drops by it (the objectives decide).
 Because the tests are chosen after seeing the means, the race's false-drop rate is measured, not only argued:
 ``benchmarks/race_power.py`` prints it with the rule's power, and ``tests/test_race_rule.py`` asserts both.
 """
@@ -32,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 Test = Literal["t", "wilcoxon"]
+FLOOR = "cond_gain floor"  # who drops a candidate the floor removes (Drop.by)
 
 
 @dataclass(frozen=True)
@@ -105,14 +112,19 @@ def round_drops(
     alpha: float,
     round_index: int,
     test: Test = "t",
+    gains: dict[str, np.ndarray] | None = None,
+    gain_floor: float | None = None,
 ) -> list[Drop]:
     """The candidates this round drops. ``values[name]`` is a [seeds, objectives] array, the rows on the same
     seeds in the same order for every candidate; ``modes`` "min" or "max" per objective; ``margins`` in each
-    objective's own units. At most one :class:`Drop` per dropped candidate: the strongest."""
+    objective's own units; ``gains[name]`` the [seeds] cond_gain, tested against ``gain_floor`` when it is
+    given. At most one :class:`Drop` per dropped candidate: the strongest."""
     names = list(values)
-    for name, v in values.items():
+    for name, v in {**values, **(gains or {})}.items():
         if not np.all(np.isfinite(v)):
             raise ValueError(f"candidate {name}: non-finite values {v.tolist()}; a race compares finite metrics")
+    if gain_floor is not None and (gains is None or set(gains) != set(names)):
+        raise ValueError("a cond_gain floor needs every candidate's cond_gain values")
     sign = np.array([1.0 if m == "max" else -1.0 for m in modes])
     margin = np.asarray(margins, dtype=float)
     # The tests: every (A, B, objective) where A is nowhere worse than B beyond a margin and ahead on this
@@ -133,10 +145,31 @@ def round_drops(
             for o in np.flatnonzero(mean > margin):  # ahead by less than the margin is no difference
                 tests.append((a, b, int(o)))
                 diffs.append(d[:, o] - margin[o])
+    n_pairs = len(tests)
+    # the floor's tests: "mean cond_gain below the floor", one-sided as its direction is fixed beforehand (a
+    # candidate at or above it has p >= 0.5 and is left out); in the same Holm family as the pairs
+    for name in names if gain_floor is not None else ():
+        if gains[name].mean() < gain_floor:
+            tests.append((FLOOR, name, -1))
+            diffs.append(gain_floor - gains[name])
     if not tests:
         return []
-    p = np.minimum(1.0, 2.0 * _one_sided_p(np.stack(diffs, axis=1), test))
+    p = _one_sided_p(np.stack(diffs, axis=1), test)
+    p[:n_pairs] = np.minimum(1.0, 2.0 * p[:n_pairs])
     reject, adjusted = holm(p, alpha)
+    best: dict[str, Drop] = {}
+    floored = [
+        (b, q) for (a, b, _), rejected, q in zip(tests, reject, adjusted, strict=True) if a == FLOOR and rejected
+    ]
+    if len(floored) == len(names):  # the floor never empties the race
+        floored = []
+    for b, q in floored:
+        best[b] = Drop(dropped=b, by=FLOOR, round=round_index, objective="cond_gain", p=float(q))
+    # a candidate below the floor drops nobody: a model that ignores its input removes no rival (keeping a
+    # rejection out only lowers the family's error)
+    below = {b for b, _ in floored}
+    reject = np.array([r and a not in below for (a, _, _), r in zip(tests, reject, strict=True)], dtype=bool)
+    tests, reject, adjusted = tests[:n_pairs], reject[:n_pairs], adjusted[:n_pairs]
     # With margins, "drops" need not be transitive: A may drop B, B drop C and C drop A. A candidate is only
     # dropped by one it does not also (through others) drop, so a cycle never empties the race: the
     # candidates of a cycle nobody outside it drops all survive, as not told apart.
@@ -146,7 +179,6 @@ def round_drops(
         reach[index[a], index[b]] |= bool(rejected)
     for _ in range(len(names)):
         reach = reach | (reach.astype(int) @ reach.astype(int) > 0)
-    best: dict[str, Drop] = {}
     for (a, b, o), rejected, q in zip(tests, reject, adjusted, strict=True):
         if rejected and not reach[index[b], index[a]] and (b not in best or q < best[b].p):
             best[b] = Drop(dropped=b, by=a, round=round_index, objective=objectives[o], p=float(q))
@@ -163,15 +195,17 @@ def rounds(
     alpha: float,
     test: Test = "t",
     prepare=None,
+    gain_floor: float | None = None,
 ) -> Iterator[tuple[int, list[str], list[Drop]]]:
     """The rounds of a race on values from ``draw(name, seeds) -> [len(seeds), objectives]`` (seeds are
-    indices), as they complete: ``(round index, survivors after it, its drops)``. Each round runs the
-    survivors to ``schedule[r]`` seeds and drops what :func:`round_drops` says; the race ends after the last
-    size, or once one candidate is left. A ``draw`` that raises ends it there, after the rounds yielded.
-    ``prepare({name: seeds})``, if given, hears each round's draws before they are asked for (so that they
-    can be run side by side)."""
+    indices; with ``gain_floor``, one more column: cond_gain), as they complete: ``(round index, survivors
+    after it, its drops)``. Each round runs the survivors to ``schedule[r]`` seeds and drops what
+    :func:`round_drops` says; the race ends after the last size, or once one candidate is left. A ``draw``
+    that raises ends it there, after the rounds yielded. ``prepare({name: seeds})``, if given, hears each
+    round's draws before they are asked for (so that they can be run side by side)."""
     alive = list(candidates)
-    runs: dict[str, np.ndarray] = {name: np.empty((0, len(objectives))) for name in candidates}
+    width = len(objectives) + (gain_floor is not None)
+    runs: dict[str, np.ndarray] = {name: np.empty((0, width)) for name in candidates}
     for r, n in enumerate(schedule):
         if len(alive) < 2:
             return
@@ -181,7 +215,15 @@ def rounds(
         for name, indices in wanted.items():
             runs[name] = np.vstack([runs[name], draw(name, indices)])
         now = round_drops(
-            {a: runs[a][:n] for a in alive}, objectives, modes, margins, round_alpha(alpha, schedule, r), r, test
+            {a: runs[a][:n, : len(objectives)] for a in alive},
+            objectives,
+            modes,
+            margins,
+            round_alpha(alpha, schedule, r),
+            r,
+            test,
+            gains={a: runs[a][:n, -1] for a in alive} if gain_floor is not None else None,
+            gain_floor=gain_floor,
         )
         gone = {d.dropped for d in now}
         alive = [a for a in alive if a not in gone]
@@ -197,9 +239,12 @@ def race(
     margins: tuple[float, ...],
     alpha: float,
     test: Test = "t",
+    gain_floor: float | None = None,
 ) -> tuple[list[str], list[Drop]]:
     """A whole race (:func:`rounds`): the survivors and every drop."""
     alive, drops = list(candidates), []
-    for _, after, now in rounds(draw, candidates, schedule, objectives, modes, margins, alpha, test):
+    for _, after, now in rounds(
+        draw, candidates, schedule, objectives, modes, margins, alpha, test, gain_floor=gain_floor
+    ):
         alive, drops = after, drops + now
     return alive, drops

@@ -82,6 +82,9 @@ class RaceConfig(_Strict):
     # hand-set configurations entering as controls besides the experiment's own, by their overrides of the
     # sweep's base config (e.g. {clustergan: {cluster.k: 8, loss.lambda_ms: 0.1}})
     controls: dict[str, dict[str, Any]] = {}
+    # a candidate whose mean cond_gain is significantly below it drops (it ignores its input), tested in each
+    # round's Holm family (clustergan.tune.race_rule); null = objectives only
+    cond_gain_floor: float | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RaceConfig:
