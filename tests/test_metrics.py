@@ -568,3 +568,18 @@ def test_every_score_has_one_direction_and_label_and_the_objectives_are_scores()
     assert set(recorded) <= set(SCORES) and recorded[: len(OBJECTIVES)] == OBJECTIVES
     assert MODES == ("min", "min", "max")  # NDB and JSD lower, LPIPS diversity higher
     assert all(set(row) <= set(QUALITY) for row in PAPER_TABLE1.values())
+
+
+def test_the_paper_protocol_is_frozen_by_its_digest():
+    """The digest names what a `paper` evaluation fixes (counts, bins, nets); a change to any of them changes it,
+    and this golden value with it, so Table 1's rows stay comparable across presets and sessions."""
+    from dataclasses import asdict, replace
+
+    from clustergan.metrics.protocols import protocol_digest
+
+    paper = get_protocol("paper")
+    assert paper.digest == "4911f1d7af7f"
+    legacy = {k: v for k, v in asdict(paper).items() if k != "metrics"} | {"fid": True}  # records before the registry
+    assert protocol_digest(legacy) == paper.digest
+    assert replace(paper, lpips_pairs=49).digest != paper.digest
+    assert replace(paper, metrics=("fid",)).digest == paper.digest  # which metrics ran does not move the others

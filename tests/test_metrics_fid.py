@@ -170,6 +170,7 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     everything, first = statistics_of[-2:]
     assert everything.shape[0] == 8 and np.array_equal(first, everything[0::2])
     assert result["details"]["fid"]["n_fake_fid_n_inputs"] == 4
+    assert result["protocol_hash"] == protocol.digest
     mu_real, sigma_real, mu_fake, sigma_fake = seen[0]
     assert np.allclose(mu_real, mu_fake, atol=1e-6) and np.allclose(sigma_real, sigma_fake, atol=1e-6)
     assert (result["ndb"], result["jsd"], result["mode_coverage"]) == (0, 0.0, 1.0)

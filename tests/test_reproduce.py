@@ -226,6 +226,7 @@ def test_end_to_end_tiny_reproduction_then_resume(tmp_path):
     assert "| floor: real test targets | - |" in text and "| ceiling: untrained generator | - |" in text
     assert (docs / "figures" / "tiny_synth_figure2.png").stat().st_size > 1000
     assert "![Figure 2](figures/tiny_synth_figure2.png)" in text
+    assert re.search(r"; no FID; protocol hash `[0-9a-f]{12}`\.\n", text)  # one protocol for every row
     # a preset with its own page leaves RESULTS.md alone, and its figure link works from the page's folder
     own = write_results(dataclasses.replace(preset, page="results/tiny.md"), out, docs)
     assert own == docs / "results" / "tiny.md" and path.read_text() == text
@@ -504,13 +505,18 @@ def test_the_floor_row_stands_in_both_fid_columns_at_its_own_n(tmp_path):
     floor = {"fid": 70.5, "kid": 0.01, "ndb": 1, "jsd": 0.02, "lpips_between_inputs": 0.3}
     (tmp_path / "_floor").mkdir()
     (tmp_path / "_floor" / "metrics.json").write_text(json.dumps({**floor, "details": {"fid": {"n_fake": 106}}}))
-    metrics = {"fid": 150.0, "fid_n_inputs": 190.0, "kid": 0.1, "ndb": 9, "jsd": 0.05, "lpips": 0.2}
-    lines, _ = study_section(study, tmp_path, {"a": {"label": "A", "seeds": {0: {"metrics": metrics}}}})
+    metrics = {"fid": 150.0, "fid_n_inputs": 190.0, "kid": 0.1, "ndb": 9, "jsd": 0.05, "lpips": 0.2, "cond_gain": 0.03}
+    lines, summary = study_section(study, tmp_path, {"a": {"label": "A", "seeds": {0: {"metrics": metrics}}}})
     header = [c.strip() for c in lines[2].strip("|").split("|")]
-    row = {h: c.strip() for h, c in zip(header, lines[5].strip("|").split("|"), strict=True)}
+    a, floor = ({h: c.strip() for h, c in zip(header, lines[i].strip("|").split("|"), strict=True)} for i in (4, 5))
     assert header[2:4] == ["FID (lower better)", "FID at N = inputs (lower better)"]
-    assert row["row"] == "floor: real test targets"
-    assert row["FID (lower better)"] == row["FID at N = inputs (lower better)"] == "70.50 (N=106)"
+    assert floor["row"] == "floor: real test targets"
+    assert floor["FID (lower better)"] == floor["FID at N = inputs (lower better)"] == "70.50 (N=106)"
+    assert a["FID at N = inputs (lower better)"] == "190.00"
+    # cond_gain: shown beside, the floor has none, and it is never compared or summarised as a quality metric
+    assert header[-1] == "cond_gain (beside: does the output follow its input?)"
+    assert (a[header[-1]], floor[header[-1]]) == ("0.0300", "n/a")
+    assert "cond_gain" not in summary["rows"]["a"]
 
 
 def test_a_method_new_to_the_preset_is_priced_from_another_presets_runs_scaled_by_epochs(tmp_path):

@@ -20,11 +20,25 @@ NDB/JSD spreads (NDB std 0, JSD std <= 0.003) say little about trained models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
 
 from clustergan.errors import ConfigError
 
 NDB_SPACES = ("pixels", "features")
+
+
+def protocol_digest(recorded: dict) -> str:
+    """The digest of a protocol as a run recorded it (``metrics.json``'s ``protocol``): the first 12 hex digits
+    of the SHA-256 of its sorted JSON, without the list of metrics it ran (``metrics``; older records: a ``fid``
+    flag). Two evaluations with the same digest drew the same samples with the same nets, so every metric both
+    have is comparable."""
+    settings = {k: v for k, v in recorded.items() if k not in ("metrics", "fid")}
+    canonical = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
 CLUSTER_CHOICES = ("frequency", "fixed", "target")
 
 
@@ -60,6 +74,11 @@ class Protocol:
     @property
     def fid(self) -> bool:
         return "fid" in self.metrics
+
+    @property
+    def digest(self) -> str:
+        """What the protocol fixes, as a short hash: two evaluations with the same digest are comparable."""
+        return protocol_digest(asdict(self))
 
     def __post_init__(self) -> None:
         where = f"protocol {self.name!r}"

@@ -133,6 +133,7 @@ def evaluate(
     details["generation_seconds"] = seconds["generation"]
     result["details"] = details
     result["protocol"] = asdict(protocol)
+    result["protocol_hash"] = protocol.digest
     result["seed"] = seed
     result["seconds"] = time.perf_counter() - start
     return result

@@ -21,7 +21,7 @@ from clustergan.reproduce.rule import (
     verdict_cell,
 )
 from clustergan.reproduce.sections import conditioning_section, diagnostics_section, probes_section
-from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY
+from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY, SCORES
 
 __all__ = ["collect", "compare", "direction_lines", "mean_std", "shown_pairs", "study_section", "write_results"]
 
@@ -36,7 +36,7 @@ def collect(study: Study, study_dir: Path) -> dict:
             m = read_or_empty(run / "metrics.json")
             if m:
                 seeds[seed] = {
-                    "metrics": {k: m[k] for k in QUALITY if isinstance(m.get(k), (int, float))},
+                    "metrics": {k: m[k] for k in SCORES if isinstance(m.get(k), (int, float))},
                     "epoch": m.get("provenance", {}).get("epoch"),
                     "cluster_choice": m.get("protocol", {}).get("cluster_choice"),
                     "protocol": m.get("protocol", {}),
@@ -54,12 +54,19 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
     summary: dict = {"rows": {}, "comparisons": []}
     if not rows:
         return lines + ["No finished runs yet.", ""], summary
+    # cond_gain asks whether the output follows its input: shown beside the quality metrics, never compared
+    beside = [
+        k
+        for k in SCORES
+        if k not in QUALITY and any(k in s["metrics"] for r in rows.values() for s in r["seeds"].values())
+    ]
     header = (
         "| row | seeds | "
         + " | ".join(f"{LABELS[k]} ({'lower' if LOWER_IS_BETTER[k] else 'higher'} better)" for k in present)
+        + "".join(f" | {LABELS[k]} (beside: does the output follow its input?)" for k in beside)
         + " |"
     )
-    lines += [header, "|" + "---|" * (len(present) + 2)]
+    lines += [header, "|" + "---|" * (len(present) + len(beside) + 2)]
     for key, r in rows.items():
         vals = {k: [s["metrics"][k] for s in r["seeds"].values() if k in s["metrics"]] for k in present}
         summary["rows"][key] = {
@@ -67,7 +74,9 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
             **{k: {"mean": mean_std(v)[0], "std": mean_std(v)[1], "values": v} for k, v in vals.items()},
         }
         seeds = ",".join(str(s) for s in r["seeds"])
-        lines.append(f"| {r['label']} | {seeds} | " + " | ".join(cell(vals[k], k) for k in present) + " |")
+        shown = [cell(vals[k], k) for k in present]
+        shown += [cell([s["metrics"][k] for s in r["seeds"].values() if k in s["metrics"]], k) for k in beside]
+        lines.append(f"| {r['label']} | {seeds} | " + " | ".join(shown) + " |")
     floor = read_or_empty(study_dir / "_floor" / "metrics.json")
     if floor:
         cells = []
@@ -78,13 +87,14 @@ def study_section(study: Study, study_dir: Path, rows: dict) -> tuple[list[str],
                 cells.append(f"{floor['fid']:.2f} (N={floor['details']['fid']['n_fake']})")
             else:
                 cells.append(fmt(floor[k], k) if k in floor else "n/a")
+        cells += ["n/a"] * len(beside)  # one real target per input: nothing to follow
         lines.append("| floor: real test targets | - | " + " | ".join(cells) + " |")
         summary["floor"] = {k: floor[k] for k in ("fid", "ndb", "jsd", "lpips_between_inputs") if k in floor}
     ceiling = read_or_empty(study_dir / "_ceiling" / "metrics.json")
     if ceiling:
         lines.append(
             "| ceiling: untrained generator | - | "
-            + " | ".join(fmt(ceiling[k], k) if k in ceiling else "n/a" for k in present)
+            + " | ".join(fmt(ceiling[k], k) if k in ceiling else "n/a" for k in (*present, *beside))
             + " |"
         )
         summary["ceiling"] = {k: ceiling[k] for k in present if k in ceiling}
@@ -161,6 +171,8 @@ def shown_pairs(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
 
 
 def _protocol_lines(rows: dict, study: Study) -> list[str]:
+    from clustergan.metrics.protocols import protocol_digest
+
     first = next((s for r in rows.values() for s in r["seeds"].values()), None)
     if not first:
         return []
@@ -168,6 +180,7 @@ def _protocol_lines(rows: dict, study: Study) -> list[str]:
     cfg = first["config"].get("config", {})
     t = cfg.get("train", {})
     choices = sorted({s["cluster_choice"] for r in rows.values() for s in r["seeds"].values()} - {None})
+    digests = sorted({protocol_digest(s["protocol"]) for r in rows.values() for s in r["seeds"].values()})
     return [
         f"- Protocol `{p.get('name')}`: {p.get('samples_per_input')} samples per test input; LPIPS "
         f"(AlexNet v{p.get('lpips_version')}, inputs {p.get('lpips_range')}) over {p.get('lpips_pairs')} random "
@@ -178,9 +191,11 @@ def _protocol_lines(rows: dict, study: Study) -> list[str]:
         + (
             f"; FID (pytorch-fid Inception) on {p.get('fid_samples_per_input')} samples per input against the "
             f"training targets"
-            if p.get("fid")
+            if p.get("fid") or "fid" in (p.get("metrics") or ())
             else "; no FID"
         )
+        + f"; protocol hash {', '.join(f'`{h}`' for h in digests)}"
+        + (" (the rows were evaluated under different settings)" if len(digests) > 1 else "")
         + ".",
         f"- Budget, the same for every method: {cfg.get('data', {}).get('size')} px, batch "
         f"{t.get('batch_size')}, {t.get('epochs')} + {t.get('epochs_decay')} epochs (linear decay), Adam lr "

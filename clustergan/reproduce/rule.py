@@ -52,7 +52,7 @@ def verdict_cell(word: str, c: dict) -> str:
 def fmt(value: float, metric: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if metric == "fid":
+    if metric in ("fid", "fid_n_inputs"):
         return f"{value:.2f}"
     if metric == "ndb":
         return f"{value:.1f}" if value != int(value) else f"{int(value)}"
