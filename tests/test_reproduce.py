@@ -441,6 +441,9 @@ def test_adopt_takes_a_finished_identical_run_and_refuses_another_training(tmp_p
     reproduce(preset, out, None, smoke=True, only=["clustergan"], seeds=[0], log=lambda *a, **k: None)
     assert ckpt.stat().st_mtime_ns == before  # not trained again
     assert json.loads((run / "metrics.json").read_text())["protocol"]["name"] == "sweep"  # evaluated here
+    # a run of some methods still gives the study its floor and ceiling rows (they depend on no training)
+    assert (out / "synth" / "_floor" / "metrics.json").is_file()
+    assert json.loads((out / "synth" / "_ceiling" / "metrics.json").read_text())["provenance"]["epoch"] == 0
     text = write_results(preset, out, tmp_path / "docs").read_text()
     assert (
         f"trained once by the sweep trial that found the configuration; evaluated here like every run): "

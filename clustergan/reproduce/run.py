@@ -283,7 +283,8 @@ def reproduce(
     workers: int | None = None,
 ) -> list[RunSpec]:
     """Train and evaluate everything the preset names (skipping what is done). Returns the runs.
-    ``only`` restricts the runs to these method keys (and skips the floor, ceiling and diagnostics).
+    ``only`` restricts the runs to these method keys (and skips the diagnostics; the floor and ceiling rows
+    are computed once when missing).
     ``smoke_epochs`` trains that many whole epochs per run instead of the preset's budget; ``train_only``
     stops after training (no evaluation, floor, ceiling or diagnostics), e.g. where the evaluation's
     weights are not installed. ``workers`` overrides the preset's Ray Train workers (0: no Ray)."""
@@ -328,14 +329,17 @@ def reproduce(
             + ", ".join(f"{k} {metrics[k]:.4g}" for k in SCORES if isinstance(metrics.get(k), (int, float))),
             flush=True,
         )
-    if only or train_only:
+    if train_only:
         return specs
     for study in dict.fromkeys(spec.study for spec in specs if spec.study.floor_ceiling):
-        # the ceiling uses MSGAN's architecture (noise, no clusters) when the study has it
-        ours = [s for s in specs if s.study == study]
+        # the ceiling uses MSGAN's architecture (noise, no clusters) when the study has it; a run of some
+        # methods (``only``) computes the two rows too, once, as they depend on no method's training
+        ours = [s for s in run_specs(preset, [study.name], None, seeds) if s.study == study]
         spec = next((s for s in ours if s.method.key == "msgan"), ours[0])
         log(f"{study.name}: floor (real test targets) and ceiling (untrained generator)", flush=True)
         reference_rows(study, out / study.name, build_config(spec, out, facades, smoke))
+    if only:
+        return specs
     for study in dict.fromkeys(spec.study for spec in specs if spec.study.diagnose):
         from clustergan.reproduce.diagnose import diagnose_study
 
