@@ -159,8 +159,10 @@ def confirmation(args, curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
         if not own:
             lines.append(f"| {name} | {at50.get('fid', float('nan')):.1f} | not trained yet | - | - | - |")
             continue
-        if name == "pix2pix":
-            ok = level is not None and abs(own["fid"] - level) <= BUDGET_FID * level
+        if name == "pix2pix" and level is None:
+            rule = "no pix2pix curve to compare with"
+        elif name == "pix2pix":
+            ok = abs(own["fid"] - level) <= BUDGET_FID * level
             rule = f"FID within {BUDGET_FID:.0%} of {level:.1f}: {'yes' if ok else 'no'}"
         else:
             rule = f"cond_gain >= {BUDGET_COND_GAIN}: {'yes' if own['cond_gain'] >= BUDGET_COND_GAIN else 'no'}"

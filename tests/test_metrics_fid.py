@@ -167,8 +167,9 @@ def test_evaluate_runs_every_registered_metric(monkeypatch):
     assert set(METRICS) <= set(result["details"])
     # FID of all 8 samples, then at the floor's N: the first sample of each of the 4 inputs
     assert result["fid"] == result["fid_n_inputs"] == 0.125 and len(seen) == 2
-    everything, first = statistics_of[-2:]
-    assert everything.shape[0] == 8 and np.array_equal(first, everything[0::2])
+    real, everything, first = statistics_of[-3:]  # real: the features of train[0..7], in order
+    assert everything.shape[0] == 8 and np.allclose(everything, real)  # input-major: a0 s0, a0 s1, a1 s0, ...
+    assert np.allclose(first, real[0::2])  # the first sample of every input: train[0], train[2], ...
     assert result["details"]["fid"]["n_fake_fid_n_inputs"] == 4
     assert result["protocol_hash"] == protocol.digest
     mu_real, sigma_real, mu_fake, sigma_fake = seen[0]

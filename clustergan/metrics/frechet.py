@@ -273,18 +273,22 @@ class FidMetric:
         # input) only at the floor's N: the same features, the first sample of every input
         first = features[:: self.samples_per_input]
         values = {"fid": frechet_distance(self.real_mu, self.real_sigma, mu, sigma), "kid": kid}
-        if len(first) >= 2:  # one input has no covariance: the value is left out, and the details say so
+        note = "the first sample of every input (the floor's N)"
+        if len(first) < 2:  # one input has no covariance: the value is left out, and the details say so
+            note = "left out: one input, no covariance"
+        else:
             mu1, sigma1 = feature_statistics(first, "fake, first sample per input")
-            values["fid_n_inputs"] = frechet_distance(self.real_mu, self.real_sigma, mu1, sigma1)
+            try:
+                values["fid_n_inputs"] = frechet_distance(self.real_mu, self.real_sigma, mu1, sigma1)
+            except ClusterganError as e:  # N is the number of inputs: no more images to take; FID stands
+                note = f"left out: {e}"
         return MetricResult(
             values=values,
             details={
                 "n_real": int(self.real.shape[0]),
                 "n_fake": int(features.shape[0]),
                 "n_fake_fid_n_inputs": int(first.shape[0]),
-                "fid_n_inputs": "the first sample of every input (the floor's N)"
-                if "fid_n_inputs" in values
-                else "left out: one input, no covariance",
+                "fid_n_inputs": note,
                 "samples_per_input": self.samples_per_input,
                 "features": FEATURES_ID,
                 "kid_std": kid_std,

@@ -106,7 +106,7 @@ def estimate(specs: list, out: Path, elsewhere: dict[str, Path] | None = None) -
         text += (
             f"~{seconds / 3600:.1f} h ({seconds / 60:.0f} min) for the {priced} priced"
             " at the median wall time of each method's finished runs"
-            f" (measured on {', '.join(sorted(machines))}; another machine scales it)"
+            f" (measured on {', '.join(sorted(machines)) or 'no machine yet'}; another machine scales it)"
         )
     else:
         text += "none can be priced yet"

@@ -146,12 +146,12 @@ def round_drops(
                 tests.append((a, b, int(o)))
                 diffs.append(d[:, o] - margin[o])
     n_pairs = len(tests)
-    # the floor's tests: "mean cond_gain below the floor", one-sided as its direction is fixed beforehand (a
-    # candidate at or above it has p >= 0.5 and is left out); in the same Holm family as the pairs
+    # the floor's tests: "mean cond_gain below the floor", one-sided as its direction is fixed beforehand, one
+    # per candidate whatever its mean (leaving out those above would let the data choose Holm's count: at the
+    # floor that drops above alpha); in the same Holm family as the pairs
     for name in names if gain_floor is not None else ():
-        if gains[name].mean() < gain_floor:
-            tests.append((FLOOR, name, -1))
-            diffs.append(gain_floor - gains[name])
+        tests.append((FLOOR, name, -1))
+        diffs.append(gain_floor - gains[name])
     if not tests:
         return []
     p = _one_sided_p(np.stack(diffs, axis=1), test)
