@@ -78,6 +78,7 @@ def estimate(specs: list, out: Path, elsewhere: dict[str, Path] | None = None) -
         machines |= found
     left = {"train": 0, "evaluate": 0}
     seconds, priced, unpriced, scaled = 0.0, 0, set(), set()
+    priced_elsewhere: dict[tuple[str, str], tuple | None] = {}  # per method: its files are read once
     for spec in specs:
         key = (spec.study.name, spec.method.key)
         state = _state(out / spec.name, spec.study.protocol)
@@ -88,7 +89,10 @@ def estimate(specs: list, out: Path, elsewhere: dict[str, Path] | None = None) -
         if all(parts):
             seconds += sum(statistics.median(p) for p in parts)
             priced += 1
-        elif found := _scaled(spec, elsewhere or {}):
+            continue
+        if key not in priced_elsewhere:
+            priced_elsewhere[key] = _scaled(spec, elsewhere or {})
+        if found := priced_elsewhere[key]:
             train_s, eval_s, label, where = found
             seconds += (train_s if state == "train" else 0.0) + eval_s
             priced += 1
