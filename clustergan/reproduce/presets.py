@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clustergan.errors import ConfigError
+from clustergan.reproduce.targets import Target
 from clustergan.tune.space import BASELINES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,14 @@ class Study:
     diagnose: bool = False  # clustergan runs: cluster effect, hit rate, the target's own cluster at test time
     # one-seed variants for the investigation (first seed only, same budget and protocol, no significance claimed)
     probes: tuple[Method, ...] = ()
+    targets: tuple[Target, ...] = ()  # checked in the report against the finished runs
+    baseline: str | None = None  # a preset whose committed runs of this study show the targets' starting point
+
+    def __post_init__(self) -> None:
+        keys = {m.key for m in self.methods}
+        for t in self.targets:
+            if unknown := sorted(set(t.keys) - keys):
+                raise ConfigError(f"study {self.name!r}, target {t.text!r}: no method {unknown}; rows: {sorted(keys)}")
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,25 @@ _CPU50_FACADES = Study(
     facades=True,
     figure=True,
     diagnose=True,
+    # issue "Signal"'s targets for the new preset
+    targets=(
+        Target("3-seed mean FID <= 130", "mean_at_most", "fid", ("clustergan_ms0.1",), 130.0),
+        Target(
+            "cond_gain >= 0.02 in every seed",
+            "every_seed_at_least",
+            "cond_gain",
+            ("pix2pix", "msgan_ms0.1", "clustergan_ms0.1"),
+            0.02,
+        ),
+        Target(
+            "JSD seed std, pooled over the noise rows at lambda_MS <= 0.1, <= 0.025",
+            "pooled_std_at_most",
+            "jsd",
+            ("msgan_ms0.1", "clustergan_ms0.1"),
+            0.025,
+        ),
+    ),
+    baseline="cpu",
 )
 
 PRESETS: dict[str, Preset] = {

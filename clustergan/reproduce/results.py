@@ -21,6 +21,7 @@ from clustergan.reproduce.rule import (
     verdict_cell,
 )
 from clustergan.reproduce.sections import conditioning_section, diagnostics_section, probes_section
+from clustergan.reproduce.targets import targets_section
 from clustergan.scores import LABELS, LOWER_IS_BETTER, QUALITY, SCORES
 
 __all__ = ["collect", "compare", "direction_lines", "mean_std", "shown_pairs", "study_section", "write_results"]
@@ -238,7 +239,12 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
                 if x["times"].get("adopted_from"):
                     adopted.append(f"{study.name}/{r['label']}/seed{seed} (`{x['times']['adopted_from']}`)")
         section, s = study_section(study, study_dir, rows)
-        lines += section + _protocol_lines(rows, study)
+        baseline = None
+        if study.baseline:  # the other preset's committed ledger, read with this study's rows
+            ledger = docs / "results" / study.baseline / "runs" / study.name
+            baseline = (study.baseline, collect(study, ledger)) if ledger.is_dir() else None
+        checked, s["targets"] = targets_section(study.targets, rows, len(study.seeds), baseline)
+        lines += section + checked + _protocol_lines(rows, study)
         started = read_or_empty(study_dir / "machine.json")
         if started:
             lines.append(f"- Started {started.get('started', '?')} from commit `{started.get('git_commit', '?')}`.")
