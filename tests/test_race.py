@@ -295,3 +295,33 @@ def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experi
     assert {p: p.stat().st_mtime_ns for p in done} == done  # finished before the kill: not trained again
     assert again.stdout.count(": done on ") == 6 - len(done)
     assert json.loads((race / "race.json").read_text())["status"] == "finished"
+
+
+def test_the_race_inherits_the_sweeps_cond_gain_floor_unless_it_sets_its_own():
+    from clustergan.tune.sweep_config import SweepConfig
+
+    def race_floor(race: dict | None):
+        data = {"base": "x.yaml", "cond_gain_floor": 0.01, **({"race": race} if race is not None else {})}
+        return SweepConfig.model_validate(data).race
+
+    assert race_floor({}).cond_gain_floor == 0.01
+    assert race_floor({"cond_gain_floor": None}).cond_gain_floor is None  # explicit null: objectives only
+    assert race_floor({"cond_gain_floor": 0.03}).cond_gain_floor == 0.03
+    assert race_floor(None) is None  # no race: section; `clustergan race` then passes the sweep's floor
+
+
+def test_a_cond_gain_floor_under_a_protocol_without_cond_gain_fails_before_any_run(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from clustergan.metrics.protocols import PROTOCOLS
+    from clustergan.tune.race import race_entrants
+    from clustergan.tune.sweep_config import RaceConfig
+
+    monkeypatch.setitem(PROTOCOLS, "nogain", replace(PROTOCOLS["sweep"], name="nogain", metrics=("ndb", "lpips")))
+    with pytest.raises(ClusterganError) as e:
+        race_entrants([], RaceConfig(cond_gain_floor=0.01), tmp_path / "race", "nogain", clusters=tmp_path)
+    assert str(e.value) == (
+        "race.cond_gain_floor 0.01 needs cond_gain, which the 'nogain' protocol does not compute (it runs ndb, "
+        "lpips); race under a protocol that computes it, or set race.cond_gain_floor: null"
+    )
+    assert not (tmp_path / "race").exists()

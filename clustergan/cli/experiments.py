@@ -49,10 +49,12 @@ def cmd_race(args) -> None:
     base = None
     if args.config is not None:
         sweep, base = load_sweep(args.config)
-        section = sweep.race.model_dump() if sweep.race else {}
+        section = sweep.race.model_dump() if sweep.race else {"cond_gain_floor": sweep.cond_gain_floor}
     elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section and base config included
         ran = yaml.safe_load((exp / "sweep.yaml").read_text()) or {}
-        section, base = ran.get("sweep", {}).get("race") or {}, ran.get("base")
+        ran_sweep = ran.get("sweep", {})
+        section = ran_sweep.get("race") or {"cond_gain_floor": ran_sweep.get("cond_gain_floor")}
+        base = ran.get("base")
     given = {
         "schedule": args.schedule,
         "max_candidates": args.max_candidates,

@@ -38,6 +38,7 @@ import numpy as np
 from clustergan.config import validate
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
+from clustergan.metrics.protocols import get_protocol
 from clustergan.train.builders import ensure_clusters, with_data_root
 from clustergan.tune.race_adopt import ADOPTED, adopt, parse_adopt
 from clustergan.tune.race_report import write_ranking
@@ -235,6 +236,13 @@ def race_entrants(
     ``{name: folder}`` of runs trained elsewhere, adopted first (not in a dry run)."""
     seeds = config.seed_list()
     by_name = {c.name: c for c in candidates}
+    runs_metrics = get_protocol(protocol).metrics
+    if config.cond_gain_floor is not None and "cond_gain" not in runs_metrics:  # before any run trains
+        raise ClusterganError(
+            f"race.cond_gain_floor {config.cond_gain_floor:g} needs cond_gain, which the {protocol!r} protocol "
+            f"does not compute (it runs {', '.join(runs_metrics)}); race under a protocol that computes it, or "
+            "set race.cond_gain_floor: null"
+        )
     for name, folder in (adopt_from or {}).items() if not dry_run else ():
         adopt(by_name[name], folder, seeds, out, clusters, protocol, log)
 

@@ -83,7 +83,7 @@ class RaceConfig(_Strict):
     # sweep's base config (e.g. {clustergan: {cluster.k: 8, loss.lambda_ms: 0.1}})
     controls: dict[str, dict[str, Any]] = {}
     # a candidate whose mean cond_gain is significantly below it drops (it ignores its input), tested in each
-    # round's Holm family (clustergan.tune.race_rule); null = objectives only
+    # round's Holm family (clustergan.tune.race_rule); unset: the sweep's cond_gain_floor; null = objectives only
     cond_gain_floor: float | None = None
 
     @model_validator(mode="after")
@@ -145,6 +145,8 @@ class SweepConfig(_Strict):
                 "needs a whole GPU per worker; use gpus_per_worker 1, or workers 1 (trials may share a "
                 "GPU then)"
             )
+        if self.race is not None and "cond_gain_floor" not in self.race.model_fields_set:
+            self.race.cond_gain_floor = self.cond_gain_floor  # the floor a trial had to pass to enter
         return self
 
 
