@@ -17,8 +17,8 @@ too, so stopping mid-run loses nothing evaluated); the ledger keeps the curves (
 report is drawn from it. The report prints one row per evaluation and, per
 run, whether FID has plateaued: it changed by less than 5% over the last 20% of the epochs evaluated.
 The plot goes to ``docs/figures/cpu_facades_curves.png``. The report ends with the confirmation: the chosen
-budget trained with its own schedule (the ``cpu50`` reproduction preset, seed 0), read from that preset's
-committed ledger, under the same rule.
+budget trained with its own schedule (the ``cpu50`` reproduction preset, every finished seed), read from
+that preset's committed ledger, under the same rule.
 """
 
 from __future__ import annotations
@@ -138,38 +138,58 @@ def budget(curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
     return lines
 
 
+def _preset_budget(name: str) -> tuple[int, int, tuple[int, ...]]:
+    """The facades study of reproduction preset ``name``: its constant and decaying epochs and its seeds."""
+    from clustergan.reproduce.presets import get_preset
+
+    study = next(s for s in get_preset(name).studies if s.name == "facades")
+    given = dict(o.split("=", 1) for o in study.overrides)
+    return int(given["train.epochs"]), int(given["train.epochs_decay"]), study.seeds
+
+
 def confirmation(args, curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
-    """The budget trained with its own schedule (the ``cpu50`` preset: 25 constant + 25 decaying epochs, seed
-    0, ``paper`` protocol, FID on the same 10 samples per input as the curves'), against the curves' epoch 50,
-    under the same rule. Read from the preset's committed ledger; rows not trained yet say so."""
-    level = budget_level(curves)
-    lines = [
-        "",
-        f"Confirmation at the budget with its own schedule (`{args.confirm_preset}` preset, seed 0, linear "
-        "decay over the last 25 epochs, `paper` protocol) against the constant-lr curve at epoch 50:",
-        "",
-        "| run | FID, curve @50 | FID, own schedule | cond_gain, curve @50 | cond_gain, own schedule | rule |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
+    """The budget trained with its own schedule (the ``--confirm-preset``: its constant + decaying epochs,
+    ``paper`` protocol, FID on the same 10 samples per input as the curves'), every seed it has finished,
+    against the curves' evaluation at the same total epochs, under the same rule. Read from the preset's
+    committed ledger; rows not trained yet say so."""
     from clustergan.jsonio import read_json
 
+    level = budget_level(curves)
+    constant, decay, seeds = _preset_budget(args.confirm_preset)
+    total = constant + decay
+    ledger = args.confirm_ledger or REPO / "docs" / "results" / args.confirm_preset / "runs"
+    lines = [
+        "",
+        f"Confirmation at the budget with its own schedule (`{args.confirm_preset}` preset: {constant} constant + "
+        f"{decay} linearly decaying epochs, `paper` protocol, each finished seed) against the constant-lr curve "
+        f"at epoch {total}:",
+        "",
+        f"| run | seed | FID, curve @{total} | FID, own schedule | cond_gain, curve @{total} | "
+        "cond_gain, own schedule | rule |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for name in ("pix2pix", *BUDGET_FOLLOW):
-        at50 = dict(curves[name]).get(50, {})
-        own = read_json(args.confirm_ledger / "facades" / name / "seed0" / "metrics.json", {})
-        if not own:
-            lines.append(f"| {name} | {at50.get('fid', float('nan')):.1f} | not trained yet | - | - | - |")
-            continue
-        if name == "pix2pix" and level is None:
-            rule = "no pix2pix curve to compare with"
-        elif name == "pix2pix":
-            ok = abs(own["fid"] - level) <= BUDGET_FID * level
-            rule = f"FID within {BUDGET_FID:.0%} of {level:.1f}: {'yes' if ok else 'no'}"
-        else:
-            rule = f"cond_gain >= {BUDGET_COND_GAIN}: {'yes' if own['cond_gain'] >= BUDGET_COND_GAIN else 'no'}"
-        lines.append(
-            f"| {name} | {at50.get('fid', float('nan')):.1f} | {own['fid']:.1f} | "
-            f"{at50.get('cond_gain', float('nan')):.4f} | {own['cond_gain']:.4f} | {rule} |"
-        )
+        at = dict(curves[name]).get(total, {})
+        fid_at, gain_at = at.get("fid", float("nan")), at.get("cond_gain", float("nan"))
+        found = [
+            (seed, m)
+            for seed in seeds
+            if (m := read_json(ledger / "facades" / name / f"seed{seed}" / "metrics.json", {}))
+        ]
+        if not found:
+            lines.append(f"| {name} | - | {fid_at:.1f} | not trained yet | {gain_at:.4f} | - | - |")
+        for seed, own in found:
+            if name == "pix2pix" and level is None:
+                rule = "no pix2pix curve to compare with"
+            elif name == "pix2pix":
+                ok = abs(own["fid"] - level) <= BUDGET_FID * level
+                rule = f"FID within {BUDGET_FID:.0%} of {level:.1f}: {'yes' if ok else 'no'}"
+            else:
+                rule = f"cond_gain >= {BUDGET_COND_GAIN}: {'yes' if own['cond_gain'] >= BUDGET_COND_GAIN else 'no'}"
+            lines.append(
+                f"| {name} | {seed} | {fid_at:.1f} | {own['fid']:.1f} | {gain_at:.4f} | "
+                f"{own['cond_gain']:.4f} | {rule} |"
+            )
     return lines
 
 
@@ -244,7 +264,9 @@ def main() -> None:
     p.add_argument("--page", type=Path, default=REPO / "docs" / "results" / "curves.md")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--confirm-preset", default="cpu50", help="the preset that trains the budget with its schedule")
-    p.add_argument("--confirm-ledger", type=Path, default=REPO / "docs" / "results" / "cpu50" / "runs")
+    p.add_argument(
+        "--confirm-ledger", type=Path, default=None, help="its runs (default docs/results/<confirm-preset>/runs)"
+    )
     args = p.parse_args()
     if not args.report_only:
         if not (args.facades / "train").is_dir():

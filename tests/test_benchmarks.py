@@ -76,6 +76,34 @@ def test_the_budget_is_the_first_epoch_from_which_the_rule_keeps_holding():
     )
 
 
+def test_the_confirmation_reads_every_finished_seed_at_the_presets_total_epochs(tmp_path):
+    import argparse
+    import json
+
+    module = _curves()
+    epochs = range(5, 65, 5)
+    curves = {
+        "pix2pix": [(e, {"fid": 300.0, "cond_gain": 0.05}) for e in epochs],
+        "msgan_ms0.1": [(e, {"fid": 250.0 + e, "cond_gain": 0.04}) for e in epochs],
+        "clustergan_ms0.1": [(e, {"fid": 180.0, "cond_gain": 0.03}) for e in epochs],
+    }
+    for name, seed, fid, gain in [("pix2pix", 0, 340.0, 0.03), ("clustergan_ms0.1", 0, 170.0, 0.03),
+                                  ("clustergan_ms0.1", 2, 190.0, 0.019)]:  # fmt: skip
+        run = tmp_path / "facades" / name / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"fid": fid, "cond_gain": gain}))
+    args = argparse.Namespace(confirm_preset="cpu50", confirm_ledger=tmp_path)
+    lines = module.confirmation(args, curves)
+    assert "25 constant + 25 linearly decaying epochs" in lines[1] and lines[1].endswith("at epoch 50:")
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert rows == [
+        "| pix2pix | 0 | 300.0 | 340.0 | 0.0500 | 0.0300 | FID within 10% of 300.0: no |",  # 13% above
+        "| msgan_ms0.1 | - | 300.0 | not trained yet | 0.0400 | - | - |",
+        "| clustergan_ms0.1 | 0 | 180.0 | 170.0 | 0.0300 | 0.0300 | cond_gain >= 0.02: yes |",
+        "| clustergan_ms0.1 | 2 | 180.0 | 190.0 | 0.0300 | 0.0190 | cond_gain >= 0.02: no |",
+    ]
+
+
 def _msgan_reference():
     spec = importlib.util.spec_from_file_location("msgan_reference", REPO / "benchmarks" / "msgan_reference.py")
     module = importlib.util.module_from_spec(spec)
