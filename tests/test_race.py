@@ -325,3 +325,22 @@ def test_a_cond_gain_floor_under_a_protocol_without_cond_gain_fails_before_any_r
         "lpips); race under a protocol that computes it, or set race.cond_gain_floor: null"
     )
     assert not (tmp_path / "race").exists()
+
+
+def test_clustergan_race_on_an_experiment_takes_the_floor_its_sweep_yaml_ran_with(tmp_path, monkeypatch):
+    import yaml
+
+    import clustergan.tune.race as race_module
+
+    got = {}
+    monkeypatch.setattr(
+        race_module, "run_race", lambda exp, config, **kw: got.setdefault("floor", config.cond_gain_floor)
+    )
+    for i, (race, floor) in enumerate([({"schedule": [2, 4]}, 0.01), ({"cond_gain_floor": None}, None), (None, 0.01)]):
+        exp = tmp_path / f"exp{i}"
+        exp.mkdir()
+        sweep = {"cond_gain_floor": 0.01, **({"race": race} if race is not None else {})}
+        (exp / "sweep.yaml").write_text(yaml.safe_dump({"sweep": sweep, "base": {}}))
+        got.clear()
+        assert main(["race", str(exp), "--dry-run"]) in (0, None)
+        assert got["floor"] == floor, race

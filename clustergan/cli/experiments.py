@@ -53,7 +53,8 @@ def cmd_race(args) -> None:
     elif (exp / "sweep.yaml").is_file():  # the sweep as it ran, its race: section and base config included
         ran = yaml.safe_load((exp / "sweep.yaml").read_text()) or {}
         ran_sweep = ran.get("sweep", {})
-        section = ran_sweep.get("race") or {"cond_gain_floor": ran_sweep.get("cond_gain_floor")}
+        section = dict(ran_sweep.get("race") or {})  # one written before the race had a floor: the sweep's
+        section.setdefault("cond_gain_floor", ran_sweep.get("cond_gain_floor"))
         base = ran.get("base")
     given = {
         "schedule": args.schedule,
