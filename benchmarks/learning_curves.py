@@ -140,10 +140,13 @@ def budget(curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
 
 def _preset_budget(name: str) -> tuple[int, int, tuple[int, ...]]:
     """The facades study of reproduction preset ``name``: its constant and decaying epochs and its seeds."""
+    from clustergan.errors import ConfigError
     from clustergan.reproduce.presets import get_preset
 
-    study = next(s for s in get_preset(name).studies if s.name == "facades")
-    given = dict(o.split("=", 1) for o in study.overrides)
+    study = next((s for s in get_preset(name).studies if s.name == "facades"), None)
+    given = dict(o.split("=", 1) for o in study.overrides) if study else {}
+    if "train.epochs" not in given or "train.epochs_decay" not in given:
+        raise ConfigError(f"--confirm-preset {name}: it has no facades study with train.epochs and train.epochs_decay")
     return int(given["train.epochs"]), int(given["train.epochs_decay"]), study.seeds
 
 
@@ -164,7 +167,8 @@ def confirmation(args, curves: dict[str, list[tuple[int, dict]]]) -> list[str]:
         f"{decay} linearly decaying epochs, `paper` protocol, each finished seed) against the constant-lr curve "
         f"at epoch {total}:",
         "",
-        f"| run | seed | FID, curve @{total} | FID, own schedule | cond_gain, curve @{total} | "
+        f"| run | seed | FID, curve (seed {args.seed}) @{total} | FID, own schedule | "
+        f"cond_gain, curve (seed {args.seed}) @{total} | "
         "cond_gain, own schedule | rule |",
         "|---|---|---:|---:|---:|---:|---|",
     ]

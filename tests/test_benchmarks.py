@@ -92,7 +92,7 @@ def test_the_confirmation_reads_every_finished_seed_at_the_presets_total_epochs(
         run = tmp_path / "facades" / name / f"seed{seed}"
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(json.dumps({"fid": fid, "cond_gain": gain}))
-    args = argparse.Namespace(confirm_preset="cpu50", confirm_ledger=tmp_path)
+    args = argparse.Namespace(confirm_preset="cpu50", confirm_ledger=tmp_path, seed=0)
     lines = module.confirmation(args, curves)
     assert "25 constant + 25 linearly decaying epochs" in lines[1] and lines[1].endswith("at epoch 50:")
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]

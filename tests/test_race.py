@@ -41,7 +41,7 @@ def _search_trial(exp):
 def test_dry_run_prints_the_entrants_rounds_and_runs(experiment, capsys):
     assert main(["race", str(experiment), "--schedule", "2", "3", "--max-candidates", "1", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "race: 3 entrants (2 controls), seeds [0, 1, 2]" in out
+    assert "race: 3 entrants (2 controls), seeds [0, 1, 2], t test, alpha 0.05, cond_gain floor none\n" in out
     assert "round 1: 2 seeds each, at most 3 new runs" in out  # seed 0 of each comes from the explore stage
     assert "round 2: 3 seeds each, at most 3 new runs" in out
     assert "at most 6 runs in all" in out
@@ -298,7 +298,7 @@ def test_a_race_killed_mid_round_resumes_without_rerunning_a_finished_run(experi
 
 
 def test_the_race_inherits_the_sweeps_cond_gain_floor_unless_it_sets_its_own():
-    from clustergan.tune.sweep_config import SweepConfig
+    from clustergan.tune.sweep_config import RaceConfig, SweepConfig
 
     def race_floor(race: dict | None):
         data = {"base": "x.yaml", "cond_gain_floor": 0.01, **({"race": race} if race is not None else {})}
@@ -308,6 +308,9 @@ def test_the_race_inherits_the_sweeps_cond_gain_floor_unless_it_sets_its_own():
     assert race_floor({"cond_gain_floor": None}).cond_gain_floor is None  # explicit null: objectives only
     assert race_floor({"cond_gain_floor": 0.03}).cond_gain_floor == 0.03
     assert race_floor(None) is None  # no race: section; `clustergan race` then passes the sweep's floor
+    given = RaceConfig()
+    SweepConfig.model_validate({"base": "x.yaml", "cond_gain_floor": 0.01, "race": given})
+    assert given.cond_gain_floor is None and "cond_gain_floor" not in given.model_fields_set  # left as given
 
 
 def test_a_cond_gain_floor_under_a_protocol_without_cond_gain_fails_before_any_run(tmp_path, monkeypatch):
@@ -344,3 +347,9 @@ def test_clustergan_race_on_an_experiment_takes_the_floor_its_sweep_yaml_ran_wit
         got.clear()
         assert main(["race", str(exp), "--dry-run"]) in (0, None)
         assert got["floor"] == floor, race
+    ledger = tmp_path / "ledger"  # a committed ledger keeps sweep_state.json, not sweep.yaml
+    ledger.mkdir()
+    (ledger / "sweep_state.json").write_text('{"protocol": "sweep", "cond_gain_floor": 0.02}')
+    got.clear()
+    assert main(["race", str(ledger), "--dry-run"]) in (0, None)
+    assert got["floor"] == 0.02

@@ -41,6 +41,7 @@ def cmd_race(args) -> None:
     from pydantic import ValidationError
 
     from clustergan.config import describe_error
+    from clustergan.jsonio import read_json
     from clustergan.tune.race import run_race
     from clustergan.tune.sweep_config import RaceConfig, load_sweep
 
@@ -56,6 +57,8 @@ def cmd_race(args) -> None:
         section = dict(ran_sweep.get("race") or {})  # one written before the race had a floor: the sweep's
         section.setdefault("cond_gain_floor", ran_sweep.get("cond_gain_floor"))
         base = ran.get("base")
+    if "cond_gain_floor" not in section:  # a ledger without its sweep.yaml: the floor its sweep recorded
+        section["cond_gain_floor"] = read_json(exp / "sweep_state.json", {}).get("cond_gain_floor")
     given = {
         "schedule": args.schedule,
         "max_candidates": args.max_candidates,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 from clustergan.errors import ConfigError
+from clustergan.scores import SCORES
 
 LEVEL = 0.90
 
@@ -40,71 +41,91 @@ class Target:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"target {self.text!r}: unknown kind {self.kind!r}; choose one of {sorted(KINDS)}")
+        if self.metric not in SCORES:
+            raise ConfigError(f"target {self.text!r}: unknown metric {self.metric!r}; choose one of {list(SCORES)}")
         if not self.keys:
             raise ConfigError(f"target {self.text!r}: names no rows (keys)")
 
 
-def _values(rows: dict, key: str, metric: str) -> list[float]:
+def _values(rows: dict, key: str, metric: str) -> tuple[list[float], int]:
+    """The row's finite values of ``metric``, and how many of its finished runs lack one (not computed, or
+    not finite): such a run is finished but unmeasured, never a seed still to run."""
     seeds = rows.get(key, {}).get("seeds", {})
-    return [s["metrics"][metric] for s in seeds.values() if metric in s.get("metrics", {})]
+    got = [s.get("metrics", {}).get(metric) for s in seeds.values()]
+    finite = [float(x) for x in got if isinstance(x, (int, float)) and math.isfinite(x)]
+    return finite, len(got) - len(finite)
 
 
-def _t_interval(values: list[float]) -> tuple[float, float]:
+def _row(value: float | None, seeds: int, interval: tuple[float, float] | None = None) -> dict:
+    lo, hi = interval or (None, None)
+    return {"value": value, "lo": lo, "hi": hi, "seeds": seeds}
+
+
+def _status(decided: str, counts: list[int], unmeasured: int, n: int) -> str:
+    if unmeasured:
+        return "not measured"  # a finished run without the metric: rerun its evaluation
+    return decided if all(c >= n for c in counts) else "pending"
+
+
+def _t_interval(values: list[float]) -> tuple[float, float] | None:
     if len(values) < 2:
-        return math.nan, math.nan
+        return None
     m, se = statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
     half = stats.t.ppf(0.5 + LEVEL / 2, len(values) - 1) * se
     return m - half, m + half
 
 
 def _mean_at_most(t: Target, rows: dict, n: int) -> dict:
-    per_row = {}
+    per_row, counts, unmeasured = {}, [], 0
     for key in t.keys:
-        v = _values(rows, key, t.metric)
-        lo, hi = _t_interval(v)
-        per_row[key] = {"value": statistics.fmean(v) if v else math.nan, "lo": lo, "hi": hi, "seeds": len(v)}
-    done = all(r["seeds"] >= n for r in per_row.values())
-    ok = all(r["value"] <= t.bound for r in per_row.values() if r["seeds"])
-    return {"rows": per_row, "status": ("met" if ok else "not met") if done else "pending"}
+        v, missing = _values(rows, key, t.metric)
+        per_row[key] = _row(statistics.fmean(v) if v else None, len(v), _t_interval(v))
+        counts.append(len(v))
+        unmeasured += missing
+    ok = all(r["value"] <= t.bound for r in per_row.values() if r["value"] is not None)
+    return {"rows": per_row, "status": _status("met" if ok else "not met", counts, unmeasured, n)}
 
 
 def _every_seed_at_least(t: Target, rows: dict, n: int) -> dict:
-    per_row = {}
+    per_row, counts, unmeasured = {}, [], 0
     for key in t.keys:
-        v = _values(rows, key, t.metric)
-        per_row[key] = {"value": min(v) if v else math.nan, "lo": math.nan, "hi": math.nan, "seeds": len(v)}
-    if any(r["seeds"] and r["value"] < t.bound for r in per_row.values()):
-        status = "not met"  # a seed below the bound stays below it
-    else:
-        status = "met" if all(r["seeds"] >= n for r in per_row.values()) else "pending"
-    return {"rows": per_row, "status": status}
+        v, missing = _values(rows, key, t.metric)
+        per_row[key] = _row(min(v) if v else None, len(v))
+        counts.append(len(v))
+        unmeasured += missing
+    if any(r["value"] is not None and r["value"] < t.bound for r in per_row.values()):
+        return {"rows": per_row, "status": "not met"}  # a seed below the bound stays below it
+    return {"rows": per_row, "status": _status("met", counts, unmeasured, n)}
 
 
-def pooled_std(groups: list[list[float]]) -> tuple[float, int]:
-    """The standard deviation pooled over ``groups`` (each at least 2 values) and its degrees of freedom."""
+def pooled_std(groups: list[list[float]]) -> tuple[float | None, int]:
+    """The standard deviation pooled over ``groups`` (those with at least 2 values), each group's variance
+    weighted by its degrees of freedom, and the pooled degrees of freedom."""
     groups = [g for g in groups if len(g) > 1]
     df = sum(len(g) - 1 for g in groups)
     if not df:
-        return math.nan, 0
+        return None, 0
     return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups) / df), df
 
 
-def std_interval(s: float, df: int) -> tuple[float, float]:
+def std_interval(s: float | None, df: int) -> tuple[float, float] | None:
     """The chi-square interval at :data:`LEVEL` for a normal standard deviation estimated as ``s``."""
-    if not df or math.isnan(s):
-        return math.nan, math.nan
+    if not df or s is None:
+        return None
     a = (1 - LEVEL) / 2
     return s * math.sqrt(df / stats.chi2.ppf(1 - a, df)), s * math.sqrt(df / stats.chi2.ppf(a, df))
 
 
 def _pooled_std_at_most(t: Target, rows: dict, n: int) -> dict:
-    groups = [_values(rows, key, t.metric) for key in t.keys]
+    measured = [_values(rows, key, t.metric) for key in t.keys]
+    groups = [v for v, _ in measured]
     s, df = pooled_std(groups)
-    lo, hi = std_interval(s, df)
-    done = all(len(g) >= n for g in groups)
-    status = ("met" if s <= t.bound else "not met") if done else "pending"
-    seeds = sum(len(g) for g in groups)
-    return {"rows": {"pooled": {"value": s, "lo": lo, "hi": hi, "seeds": seeds, "df": df}}, "status": status}
+    pooled = {**_row(s, sum(len(g) for g in groups), std_interval(s, df)), "df": df}
+    decided = "met" if s is not None and s <= t.bound else "not met"
+    return {
+        "rows": {"pooled": pooled},
+        "status": _status(decided, [len(g) for g in groups], sum(m for _, m in measured), n),
+    }
 
 
 KINDS: dict[str, Callable[[Target, dict, int], dict]] = {
@@ -129,13 +150,13 @@ def _label(rows: dict, key: str) -> str:
     return rows.get(key, {}).get("label", key)
 
 
-def _num(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:.4g}"
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
 
 
 def _cell(v: dict) -> tuple[str, str]:
     value = _num(v["value"]) + (f" (df {v['df']})" if v.get("df") else "")
-    return value, ("-" if math.isnan(v["lo"]) else f"[{_num(v['lo'])}, {_num(v['hi'])}]")
+    return value, ("-" if v["lo"] is None else f"[{_num(v['lo'])}, {_num(v['hi'])}]")
 
 
 def targets_section(
@@ -153,7 +174,8 @@ def targets_section(
         "",
         f"Value: the seed mean; for a target on every seed, the lowest seed; for a pooled std, the pooled "
         f"std and its degrees of freedom. Each target is decided on this value; its {LEVEL:.0%} interval is "
-        f"beside it. Pending: seeds still to run (of {n_seeds} per row).",
+        f"beside it. Pending: seeds still to run (of {n_seeds} per row). Not measured: a finished run has no "
+        "finite value of the metric (rerun its evaluation).",
         "",
         f"| target | row | seeds | value | 90% interval | status{extra} |",
         "|---|---|---|---|---|---|" + ("---|" if baseline else ""),

@@ -131,7 +131,11 @@ def plan(
     without spread) cannot pass its alpha is said to drop only on t-tests, or nothing."""
     seeds = config.seed_list()
     raced = raced or {}
-    lines = [f"race: {len(candidates)} entrants ({sum(c.control for c in candidates)} controls), seeds {seeds}"]
+    floor = "none" if config.cond_gain_floor is None else f"{config.cond_gain_floor:g}"
+    lines = [
+        f"race: {len(candidates)} entrants ({sum(c.control for c in candidates)} controls), seeds {seeds}, "
+        f"{config.test} test, alpha {config.alpha:g}, cond_gain floor {floor}"
+    ]
     total = 0
     have = dict.fromkeys((c.name for c in candidates), 0)
     for r, n in enumerate(config.schedule):
@@ -201,6 +205,7 @@ def run_race(
     if not (exp / "sweep_state.json").is_file():
         raise ClusterganError(f"{exp}: not a sweep experiment or ledger (no sweep_state.json); give its folder")
     protocol = read_json(exp / "sweep_state.json").get("protocol", "sweep")
+    _check_floor(config, protocol)
     trials = experiment_records(exp)
     candidates = entrants(exp, config, trials, base)
     out = Path(out) if out is not None else exp / "race"
@@ -216,6 +221,17 @@ def run_race(
         adopt_from=parse_adopt(adopt or [], candidates),
         log=log,
     )
+
+
+def _check_floor(config: RaceConfig, protocol: str) -> None:
+    """A cond_gain floor needs a protocol that computes cond_gain: said before any cluster or training work."""
+    runs_metrics = get_protocol(protocol).metrics
+    if config.cond_gain_floor is not None and "cond_gain" not in runs_metrics:
+        raise ClusterganError(
+            f"race.cond_gain_floor {config.cond_gain_floor:g} needs cond_gain, which the {protocol!r} protocol "
+            f"does not compute (it runs {', '.join(runs_metrics)}); race under a protocol that computes it, or "
+            "set race.cond_gain_floor: null"
+        )
 
 
 def race_entrants(
@@ -236,13 +252,7 @@ def race_entrants(
     ``{name: folder}`` of runs trained elsewhere, adopted first (not in a dry run)."""
     seeds = config.seed_list()
     by_name = {c.name: c for c in candidates}
-    runs_metrics = get_protocol(protocol).metrics
-    if config.cond_gain_floor is not None and "cond_gain" not in runs_metrics:  # before any run trains
-        raise ClusterganError(
-            f"race.cond_gain_floor {config.cond_gain_floor:g} needs cond_gain, which the {protocol!r} protocol "
-            f"does not compute (it runs {', '.join(runs_metrics)}); race under a protocol that computes it, or "
-            "set race.cond_gain_floor: null"
-        )
+    _check_floor(config, protocol)
     for name, folder in (adopt_from or {}).items() if not dry_run else ():
         adopt(by_name[name], folder, seeds, out, clusters, protocol, log)
 
@@ -324,7 +334,7 @@ def race_entrants(
                 raise ClusterganError(
                     f"{run_dir / 'metrics.json'}: no cond_gain under the {protocol} protocol, which the race's "
                     f"cond_gain_floor {config.cond_gain_floor:g} needs; race under a protocol that computes it, "
-                    "or remove race.cond_gain_floor"
+                    "or set race.cond_gain_floor: null"
                 )
             rows.append(
                 [got[m] for m in OBJECTIVES] + ([got["cond_gain"]] if config.cond_gain_floor is not None else [])

@@ -146,7 +146,8 @@ class SweepConfig(_Strict):
                 "GPU then)"
             )
         if self.race is not None and "cond_gain_floor" not in self.race.model_fields_set:
-            self.race.cond_gain_floor = self.cond_gain_floor  # the floor a trial had to pass to enter
+            # the floor a trial had to pass to enter; a copy, so the caller's RaceConfig is left as given
+            self.race = self.race.model_copy(update={"cond_gain_floor": self.cond_gain_floor})
         return self
 
 
