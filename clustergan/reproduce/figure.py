@@ -70,5 +70,10 @@ def write_figure(study_dir: Path, rows: dict, path: Path) -> Path | None:
     fig.tight_layout(pad=0.2)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    from PIL import Image
+
+    with Image.open(path) as im:  # a 256-colour palette keeps the committed figure under 1 MB
+        paletted = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    paletted.save(path, optimize=True)
     plt.close(fig)
     return path
