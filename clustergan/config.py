@@ -117,6 +117,9 @@ class TrainSection(_Section):
     fused_adam: bool = True
     threads: int | None = Field(None, ge=1)  # torch threads; null = all CPUs this process was given
     checkpoint_every: int = Field(1, ge=1)  # epochs
+    # the newest N epoch checkpoints a run keeps (older ones are deleted once a newer one is written); resuming,
+    # sampling and evaluating need only the last, and at 256 px each is ~0.5 GB; null = keep every one
+    keep_checkpoints: int | None = Field(2, ge=1)
     sample_every: int = Field(1, ge=1)  # epochs
     max_steps: int | None = Field(None, ge=1)  # stop early (smoke tests, benchmarks)
     eval_every: int = Field(0, ge=0)  # epochs; 0 = only when asked (clustergan eval)
@@ -290,7 +293,7 @@ def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 # what two runs of the same training may differ in: where they were written and where their clusters sit
-NOT_TRAINING = frozenset({"out", "name", "cluster.stats_dir"})
+NOT_TRAINING = frozenset({"out", "name", "cluster.stats_dir", "train.keep_checkpoints"})
 
 
 def training_differences(

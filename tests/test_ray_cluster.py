@@ -137,6 +137,12 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
+    import tempfile
+
+    def restored() -> set[Path]:  # the copies of Ray's checkpoint a restarted worker loads its state from
+        return set(Path(tempfile.gettempdir()).glob("clustergan-restore-*"))
+
+    before = restored()
     killer = threading.Thread(target=kill_rank1_after_epoch_2, daemon=True)
     killer.start()
     trainer = make_trainer(
@@ -161,6 +167,7 @@ def test_killed_worker_restarts_from_the_last_checkpoint(two_nodes, tmp_path):
     # the restarted run continued (epoch 4 reached through the restored state, not from scratch)
     final = load_checkpoint(config.run_dir / "checkpoints" / "epoch_0004.pt")
     assert final["epoch"] == 4 and final["global_step"] == 4 * 4
+    assert restored() <= before, "a restarted worker left its restored checkpoint copy behind"
 
 
 # ------------------------------------------------------------- a sweep of 8 trials on the 2 nodes

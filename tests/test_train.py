@@ -246,3 +246,17 @@ def test_eval_assigns_target_clusters_in_the_statistics_feature_space(monkeypatc
         }
     )
     assert _target_clusters(SimpleNamespace(config=config), targets).tolist() == list(range(6))
+
+
+def test_a_run_keeps_its_newest_checkpoints_and_resumes_from_them(tmp_path):
+    def kept(run):
+        return sorted(p.name for p in (run / "checkpoints").iterdir())
+
+    short = [*MSGAN_TINY[4:], "train.epochs_decay=0"]
+    assert _train(tmp_path / "two", *short, "train.epochs=3") == 0  # the default keeps 2
+    assert kept(tmp_path / "two") == ["epoch_0002.pt", "epoch_0003.pt"]
+    assert _train(tmp_path / "two", *short, "train.epochs=4", "--resume") == 0
+    assert kept(tmp_path / "two") == ["epoch_0003.pt", "epoch_0004.pt"]
+    assert load_checkpoint(tmp_path / "two" / "checkpoints" / "epoch_0004.pt")["global_step"] == 8
+    assert _train(tmp_path / "all", *short, "train.epochs=3", "train.keep_checkpoints=null") == 0
+    assert kept(tmp_path / "all") == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]

@@ -53,5 +53,16 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def prune_checkpoints(folder: Path, keep: int | None) -> list[Path]:
+    """Delete all but the newest ``keep`` epoch checkpoints in ``folder`` (``None``: keep every one); returns
+    what was deleted. Called after a save, so the newest is always one that was just written whole."""
+    if keep is None:
+        return []
+    old = [p for _, p in list_checkpoints(folder)[:-keep]]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
+
+
 def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:04d}.pt"

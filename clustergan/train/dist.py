@@ -44,6 +44,9 @@ class Context:
     def resume_checkpoint(self) -> Path | None:
         return None
 
+    def release_resume(self) -> None:
+        """Called once the resume checkpoint is loaded: a context that fetched it into scratch space frees it."""
+
 
 class LocalContext(Context):
     """One process, the debug mode: ``clustergan train --workers 0``."""

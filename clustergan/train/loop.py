@@ -304,6 +304,7 @@ class Trainer:
                     path = ckpt.save_checkpoint(
                         self.run_dir / "checkpoints" / ckpt.checkpoint_name(epoch + 1), self.state_dict(epoch + 1)
                     )
+                    ckpt.prune_checkpoints(self.run_dir / "checkpoints", cfg.train.keep_checkpoints)
                 if eval_due:
                     metrics.update(monitor.evaluate(path, epoch + 1, "ema" if self.ema is not None else "raw"))
                 print(
@@ -332,6 +333,7 @@ def train_func(config_dict: dict[str, Any], context: Context | None = None) -> d
     resume = context.resume_checkpoint()
     if resume is not None:
         trainer.load_state_dict(ckpt.load_checkpoint(resume))
+        context.release_resume()
         if context.is_main:
             print(f"resumed from {resume} (epoch {trainer.start_epoch})", flush=True)
     return trainer.fit()

@@ -115,6 +115,12 @@ class RayContext(Context):
             return _last_epoch_file(self._restored_dir, checkpoint)
         return self._resume_from
 
+    def release_resume(self) -> None:
+        # a restored checkpoint is a full copy (hundreds of MB at 256 px): one per restart would fill /tmp
+        if self._restored_dir is not None:
+            shutil.rmtree(self._restored_dir, ignore_errors=True)
+            self._restored_dir = None
+
 
 def worker_loop(loop_config: dict[str, Any]) -> None:
     """What each Ray Train worker runs: ``{"config": TrainConfig dict, "threads": int, "resume_from": str,
