@@ -332,8 +332,10 @@ def train_func(config_dict: dict[str, Any], context: Context | None = None) -> d
         print(f"train.amp=auto: {resolve_amp('auto', trainer.device)} on {trainer.device}", flush=True)
     resume = context.resume_checkpoint()
     if resume is not None:
-        trainer.load_state_dict(ckpt.load_checkpoint(resume))
-        context.release_resume()
+        try:
+            trainer.load_state_dict(ckpt.load_checkpoint(resume))
+        finally:
+            context.release_resume()
         if context.is_main:
             print(f"resumed from {resume} (epoch {trainer.start_epoch})", flush=True)
     return trainer.fit()
