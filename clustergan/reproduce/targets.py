@@ -75,24 +75,27 @@ def _t_interval(values: list[float]) -> tuple[float, float] | None:
     return m - half, m + half
 
 
-def _mean_at_most(t: Target, rows: dict, n: int) -> dict:
+def _per_row(t: Target, rows: dict, summary: Callable[[list[float]], dict]) -> tuple[dict, list[int], int]:
+    """``summary`` of each row's finite values, each row's count of them, and the unmeasured finished runs."""
     per_row, counts, unmeasured = {}, [], 0
     for key in t.keys:
         v, missing = _values(rows, key, t.metric)
-        per_row[key] = _row(statistics.fmean(v) if v else None, len(v), _t_interval(v))
+        per_row[key] = summary(v)
         counts.append(len(v))
         unmeasured += missing
+    return per_row, counts, unmeasured
+
+
+def _mean_at_most(t: Target, rows: dict, n: int) -> dict:
+    per_row, counts, unmeasured = _per_row(
+        t, rows, lambda v: _row(statistics.fmean(v) if v else None, len(v), _t_interval(v))
+    )
     ok = all(r["value"] <= t.bound for r in per_row.values() if r["value"] is not None)
     return {"rows": per_row, "status": _status("met" if ok else "not met", counts, unmeasured, n)}
 
 
 def _every_seed_at_least(t: Target, rows: dict, n: int) -> dict:
-    per_row, counts, unmeasured = {}, [], 0
-    for key in t.keys:
-        v, missing = _values(rows, key, t.metric)
-        per_row[key] = _row(min(v) if v else None, len(v))
-        counts.append(len(v))
-        unmeasured += missing
+    per_row, counts, unmeasured = _per_row(t, rows, lambda v: _row(min(v) if v else None, len(v)))
     if any(r["value"] is not None and r["value"] < t.bound for r in per_row.values()):
         return {"rows": per_row, "status": "not met"}  # a seed below the bound stays below it
     return {"rows": per_row, "status": _status("met", counts, unmeasured, n)}
