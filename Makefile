@@ -38,8 +38,8 @@ demo-train: install
 # The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md; rerun to resume.
 # From nothing on 2 CPU cores this takes hours (docs/BENCHMARKS.md, "Reproduction and sweep cost"); the
 # committed ledger (docs/results/<preset>/runs) restores finished runs, so a rerun trains only what is
-# missing. PRESET=gpu for the paper's scale on a GPU machine.
-PRESET ?= cpu
+# missing. PRESET=gpu for the paper's scale on a GPU machine, PRESET=cpu for the earlier 500-step preset.
+PRESET ?= cpu50
 reproduce: install
 	$(PY) ray_jobs/reproduce.py --preset $(PRESET)
 

@@ -1,6 +1,6 @@
 """Ray job entrypoint for the reproduction of the paper's Table 1: ``clustergan reproduce``.
 
-    python ray_jobs/reproduce.py --preset cpu                    # = make reproduce
+    python ray_jobs/reproduce.py --preset cpu50                  # = make reproduce
     ray job submit --working-dir . -- python ray_jobs/reproduce.py --preset gpu --facades /data/facades
 
 Every argument is ``clustergan reproduce``'s (``clustergan reproduce --help``).

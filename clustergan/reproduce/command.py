@@ -2,10 +2,10 @@
 Ray job). Train pix2pix, MSGAN and clustergan with the same budget and seeds, evaluate them under the
 study's protocol, write ``docs/RESULTS.md`` and the ledger of finished runs.
 
-    clustergan reproduce --preset cpu                    # 2 CPU cores
+    clustergan reproduce --preset cpu50                  # 2 CPU cores (the default)
     clustergan reproduce --preset gpu                    # the paper's scale, DDP on every GPU
-    clustergan reproduce --preset cpu --study synth      # one study only
-    clustergan reproduce --preset cpu --report-only      # rewrite the report from finished runs
+    clustergan reproduce --preset cpu --study synth      # the earlier 500-step preset, one study only
+    clustergan reproduce --preset cpu50 --report-only    # rewrite the report from finished runs
 
 Interrupted? Run the same command again: finished runs are skipped, a run in progress resumes from its
 last checkpoint. On a fresh machine the committed ledger (``docs/results/<preset>/runs``, written with the
@@ -52,7 +52,9 @@ def adopt(preset, out: Path, facades: Path, studies: list[str] | None, item: str
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--preset", default="cpu", help="cpu (default), cpu50 (the learning curves' budget, 5x the steps) or gpu"
+        "--preset",
+        default="cpu50",
+        help="cpu50 (default: the learning curves' budget, 2,500 steps), cpu (the earlier 500-step preset) or gpu",
     )
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
     p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")

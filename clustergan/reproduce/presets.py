@@ -72,6 +72,8 @@ class Preset:
     threads: int | None = None
     extra: dict = field(default_factory=dict)
     page: str = "RESULTS.md"  # the report, relative to --docs: a preset still growing keeps its own page
+    # presets this one replaced: their own pages are kept on this page as labelled sections (reproduce.earlier)
+    earlier: tuple[str, ...] = ()
 
 
 def _facades_methods(best: bool = True, matched_ms: bool = False) -> tuple[Method, ...]:
@@ -239,13 +241,14 @@ PRESETS: dict[str, Preset] = {
         name="cpu",
         description="this 2-core CPU: facades at 64 px, batch 8, 5 + 5 epochs; the procedural dataset at 32 px",
         studies=(_CPU_FACADES, _CPU_SYNTH),
+        page="results/cpu.md",  # replaced by cpu50 as docs/RESULTS.md's preset, and kept there as a section
     ),
     "cpu50": Preset(
         name="cpu50",
         description="this 2-core CPU at the learning curves' budget: facades at 64 px, batch 8, 25 + 25 epochs "
         "(2,500 steps), EMA generator",
         studies=(_CPU50_FACADES,),
-        page="results/cpu50.md",
+        earlier=("cpu",),
     ),
     "gpu": Preset(
         name="gpu",
@@ -277,6 +280,18 @@ PRESETS: dict[str, Preset] = {
         gpu=True,
     ),
 }
+
+
+def check_earlier(presets: dict[str, Preset]) -> None:
+    """Every ``earlier`` name is a preset with a page of its own (else the copy would replace its own page)."""
+    for p in presets.values():
+        if unknown := sorted(set(p.earlier) - set(presets)):
+            raise ConfigError(f"preset {p.name!r}: earlier presets {unknown} do not exist; presets: {sorted(presets)}")
+        if same := [e for e in p.earlier if presets[e].page == p.page]:
+            raise ConfigError(f"preset {p.name!r}: earlier preset {same[0]!r} writes the same page {p.page!r}")
+
+
+check_earlier(PRESETS)
 
 
 def get_preset(name: str) -> Preset:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from clustergan.cache import atomic_write_bytes
 from clustergan.jsonio import write_json
+from clustergan.reproduce.earlier import earlier_section, refresh_copies
 from clustergan.reproduce.paper import direction_lines, paper_table
 from clustergan.reproduce.presets import Preset, Study
 from clustergan.reproduce.rule import (
@@ -215,9 +216,9 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
     lines = [
         f"# Results: the paper's Table 1, reproduced (`{preset.name}` preset)",
         "",
-        "Written by `python ray_jobs/reproduce.py --preset " + preset.name + "` "
-        "(`make reproduce`); every number below comes from the runs it trained. Rerunning the preset "
-        "reproduces them within the seed spread.",
+        f"Written by `python ray_jobs/reproduce.py --preset {preset.name}` (`make reproduce PRESET={preset.name}`); "
+        "every number below comes from the runs it trained. Rerunning the preset reproduces them within the seed "
+        "spread.",
         "",
     ]
     if machine.get("smoke_test"):
@@ -307,7 +308,10 @@ def write_results(preset: Preset, out: Path, docs: Path) -> Path:
             "here like every run): " + "; ".join(adopted) + ".",
             "",
         ]
+    for name in preset.earlier:
+        lines += earlier_section(docs, name, page) + [""]
     page.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(page, ("\n".join(lines) + "\n").encode())
     write_json(docs / "results" / f"{preset.name}.json", summary)
+    refresh_copies(preset, docs)
     return page
