@@ -353,3 +353,26 @@ def test_clustergan_race_on_an_experiment_takes_the_floor_its_sweep_yaml_ran_wit
     got.clear()
     assert main(["race", str(ledger), "--dry-run"]) in (0, None)
     assert got["floor"] == 0.02
+
+
+def test_the_cpu50_search_trains_the_cpu50_rows_so_its_race_can_adopt_their_seeds(tmp_path):
+    """sweeps/facades_search_cpu50.yaml's fixed trials (pix2pix, MSGAN, the hand-set clustergan control) are
+    the same trainings as the cpu50 reproduction's rows, seed for seed: `race --adopt` takes those runs."""
+    from clustergan.config import training_differences
+    from clustergan.reproduce import get_preset
+    from clustergan.reproduce.run import build_config, run_specs
+    from clustergan.tune.space import baseline_params, control_params, with_values
+    from clustergan.tune.sweep_config import load_sweep
+
+    repo = Path(__file__).resolve().parents[1]
+    sweep, base = load_sweep(repo / "sweeps" / "facades_search_cpu50.yaml")
+    fixed = {
+        "pix2pix": baseline_params("pix2pix", base),
+        "msgan": baseline_params("msgan", base),
+        "clustergan_ms0.1": control_params("clustergan", sweep.race.controls, base),
+    }
+    (tmp_path / "facades" / "train").mkdir(parents=True)
+    for spec in run_specs(get_preset("cpu50"), ["facades"], list(fixed), [1]):
+        row = build_config(spec, tmp_path / "runs", tmp_path / "facades", smoke=False).model_dump(mode="json")
+        trial = {**with_values(base, fixed[spec.method.key]), "seed": 1}
+        assert training_differences(row, trial, spec.name) == {}, spec.method.key
