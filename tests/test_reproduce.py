@@ -47,7 +47,7 @@ def test_significance_rule_golden():
 
 def test_unknown_preset_and_study_are_explained():
     with pytest.raises(
-        ConfigError, match=r"unknown reproduction preset 'laptop'; choose one of \['cpu', 'cpu50', 'gpu'\]"
+        ConfigError, match=r"unknown reproduction preset 'laptop'; choose one of \['cpu', 'cpu50', 'cpu80', 'gpu'\]"
     ):
         get_preset("laptop")
     with pytest.raises(ClusterganError, match=r"--study 'faces': preset 'cpu' has studies \['facades', 'synth'\]"):
@@ -102,7 +102,7 @@ def test_cli_error_exits_2_without_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "clustergan: error: unknown reproduction preset 'laptop'; choose one of ['cpu', 'cpu50', 'gpu']"
+        "clustergan: error: unknown reproduction preset 'laptop'; choose one of ['cpu', 'cpu50', 'cpu80', 'gpu']"
     )
 
 

@@ -97,3 +97,16 @@ def test_cpu50_carries_the_issues_targets():
         "jsd": ("msgan_ms0.1", "clustergan_ms0.1"),
     }
     assert study.baseline == "cpu" and get_preset(study.baseline)  # a known preset, else the column vanishes
+
+
+def test_cpu80_is_cpu50_at_80_epochs_read_beside_cpu50():
+    cpu50, cpu80 = get_preset("cpu50").studies[0], get_preset("cpu80").studies[0]
+    assert set(cpu80.overrides) - set(cpu50.overrides) == {"train.epochs=40", "train.epochs_decay=40"}
+    assert set(cpu50.overrides) - set(cpu80.overrides) == {"train.epochs=25", "train.epochs_decay=25"}
+    assert (cpu80.methods, cpu80.seeds, cpu80.protocol, cpu80.targets) == (
+        cpu50.methods,
+        cpu50.seeds,
+        cpu50.protocol,
+        cpu50.targets,
+    )
+    assert cpu80.baseline == "cpu50" and get_preset("cpu80").page == "results/cpu80.md"

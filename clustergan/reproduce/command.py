@@ -54,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         default="cpu50",
-        help="cpu50 (default: the learning curves' budget, 2,500 steps), cpu (the earlier 500-step preset) or gpu",
+        help="cpu50 (default: the learning curves' budget, 2,500 steps), cpu80 (4,000 steps), cpu (the earlier "
+        "500-step preset) or gpu",
     )
     p.add_argument("--study", action="append", default=None, help="facades or synth (repeatable; default all)")
     p.add_argument("--only", action="append", default=None, help="only these method keys, e.g. msgan (repeatable)")
