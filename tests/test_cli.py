@@ -27,3 +27,16 @@ def test_metrics_prepare_cli(capsys):
     assert main(["metrics", "prepare"]) == 0
     out = capsys.readouterr().out
     assert "fid" in out.lower() and "lpips" in out.lower()
+
+
+def test_sweep_adopt_without_a_folder_is_refused_before_ray_starts(capsys):
+    """``clustergan sweep --adopt`` reaches the sweep from the command line, and a malformed item is a user
+    error with what to give, not a traceback."""
+    from pathlib import Path
+
+    sweep = Path(__file__).resolve().parents[1] / "sweeps" / "debug_sweep.yaml"
+    assert main(["sweep", "--config", str(sweep), "--adopt", "baseline:pix2pix"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "clustergan: error: --adopt 'baseline:pix2pix': give KIND=FOLDER, "
+        "e.g. baseline:pix2pix=runs/reproduce/cpu50/facades/pix2pix"
+    )

@@ -767,3 +767,59 @@ def test_cli_train_with_two_ray_workers_end_to_end(ray_session, tmp_path):
     assert state["epoch"] == 1 and state["global_step"] == 2  # 16 images / (2 workers x batch 4)
     assert (run / "samples" / "epoch_0001.png").is_file() and list((run / "tensorboard").glob("events.*"))
     assert (run / "ray" / "cli2").is_dir()  # Ray Train's storage for this run (checkpoint copies, state)
+
+
+def test_sweep_adopt_evaluates_a_baseline_trained_elsewhere_and_refuses_another_training(smoke_sweep, tmp_path, capsys):
+    """``clustergan sweep --adopt baseline:pix2pix=FOLDER``: a folder of seed<N>/ runs (as a reproduction lays
+    them out) holding pix2pix's seed 0 stands for the sweep's pix2pix baseline: the trial copies its training,
+    trains nothing (its checkpoints are the source's, untouched) and evaluates it under the sweep's protocol.
+    An MSGAN run offered as pix2pix's, or a kind the sweep has no trial of, is refused before anything is
+    written."""
+    import shutil
+
+    from clustergan.errors import ClusterganError
+    from clustergan.tune.ledger import archive, ledger_trials
+    from clustergan.tune.sweep import run_sweep
+
+    ledger = tmp_path / "ledger"
+    archive(smoke_sweep, ledger, expected=4)
+    by_kind = {r.kind: r for r in ledger_trials(ledger)}
+    shutil.rmtree(ledger / "trials" / by_kind["baseline:pix2pix"].trial_id)  # the baseline left to train
+    shelf, wrong = tmp_path / "reproduction" / "pix2pix", tmp_path / "wrong"
+    shutil.copytree(smoke_sweep / "trials" / by_kind["baseline:pix2pix"].trial_id / "seed0", shelf / "seed0")
+    shutil.copytree(smoke_sweep / "trials" / by_kind["baseline:msgan"].trial_id / "seed0", wrong / "seed0")
+    stamps = {p.name: p.stat().st_mtime_ns for p in (shelf / "seed0" / "checkpoints").iterdir()}
+    sweep_yaml = REPO / "sweeps" / "debug_sweep.yaml"
+
+    def run(storage, *adopt):
+        return run_sweep(sweep_yaml, storage=storage, smoke_test=True, ledger=ledger, max_trials=1, adopt=list(adopt))
+
+    with pytest.raises(ClusterganError) as err:
+        run(tmp_path / "refused", f"baseline:pix2pix={wrong}")
+    assert str(err.value).startswith(
+        f"--adopt baseline:pix2pix={wrong}: seed0 is not the training the sweep runs (loss.lambda_ms: "
+    )
+    assert str(err.value).endswith("; leave it out to train it")
+    with pytest.raises(ClusterganError) as err:
+        run(tmp_path / "refused", f"control:hand={shelf}")
+    assert str(err.value) == (
+        f"--adopt 'control:hand={shelf}': 'control:hand' is not a fixed trial of sweep 'debug_sweep'; "
+        "its fixed trials: ['baseline:pix2pix', 'baseline:msgan']"
+    )
+    assert not (tmp_path / "refused").exists()
+
+    capsys.readouterr()
+    exp = run(tmp_path / "adopting", f"baseline:pix2pix={shelf}")
+    out = capsys.readouterr().out
+    assert f"--adopt baseline:pix2pix seed 0: adopted from {shelf / 'seed0'}, evaluated under protocol 'sweep'" in out
+    ran = [json.loads(p.read_text()) for p in exp.glob("trials/*/trial.json")]
+    new = [r for r in ran if "restored_from" not in r]
+    assert [(r["kind"], r["status"]) for r in new] == [("baseline:pix2pix", "finished")]
+    seed0 = new[0]["per_seed"]["0"]
+    assert seed0["adopted_from"] == str(shelf / "seed0")
+    run_dir = Path(seed0["run_dir"])
+    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()} == stamps  # trained nothing
+    assert json.loads((run_dir / "adopted.json").read_text())["adopted_from"] == str(shelf / "seed0")
+    first = by_kind["baseline:pix2pix"].per_seed["0"]
+    assert seed0["ndb"] == first.ndb and seed0["jsd"] == pytest.approx(first.jsd, abs=1e-6)
+    assert len(ledger_trials(ledger)) == 4  # the adopted baseline went into the ledger like a trained one

@@ -19,6 +19,7 @@ def cmd_sweep(args) -> None:
         time_limit_s=args.time_limit,
         local=args.local,
         max_trials=args.max_trials,
+        adopt=args.adopt,
     )
     print(f"experiment folder: {exp} (ranking.md, ranking.csv, pareto.png, best_config.yaml, optuna.db)")
 

@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with a URI --storage: the driver's local copy of the experiment (default runs/sweeps/<name>)",
     )
+    sw.add_argument(
+        "--adopt",
+        action="append",
+        metavar="KIND=FOLDER",
+        help="take a fixed trial's seeds (baseline:pix2pix, baseline:msgan, control:<name>) from FOLDER's "
+        "seed<N>/ runs when they are the same training: evaluated, not trained again (repeatable)",
+    )
     sw.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="(re)write a sweep's ranking, Pareto plot and best config")

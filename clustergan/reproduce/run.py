@@ -173,9 +173,8 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     samples and TensorBoard files are copied (the source is left as it was); the source's ``config.json``
     comes along as the record of what trained, and ``reproduce.json`` says where the run came from. The
     run is then evaluated under the study's protocol like any other. Returns the run folder."""
-    import shutil
-
     from clustergan.clustering import ClusterStats
+    from clustergan.train.adopt import copy_training
     from clustergan.train.builders import prepare_run, with_data_root
     from clustergan.train.checkpoint import list_checkpoints
 
@@ -218,14 +217,7 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
                 f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "
                 f"this run computes ({prepared.cluster.stats_dir}); train it instead"
             )
-    for name in ("checkpoints", "samples", "tensorboard"):
-        if (source / name).is_dir():
-            tmp = run_dir / f".{name}.adopting"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source / name, tmp)
-            shutil.rmtree(run_dir / name, ignore_errors=True)
-            tmp.rename(run_dir / name)
-    shutil.copy2(source / "config.json", run_dir / "config.json")
+    copy_training(source, run_dir)
     # training wall time from the source's own files: its config is written as training starts, each
     # checkpoint as an epoch ends (cluster statistics computed before it are not counted)
     seconds = found[-1][1].stat().st_mtime - (source / "config.json").stat().st_mtime

@@ -20,6 +20,8 @@ layer module            role                                                    
 2     ``best_config``   ``best_config.yaml`` as ``extends:`` plus what differs       space, sweep_config
 2     ``race_runs``     a race's runs: one in this process, or a round's as Ray      records, sweep_config
                         tasks side by side
+2     ``sweep_adopt``   ``sweep --adopt``: a fixed trial's seeds taken from runs      space, sweep_config
+                        trained elsewhere when they are the same training
 2     ``feedback``      a raced ledger's seed means for the next study; the search   records, space,
                         that answers re-drawn known points (``KnownPointsSearch``)   sweep_config
 3     ``page``          ``report.html``: the static page of an experiment            records
@@ -35,7 +37,8 @@ layer module            role                                                    
                         config, page, HParams); ``clustergan report [URI]``          sweep_config, page,
                                                                                      hparams, ranking,
                                                                                      best_config
-4     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage
+4     ``trial``         what runs inside one Tune trial (``run_trial``)              records, space, storage,
+                                                                                     sweep_adopt
 5     ``ledger``        the committed ledger of finished trials; seeds the study     feedback, records,
                                                                                      report, space,
                                                                                      sweep_config

@@ -1,10 +1,8 @@
 """``clustergan race --adopt CANDIDATE=FOLDER``: runs trained elsewhere (a reproduction's method folder, with
 ``seed<N>/`` run folders) taken as a race entrant's seeds instead of training them again.
 
-The rules are the reproduction's ``--adopt`` rules: a seed is adopted only when it is the same training as
-the race would run for that entrant and seed (:func:`clustergan.config.training_differences`: everything but
-the run folder and the place of the data and clusters), and for a clustered run the same cluster statistics
-as the race's. What comes over:
+A seed is adopted only when it is the same training as the race would run for that entrant and seed
+(:mod:`clustergan.train.adopt`, the rules of every ``--adopt``). What comes over:
 
 - the run's ``metrics.json`` when it was evaluated under the race's protocol (nothing to do then);
 - otherwise its checkpoints, when the last one is at the budget's final epoch: the race evaluates it and
@@ -20,16 +18,13 @@ import re
 import shutil
 from pathlib import Path
 
-from clustergan.clustering import ClusterStats
-from clustergan.config import training_differences
 from clustergan.errors import ClusterganError
-from clustergan.jsonio import read_json, write_json
+from clustergan.jsonio import write_json
+from clustergan.train.adopt import copy_training, last_epoch, not_the_same
 from clustergan.train.builders import with_data_root
-from clustergan.train.checkpoint import list_checkpoints
 from clustergan.tune.race_runs import METRICS_FILE, Candidate, metrics_of, run_config, usable
 
 ADOPTED = "adopted.json"
-COPIED = ("checkpoints", "samples", "tensorboard")
 
 
 def parse_adopt(items: list[str], candidates: list[Candidate]) -> dict[str, Path]:
@@ -54,23 +49,6 @@ def parse_adopt(items: list[str], candidates: list[Candidate]) -> dict[str, Path
     return out
 
 
-def _differences(source: Path, mine: dict, clusters_dir: str | None) -> str | None:
-    """Why the run in ``source`` is not the training ``mine``, or None when it is."""
-    theirs = read_json(source / "config.json", {}).get("config")
-    if not theirs:
-        return f"no config.json in {source}"
-    differ = training_differences(theirs, mine, str(source / "config.json"))
-    if differ:
-        return "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in list(differ.items())[:6])
-    if clusters_dir:
-        src = (theirs.get("cluster") or {}).get("stats_dir")
-        if not src or not Path(src).is_dir():
-            return f"its cluster statistics ({src}) are not on this machine to compare with the race's"
-        if not ClusterStats.load(src).same_as(ClusterStats.load(clusters_dir)):
-            return f"its cluster statistics ({src}) are not the race's ({clusters_dir})"
-    return None
-
-
 def adopt(
     candidate: Candidate, folder: Path, seeds: list[int], out: Path, clusters: Path, protocol: str, log=print
 ) -> list[int]:
@@ -86,30 +64,27 @@ def adopt(
             continue
         # the procedural dataset's root, as the run fills it in
         config = with_data_root(run_config(candidate.train_config, seed, target, clusters, candidate.name))
-        why = _differences(source, config.to_dict(), config.cluster.stats_dir if config.cluster.k else None)
+        why = not_the_same(source, config.to_dict(), config.cluster.stats_dir if config.cluster.k else None)
         if why:
             raise ClusterganError(
                 f"--adopt {candidate.name}={folder}: {source.name} is not the training this race runs ({why}); "
                 "leave it out and let the race train it"
             )
         total = config.train.epochs + config.train.epochs_decay
-        found = list_checkpoints(source / "checkpoints")
+        epoch = last_epoch(source)
         evaluated = usable(metrics_of(source / METRICS_FILE, protocol))
-        if not evaluated and (not found or found[-1][0] < total):
+        if not evaluated and (epoch is None or epoch < total):
             raise ClusterganError(
                 f"--adopt {candidate.name}={folder}: {source.name} has neither a {METRICS_FILE} under the "
                 f"race's protocol {protocol!r} nor a checkpoint at epoch {total} to evaluate; let the race train it"
             )
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / "config.json", target / "config.json")
         if evaluated:
+            shutil.copy2(source / "config.json", target / "config.json")
             shutil.copy2(source / METRICS_FILE, target / METRICS_FILE)
         else:
-            for name in COPIED:
-                if (source / name).is_dir():
-                    shutil.rmtree(target / name, ignore_errors=True)
-                    shutil.copytree(source / name, target / name)
-        what = METRICS_FILE if evaluated else f"checkpoints to epoch {found[-1][0]}, evaluated by the race"
+            copy_training(source, target)
+        what = METRICS_FILE if evaluated else f"checkpoints to epoch {epoch}, evaluated by the race"
         write_json(target / ADOPTED, {"adopted_from": str(source.resolve()), "came_over": what})
         log(f"[race] {candidate.name} seed {seed}: adopted from {source} ({what})", flush=True)
         adopted.append(seed)

@@ -71,6 +71,7 @@ class TrialSpec(_Model):
     cluster_dirs: dict[int, str]  # the driver's cluster statistics folder for every k >= 1
     remote: str | None = None  # the experiment's URI, when it is stored at one
     driver_node: str | None = None  # the Ray node of the driver (a trial there works in the driver's folder)
+    adopt: dict[str, str] = {}  # fixed trial kind -> folder of seed<N>/ runs taken instead of trained (--adopt)
 
     @field_validator("schema_version")
     @classmethod
@@ -91,6 +92,7 @@ class SeedResult(_Model):
     cond_gain: float | None = None
     sample_grid: str | None = None  # the run's last sample grid
     run_dir: str
+    adopted_from: str | None = None  # the run folder its training came from (sweep --adopt), not trained here
 
     def metrics(self) -> dict[str, float]:
         return {m: v for m in METRICS if (v := getattr(self, m)) is not None}

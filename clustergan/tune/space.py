@@ -129,6 +129,12 @@ def fixed_kind(value: str) -> str:
     return value if value.startswith("control:") else f"baseline:{value}"
 
 
+def fixed_params(kind: str, controls: dict[str, dict[str, Any]], base: dict[str, Any]) -> dict[str, int | float]:
+    """A fixed trial's parameters from its record kind (``baseline:<name>`` or ``control:<name>``)."""
+    group, _, name = kind.partition(":")
+    return control_params(name, controls, base) if group == "control" else baseline_params(name, base)
+
+
 def build_trial_config(base: dict[str, Any], params: dict[str, Any], seed: int, out: str | Path) -> TrainConfig:
     """Base + parameters -> a validated TrainConfig for one seed. Without clusters the cluster losses are off
     (they need cluster statistics); with L_MS on, the generator needs noise."""

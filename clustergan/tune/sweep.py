@@ -45,6 +45,7 @@ from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
 from clustergan.tune.report import write_report
 from clustergan.tune.space import cluster_ks, fixed_kind, fixed_trials
 from clustergan.tune.storage import STATE, Storage, open_experiment
+from clustergan.tune.sweep_adopt import check, parse_adopt
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, SweepConfig, load_sweep, with_values
 
 SMOKE_OVERRIDES = {
@@ -141,6 +142,7 @@ def run_sweep(
     time_limit_s: float | None = None,
     local: str | Path | None = None,
     max_trials: int | None = None,
+    adopt: list[str] | None = None,
 ) -> Path:
     """Run (or with ``resume`` continue) a sweep; returns the (local) experiment folder with the ranking written.
 
@@ -151,8 +153,10 @@ def run_sweep(
     into a new experiment before the sweep, updated after it. ``time_limit_s`` overrides the sweep's own
     whole-sweep limit (e.g. the time a machine is lent for); a trial still running when it is spent is lost.
     ``max_trials`` instead caps the trials this run starts (baselines first, then search trials), so that a
-    slice of a long sweep ends between trials; the rest wait for the next run with the ledger. Connects to a
-    running Ray cluster (``RAY_ADDRESS``) or starts a local one.
+    slice of a long sweep ends between trials; the rest wait for the next run with the ledger. ``adopt``:
+    ``KIND=FOLDER`` items, a fixed trial's seeds taken from runs trained elsewhere
+    (:mod:`clustergan.tune.sweep_adopt`). Connects to a running Ray cluster (``RAY_ADDRESS``) or starts a
+    local one.
     """
     import ray
 
@@ -164,6 +168,8 @@ def run_sweep(
             "--max-trials with --resume: a resumed sweep finishes the trials its first run "
             "planned; drop --max-trials, or start the next slice with --ledger and a new --storage"
         )
+    adopted = parse_adopt(adopt or [], sweep)
+    check(adopted, sweep, base)  # a wrong folder is refused before anything is written
     name = sweep.name + ("-smoke" if smoke_test else "")
     ledger = Path(ledger) if ledger is not None else None
     store = open_experiment(storage, local, name, resume)
@@ -178,6 +184,8 @@ def run_sweep(
     cluster_dirs = prepare_clusters(base, ks, store.local)
     for k in cluster_dirs:
         store.push(f"clusters/k{k}")
+    for line in check(adopted, sweep, base, cluster_dirs):
+        print(f"--adopt {line}", flush=True)
     _write_start(store, sweep, base, name, smoke_test, started, (Path(sweep_yaml).parent / sweep.base).resolve())
     if not ray.is_initialized():
         ray.init()
@@ -196,6 +204,7 @@ def run_sweep(
         cluster_dirs=cluster_dirs,
         remote=store.uri,
         driver_node=ray.get_runtime_context().get_node_id(),
+        adopt=adopted,
     )
     store.push_driver_files()
     # per-epoch reports carry training losses only; the objectives come with each trial's final report

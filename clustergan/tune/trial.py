@@ -22,15 +22,9 @@ from clustergan.train.dist import LocalContext
 from clustergan.train.evaluate import evaluate_run
 from clustergan.train.launch import run_training
 from clustergan.tune.records import METRICS, SeedResult, TrialRecord, TrialSpec, read_record, write_record
-from clustergan.tune.space import (
-    baseline_params,
-    build_trial_config,
-    control_params,
-    fixed_kind,
-    optuna_draws,
-    trial_params,
-)
+from clustergan.tune.space import build_trial_config, fixed_kind, fixed_params, optuna_draws, trial_params
 from clustergan.tune.storage import Storage, cluster_dir, trial_storage
+from clustergan.tune.sweep_adopt import take
 
 
 class TuneLocalContext(LocalContext):
@@ -89,17 +83,12 @@ def new_record(tune_config: dict[str, Any], spec: TrialSpec, trial_id: str, tria
     """The record a trial starts with: a fixed trial (Tune config ``{"baseline": name}``, a baseline's name or
     ``control:<name>``) or a search trial (Tune config: Optuna's draws)."""
     if "baseline" in tune_config:  # a fixed trial: a baseline, or a control ("control:<name>")
-        value = tune_config["baseline"]
-        kind = fixed_kind(value)
-        if kind.startswith("control:"):
-            params = control_params(kind.split(":", 1)[1], spec.controls, spec.base)
-        else:
-            params = baseline_params(value, spec.base)
+        kind = fixed_kind(tune_config["baseline"])
         return TrialRecord(
             trial_id=trial_id,
             trial_name=trial_name,
             kind=kind,
-            params=params,
+            params=fixed_params(kind, spec.controls, spec.base),
             status="running",
             seeds=spec.seeds,
             started=time.time(),
@@ -123,6 +112,9 @@ def _train_and_evaluate(record: TrialRecord, spec: TrialSpec, store: Storage, se
         record.train_config = config.to_dict()
     if config.cluster.k:
         config.cluster.stats_dir = cluster_dir(spec, config.cluster.k, store)
+    adopted = take(spec.adopt, record.kind, config)
+    if adopted:
+        print(f"trial {record.trial_id} ({record.kind}) seed {seed}: adopted from {adopted}, evaluating", flush=True)
     config = _train_one(config, spec, store, run_name=f"{record.trial_id}-seed{seed}")
     result = evaluate_run(config.run_dir, protocol=spec.protocol, seed=seed, out=config.run_dir / "metrics.json")
     values = {m: float(result[m]) for m in METRICS if m in result}
@@ -132,7 +124,9 @@ def _train_and_evaluate(record: TrialRecord, spec: TrialSpec, store: Storage, se
     grids = sorted((config.run_dir / "samples").glob("*.png"))
     if record.test_inputs is None:
         record.test_inputs = result.get("details", {}).get("lpips", {}).get("inputs")
-    return SeedResult(**values, sample_grid=str(grids[-1]) if grids else None, run_dir=str(config.run_dir))
+    return SeedResult(
+        **values, sample_grid=str(grids[-1]) if grids else None, run_dir=str(config.run_dir), adopted_from=adopted
+    )
 
 
 def run_trial(tune_config: dict[str, Any], spec: TrialSpec) -> None:

@@ -1,0 +1,101 @@
+"""``clustergan sweep --adopt KIND=FOLDER``: a fixed trial's seeds (a baseline's, ``baseline:pix2pix``, or a
+control's, ``control:<name>``) taken from runs trained elsewhere, such as a reproduction's method folder of
+``seed<N>/`` runs, instead of trained again.
+
+The driver checks every seed of the sweep that the folder has before any trial starts (:func:`check`): each
+must be the same training as the trial would run (:mod:`clustergan.train.adopt`) and have a checkpoint at
+the budget's last epoch. The trial then copies that seed's training into its own run folder (:func:`take`)
+and resumes from it, so it trains nothing and evaluates the run under the sweep's protocol, as it would one
+it trained. A seed the folder lacks is trained as usual. The trial reads the folder where it runs: on a
+cluster, give a path every node sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clustergan.config import TrainConfig
+from clustergan.errors import ClusterganError
+from clustergan.jsonio import write_json
+from clustergan.train.adopt import copy_training, last_epoch, not_the_same
+from clustergan.train.builders import with_data_root
+from clustergan.train.checkpoint import latest_checkpoint
+from clustergan.tune.space import build_trial_config, fixed_kind, fixed_params, fixed_trials
+from clustergan.tune.sweep_config import SweepConfig
+
+ADOPTED = "adopted.json"
+
+
+def parse_adopt(items: list[str], sweep: SweepConfig) -> dict[str, str]:
+    """``["KIND=FOLDER", ...]`` -> ``{fixed trial kind: absolute folder}``."""
+    kinds = [fixed_kind(v) for v in fixed_trials(sweep)]
+    out = {}
+    for item in items:
+        kind, sep, folder = item.partition("=")
+        if not sep or not folder:
+            raise ClusterganError(
+                f"--adopt {item!r}: give KIND=FOLDER, e.g. baseline:pix2pix=runs/reproduce/cpu50/facades/pix2pix"
+            )
+        if kind not in kinds:
+            raise ClusterganError(
+                f"--adopt {item!r}: {kind!r} is not a fixed trial of sweep {sweep.name!r}; its fixed trials: "
+                f"{kinds or 'none (baselines: false and no controls)'}"
+            )
+        if not Path(folder).is_dir():
+            raise ClusterganError(f"--adopt {item!r}: {folder} is not a folder; give one holding seed<N>/ run folders")
+        out[kind] = str(Path(folder).resolve())
+    return out
+
+
+def _why_not(source: Path, config: TrainConfig) -> str | None:
+    """Why ``source`` cannot stand for the run ``config`` trains, or None when it can."""
+    config = with_data_root(config)  # the procedural dataset's root, as the run fills it in
+    why = not_the_same(source, config.to_dict(), config.cluster.stats_dir if config.cluster.k else None)
+    if why:
+        return f"not the training the sweep runs ({why})"
+    total = config.train.epochs + config.train.epochs_decay
+    epoch = last_epoch(source)
+    if epoch is None or epoch < total:
+        return f"its last checkpoint is at epoch {epoch}, not the budget's last epoch {total}"
+    return None
+
+
+def check(
+    adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any], cluster_dirs: dict[int, str] | None = None
+) -> list[str]:
+    """The driver's check before any trial (``base``: the sweep's base config, overrides applied;
+    ``cluster_dirs``: its statistics by k, once computed; without them a clustered run's statistics are not
+    compared): a line per kind and seed saying what will happen; a seed in a folder that cannot be adopted
+    is an error naming why."""
+    lines = []
+    for kind, folder in adopt.items():
+        params = fixed_params(kind, sweep.controls, base)
+        for seed in sweep.seeds:
+            source = Path(folder) / f"seed{seed}"
+            if not source.is_dir():
+                lines.append(f"{kind} seed {seed}: not in {folder}, trained")
+                continue
+            config = build_trial_config(base, params, seed, source)
+            if config.cluster.k and cluster_dirs is not None:
+                config.cluster.stats_dir = cluster_dirs[config.cluster.k]
+            why = _why_not(source, config)
+            if why:
+                raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}; leave it out to train it")
+            lines.append(f"{kind} seed {seed}: adopted from {source}, evaluated under protocol {sweep.protocol!r}")
+    return lines
+
+
+def take(adopt: dict[str, str], kind: str, config: TrainConfig) -> str | None:
+    """In the trial, before training ``config``'s run: copy the adopted seed's training into the run folder
+    (unless the run already has checkpoints of its own); returns the source folder, None when nothing came."""
+    folder = adopt.get(kind)
+    source = Path(folder) / f"seed{config.seed}" if folder else None
+    if source is None or not source.is_dir() or latest_checkpoint(config.run_dir / "checkpoints") is not None:
+        return None
+    why = _why_not(source, config)
+    if why:  # checked by the driver; changed since
+        raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}")
+    copy_training(source, config.run_dir)
+    write_json(config.run_dir / ADOPTED, {"adopted_from": str(source), "came_over": "checkpoints"})
+    return str(source)
