@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from clustergan.config import training_differences
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import read_json, write_json
 from clustergan.reproduce.presets import Method, Preset, Study
@@ -173,14 +172,12 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
     samples and TensorBoard files are copied (the source is left as it was); the source's ``config.json``
     comes along as the record of what trained, and ``reproduce.json`` says where the run came from. The
     run is then evaluated under the study's protocol like any other. Returns the run folder."""
-    from clustergan.clustering import ClusterStats
-    from clustergan.train.adopt import copy_training
+    from clustergan.train.adopt import copy_training, not_the_same, other_clusters, short_of_budget
     from clustergan.train.builders import prepare_run, with_data_root
     from clustergan.train.checkpoint import list_checkpoints
 
     source = Path(source)
-    src_cfg = read_json(source / "config.json", {}).get("config")
-    if not src_cfg:
+    if not (source / "config.json").is_file():
         raise ClusterganError(
             f"--adopt {spec.method.key}={source}: no config.json in it; give a run folder "
             f"(e.g. <sweep>/trials/<id>/seed0)"
@@ -193,30 +190,20 @@ def adopt_run(spec: RunSpec, source: Path, out: Path, facades: Path | None, smok
             f"remove that folder first to replace it"
         )
     config = with_data_root(config)  # the procedural dataset, as prepare_run fills it in
-    differ = training_differences(src_cfg, config.to_dict(), f"{source / 'config.json'}")
-    if differ:
-        listed = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in differ.items())
+    why = not_the_same(source, config.to_dict())
+    if why:
         raise ClusterganError(
-            f"--adopt {spec.method.key}={source}: not the training {spec.name} would run ({listed}); train it instead"
+            f"--adopt {spec.method.key}={source}: not the training {spec.name} would run ({why}); train it instead"
         )
-    total = config.train.epochs + config.train.epochs_decay
-    found = list_checkpoints(source / "checkpoints")
-    if not found or (not smoke and found[-1][0] < total):
-        raise ClusterganError(
-            f"--adopt {spec.method.key}={source}: no checkpoint at epoch {total} in "
-            f"{source / 'checkpoints'}; finish that run first"
-        )
+    # a smoke run stops at max_steps, short of its epochs: any checkpoint is its last
+    short = short_of_budget(source, 0 if smoke else config.train.epochs + config.train.epochs_decay)
+    if short:
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: {short}; finish that run first")
     prepared = prepare_run(config)  # this run's own clusters, as training it here would compute them
-    if config.cluster.k:
-        src_dir = src_cfg.get("cluster", {}).get("stats_dir")
-        if not src_dir:
-            raise ClusterganError(f"--adopt {spec.method.key}={source}: its config names no cluster.stats_dir")
-        same = ClusterStats.load(Path(src_dir)).same_as(ClusterStats.load(Path(prepared.cluster.stats_dir)))
-        if not same:
-            raise ClusterganError(
-                f"--adopt {spec.method.key}={source}: its clusters ({src_dir}) are not the ones "
-                f"this run computes ({prepared.cluster.stats_dir}); train it instead"
-            )
+    why = other_clusters(source, prepared.cluster.stats_dir) if config.cluster.k else None
+    if why:
+        raise ClusterganError(f"--adopt {spec.method.key}={source}: {why}; train it instead")
+    found = list_checkpoints(source / "checkpoints")
     copy_training(source, run_dir)
     # training wall time from the source's own files: its config is written as training starts, each
     # checkpoint as an epoch ends (cluster statistics computed before it are not counted)

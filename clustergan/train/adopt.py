@@ -31,12 +31,18 @@ def not_the_same(source: Path, mine: dict[str, Any], clusters_dir: str | None = 
     differ = training_differences(theirs, mine, str(Path(source) / "config.json"))
     if differ:
         return "; ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in list(differ.items())[:6])
-    if clusters_dir:
-        src = (theirs.get("cluster") or {}).get("stats_dir")
-        if not src or not Path(src).is_dir():
-            return f"its cluster statistics ({src}) are not on this machine to compare with these ({clusters_dir})"
-        if not ClusterStats.load(src).same_as(ClusterStats.load(clusters_dir)):
-            return f"its cluster statistics ({src}) are not these ({clusters_dir})"
+    return other_clusters(source, clusters_dir) if clusters_dir else None
+
+
+def other_clusters(source: Path, clusters_dir: str) -> str | None:
+    """Why the run folder ``source`` did not train with the cluster statistics in ``clusters_dir``, or None
+    when it did (the same statistics, wherever they are kept): the half of :func:`not_the_same` that needs
+    the statistics computed first."""
+    src = (read_json(Path(source) / "config.json", {}).get("config", {}).get("cluster") or {}).get("stats_dir")
+    if not src or not Path(src).is_dir():
+        return f"its cluster statistics ({src}) are not on this machine to compare with these ({clusters_dir})"
+    if not ClusterStats.load(src).same_as(ClusterStats.load(clusters_dir)):
+        return f"its cluster statistics ({src}) are not these ({clusters_dir})"
     return None
 
 
@@ -44,6 +50,17 @@ def last_epoch(source: Path) -> int | None:
     """The epoch of the run's newest checkpoint, None without one."""
     found = list_checkpoints(Path(source) / "checkpoints")
     return found[-1][0] if found else None
+
+
+def short_of_budget(source: Path, total: int) -> str | None:
+    """Why the run folder ``source`` has not finished a budget of ``total`` epochs (its newest checkpoint is
+    short of the last epoch), or None when it has: only a finished run can be adopted without training."""
+    epoch = last_epoch(source)
+    if epoch is None:
+        return f"it has no checkpoint in {Path(source) / 'checkpoints'}, and the budget ends at epoch {total}"
+    if epoch < total:
+        return f"its last checkpoint is at epoch {epoch}, not the budget's last epoch {total}"
+    return None
 
 
 def copy_training(source: Path, target: Path) -> None:

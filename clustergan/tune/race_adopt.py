@@ -20,7 +20,7 @@ from pathlib import Path
 
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import write_json
-from clustergan.train.adopt import copy_training, last_epoch, not_the_same
+from clustergan.train.adopt import copy_training, last_epoch, not_the_same, short_of_budget
 from clustergan.train.builders import with_data_root
 from clustergan.tune.race_runs import METRICS_FILE, Candidate, metrics_of, run_config, usable
 
@@ -70,13 +70,12 @@ def adopt(
                 f"--adopt {candidate.name}={folder}: {source.name} is not the training this race runs ({why}); "
                 "leave it out and let the race train it"
             )
-        total = config.train.epochs + config.train.epochs_decay
-        epoch = last_epoch(source)
         evaluated = usable(metrics_of(source / METRICS_FILE, protocol))
-        if not evaluated and (epoch is None or epoch < total):
+        short = None if evaluated else short_of_budget(source, config.train.epochs + config.train.epochs_decay)
+        if short:
             raise ClusterganError(
-                f"--adopt {candidate.name}={folder}: {source.name} has neither a {METRICS_FILE} under the "
-                f"race's protocol {protocol!r} nor a checkpoint at epoch {total} to evaluate; let the race train it"
+                f"--adopt {candidate.name}={folder}: {source.name} has no {METRICS_FILE} under the race's "
+                f"protocol {protocol!r}, and {short}; let the race train it"
             )
         target.mkdir(parents=True, exist_ok=True)
         if evaluated:
@@ -84,7 +83,7 @@ def adopt(
             shutil.copy2(source / METRICS_FILE, target / METRICS_FILE)
         else:
             copy_training(source, target)
-        what = METRICS_FILE if evaluated else f"checkpoints to epoch {epoch}, evaluated by the race"
+        what = METRICS_FILE if evaluated else f"checkpoints to epoch {last_epoch(source)}, evaluated by the race"
         write_json(target / ADOPTED, {"adopted_from": str(source.resolve()), "came_over": what})
         log(f"[race] {candidate.name} seed {seed}: adopted from {source} ({what})", flush=True)
         adopted.append(seed)

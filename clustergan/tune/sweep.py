@@ -45,7 +45,7 @@ from clustergan.tune.records import RECORD, TrialRecord, TrialSpec
 from clustergan.tune.report import write_report
 from clustergan.tune.space import cluster_ks, fixed_kind, fixed_trials
 from clustergan.tune.storage import STATE, Storage, open_experiment
-from clustergan.tune.sweep_adopt import check, parse_adopt
+from clustergan.tune.sweep_adopt import check, check_clusters, parse_adopt
 from clustergan.tune.sweep_config import MODES, OBJECTIVES, SweepConfig, load_sweep, with_values
 
 SMOKE_OVERRIDES = {
@@ -169,7 +169,7 @@ def run_sweep(
             "planned; drop --max-trials, or start the next slice with --ledger and a new --storage"
         )
     adopted = parse_adopt(adopt or [], sweep)
-    check(adopted, sweep, base)  # a wrong folder is refused before anything is written
+    adopt_plan = check(adopted, sweep, base)  # a wrong folder is refused before anything is written
     name = sweep.name + ("-smoke" if smoke_test else "")
     ledger = Path(ledger) if ledger is not None else None
     store = open_experiment(storage, local, name, resume)
@@ -184,7 +184,8 @@ def run_sweep(
     cluster_dirs = prepare_clusters(base, ks, store.local)
     for k in cluster_dirs:
         store.push(f"clusters/k{k}")
-    for line in check(adopted, sweep, base, cluster_dirs):
+    check_clusters(adopted, sweep, base, cluster_dirs)
+    for line in adopt_plan:
         print(f"--adopt {line}", flush=True)
     _write_start(store, sweep, base, name, smoke_test, started, (Path(sweep_yaml).parent / sweep.base).resolve())
     if not ray.is_initialized():

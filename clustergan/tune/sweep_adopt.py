@@ -2,12 +2,12 @@
 control's, ``control:<name>``) taken from runs trained elsewhere, such as a reproduction's method folder of
 ``seed<N>/`` runs, instead of trained again.
 
-The driver checks every seed of the sweep that the folder has before any trial starts (:func:`check`): each
-must be the same training as the trial would run (:mod:`clustergan.train.adopt`) and have a checkpoint at
-the budget's last epoch. The trial then copies that seed's training into its own run folder (:func:`take`)
-and resumes from it, so it trains nothing and evaluates the run under the sweep's protocol, as it would one
-it trained. A seed the folder lacks is trained as usual. The trial reads the folder where it runs: on a
-cluster, give a path every node sees.
+The driver checks every seed of the sweep that the folder has before any trial starts (:func:`check`, then
+:func:`check_clusters` once the statistics are computed): each must be the same training as the trial would
+run (:mod:`clustergan.train.adopt`) and have a checkpoint at the budget's last epoch. The trial then copies
+that seed's training into its own run folder (:func:`take`) and resumes from it, so it trains nothing and
+evaluates the run under the sweep's protocol, as it would one it trained. A seed the folder lacks is trained
+as usual. The trial reads the folder where it runs: on a cluster, give a path every node sees.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import write_json
-from clustergan.train.adopt import copy_training, last_epoch, not_the_same
+from clustergan.train.adopt import copy_training, not_the_same, other_clusters, short_of_budget
 from clustergan.train.builders import with_data_root
 from clustergan.train.checkpoint import latest_checkpoint
 from clustergan.tune.space import build_trial_config, fixed_kind, fixed_params, fixed_trials
@@ -54,36 +54,53 @@ def _why_not(source: Path, config: TrainConfig) -> str | None:
     why = not_the_same(source, config.to_dict(), config.cluster.stats_dir if config.cluster.k else None)
     if why:
         return f"not the training the sweep runs ({why})"
-    total = config.train.epochs + config.train.epochs_decay
-    epoch = last_epoch(source)
-    if epoch is None or epoch < total:
-        return f"its last checkpoint is at epoch {epoch}, not the budget's last epoch {total}"
-    return None
+    short = short_of_budget(source, config.train.epochs + config.train.epochs_decay)
+    return f"not finished: {short}" if short else None
 
 
-def check(
-    adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any], cluster_dirs: dict[int, str] | None = None
-) -> list[str]:
-    """The driver's check before any trial (``base``: the sweep's base config, overrides applied;
-    ``cluster_dirs``: its statistics by k, once computed; without them a clustered run's statistics are not
-    compared): a line per kind and seed saying what will happen; a seed in a folder that cannot be adopted
-    is an error naming why."""
-    lines = []
+def _seeds(adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any]):
+    """``(kind, folder, seed, source, config)`` for each adopted kind and each seed of the sweep; ``source``
+    is None where the folder lacks that seed."""
     for kind, folder in adopt.items():
         params = fixed_params(kind, sweep.controls, base)
         for seed in sweep.seeds:
             source = Path(folder) / f"seed{seed}"
-            if not source.is_dir():
-                lines.append(f"{kind} seed {seed}: not in {folder}, trained")
-                continue
-            config = build_trial_config(base, params, seed, source)
-            if config.cluster.k and cluster_dirs is not None:
-                config.cluster.stats_dir = cluster_dirs[config.cluster.k]
-            why = _why_not(source, config)
-            if why:
-                raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}; leave it out to train it")
-            lines.append(f"{kind} seed {seed}: adopted from {source}, evaluated under protocol {sweep.protocol!r}")
+            yield (
+                kind,
+                folder,
+                seed,
+                source if source.is_dir() else None,
+                build_trial_config(base, params, seed, source),
+            )
+
+
+def check(adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any]) -> list[str]:
+    """The driver's check before anything is written (``base``: the sweep's base config, overrides
+    applied): a line per kind and seed saying what will happen; a seed in a folder that is not the same
+    training, or not finished, is an error naming why. The cluster statistics are compared once computed
+    (:func:`check_clusters`)."""
+    lines = []
+    for kind, folder, seed, source, config in _seeds(adopt, sweep, base):
+        if source is None:
+            lines.append(f"{kind} seed {seed}: not in {folder}, trained")
+            continue
+        why = _why_not(source, config)
+        if why:
+            raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}; leave it out to train it")
+        lines.append(f"{kind} seed {seed}: adopted from {source}, evaluated under protocol {sweep.protocol!r}")
     return lines
+
+
+def check_clusters(adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any], cluster_dirs: dict[int, str]):
+    """After the sweep's statistics are computed (``cluster_dirs``, by k): each adopted seed of a clustered
+    fixed trial must have trained with the same statistics, or it is an error naming both folders."""
+    for kind, folder, _, source, config in _seeds(adopt, sweep, base):
+        why = other_clusters(source, cluster_dirs[config.cluster.k]) if source and config.cluster.k else None
+        if why:
+            raise ClusterganError(
+                f"--adopt {kind}={folder}: {source.name} is not the training the sweep runs ({why}); "
+                "leave it out to train it"
+            )
 
 
 def take(adopt: dict[str, str], kind: str, config: TrainConfig) -> str | None:
