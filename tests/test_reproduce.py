@@ -549,3 +549,37 @@ def test_a_method_new_to_the_preset_is_priced_from_another_presets_runs_scaled_b
     assert estimate(specs, tmp_path / "new", {"old": tmp_path / "old"}).endswith(
         "none can be priced yet; not counted, no finished run to price them by: synth/clustergan"
     )
+
+
+def test_a_run_cut_off_and_resumed_counts_the_cut_stretch_up_to_its_last_checkpoint(tmp_path, monkeypatch):
+    """reproduce.json's train_seconds is every stretch of a run: one killed mid-run counts to the checkpoint
+    the next stretch resumes from (what came after it is trained again, and counted then)."""
+    import os
+    import time
+
+    import clustergan.train.launch as launch
+    from clustergan.reproduce.run import train_one
+
+    preset = _tiny_preset()
+    spec = next(iter(run_specs(preset, only=["pix2pix"], seeds=[0])))
+    run_dir = tmp_path / "runs" / "synth" / "pix2pix" / "seed0"
+
+    def killed(config, **_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launch, "run_training", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_one(spec, preset, tmp_path / "runs", None, smoke=True)
+    started = json.loads((run_dir / "reproduce.json").read_text())["stretch_started"]
+    assert abs(started - time.time()) < 60
+    (run_dir / "checkpoints").mkdir(parents=True)
+    ckpt = run_dir / "checkpoints" / "epoch_0001.pt"
+    ckpt.write_bytes(b"x")
+    os.utime(ckpt, (started + 100.0, started + 100.0))  # its last checkpoint came 100 s into the stretch
+
+    monkeypatch.setattr(launch, "run_training", lambda config, **_: config)
+    train_one(spec, preset, tmp_path / "runs", None, smoke=True)
+    record = json.loads((run_dir / "reproduce.json").read_text())
+    assert record["train_done"] and "stretch_started" not in record
+    assert 100.0 <= record["train_seconds"] < 110.0
+    assert record["resumed_from"] == str(ckpt)

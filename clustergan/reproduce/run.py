@@ -145,8 +145,13 @@ def train_one(
     total = config.train.epochs + config.train.epochs_decay
     if record.get("train_done") and (_finished(run_dir, total, smoke) or (run_dir / "metrics.json").is_file()):
         return run_dir  # trained here, or restored from the committed ledger (results, no checkpoints)
-    start = time.perf_counter()
     resume = latest_checkpoint(run_dir / "checkpoints")  # an interrupted reproduction continues its runs
+    cut = record.pop("stretch_started", None)
+    if cut is not None and resume is not None:  # the last stretch was cut off: it counts to its last checkpoint
+        record["train_seconds"] = record.get("train_seconds", 0.0) + max(0.0, resume.stat().st_mtime - cut)
+    record["stretch_started"] = time.time()
+    write_json(record_path, record)
+    start = time.perf_counter()
     workers = preset.workers if workers is None else workers
     workers = workers if workers >= 0 else max(torch.cuda.device_count(), 1)
     run_training(
@@ -156,6 +161,7 @@ def train_one(
         resume=resume is not None,
     )
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - start
+    del record["stretch_started"]
     record["train_done"] = True
     record["workers"] = workers
     record["machine"] = {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpus", "torch")}
