@@ -195,9 +195,20 @@ def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experim
         shutil.copytree(tmp_path / "first" / pix2pix / f"seed{seed}", shelf / f"seed{seed}")
     (shelf / "seed2" / "metrics.json").unlink()  # a run that was trained, not evaluated under this protocol
     stamps = {p.name: p.stat().st_mtime_ns for p in (shelf / "seed2" / "checkpoints").iterdir()}
+    # another seed's training on the shelf as seed 0: never looked at, the explore stage's seed 0 stands
+    shutil.copytree(shelf / "seed1", shelf / "seed0")
     capsys.readouterr()
 
     second = tmp_path / "second"
+    assert main([*args, "--out", str(second), "--adopt", f"baseline:pix2pix={shelf}", "--dry-run"]) == 0
+    out = capsys.readouterr().out  # the same checks, nothing copied, and the plan counts them apart
+    assert f"[race] {pix2pix} seed 1: would be adopted from {shelf / 'seed1'} (metrics.json)" in out
+    assert f"[race] {pix2pix} seed 2: would be adopted from {shelf / 'seed2'} (checkpoints to epoch " in out
+    assert "round 1: 2 seeds each, at most 2 new runs (and 1 adopted, not trained);" in out
+    assert "round 2: 3 seeds each, at most 2 new runs (and 1 adopted, not trained);" in out
+    assert "(fewer once candidates drop), and at most 2 adopted runs evaluated" in out
+    assert f"control {pix2pix} (baseline:pix2pix): explored seeds reused [0], adopted [1, 2]" in out
+    assert not second.exists()
     assert main([*args, "--out", str(second), "--adopt", f"baseline:pix2pix={shelf}"]) == 0
     out = capsys.readouterr().out
     assert f"[race] {pix2pix} seed 1: adopted from {shelf / 'seed1'} (metrics.json)" in out
@@ -376,3 +387,21 @@ def test_the_cpu50_search_trains_the_cpu50_rows_so_its_race_can_adopt_their_seed
         row = build_config(spec, tmp_path / "runs", tmp_path / "facades", smoke=False).model_dump(mode="json")
         trial = {**with_values(base, fixed[spec.method.key]), "seed": 1}
         assert training_differences(row, trial, spec.name) == {}, spec.method.key
+
+
+def test_the_races_pace_per_run_leaves_out_trials_whose_seeds_were_adopted():
+    """A baseline adopted by `sweep --adopt` took seconds to evaluate: counted, it would halve the cost the
+    dry run prints for runs the race trains."""
+    from clustergan.tune.race import _seconds_per_run
+    from clustergan.tune.records import SeedResult, TrialRecord
+
+    def trial(name, seconds, adopted_from=None, status="finished"):
+        seed = SeedResult(ndb=1, jsd=0.1, lpips=0.1, run_dir=f"/r/{name}", adopted_from=adopted_from)
+        return TrialRecord(
+            trial_id=name, kind="search", params={}, status=status, seeds=[0], started=100.0,
+            finished=100.0 + seconds, per_seed={"0": seed}, metrics=seed.metrics(),
+        )  # fmt: skip
+
+    trials = [trial("a", 1500.0), trial("b", 1700.0), trial("p", 20.0, adopted_from="/shelf/seed0")]
+    assert _seconds_per_run(trials) == 1600.0
+    assert _seconds_per_run([trials[2], trial("f", 9.0, status="failed")]) is None

@@ -124,6 +124,7 @@ def plan(
     config: RaceConfig,
     seconds_per_run: float | None,
     raced: dict[str, set[int]] | None = None,
+    adopted: dict[str, set[int]] | None = None,
 ) -> str:
     """The rounds, the runs each needs at most (no drops), and what they cost at ``seconds_per_run``; seeds
     the explore stage or an earlier call of the race (``raced``: name -> seeds) already ran are not counted.
@@ -136,34 +137,48 @@ def plan(
         f"race: {len(candidates)} entrants ({sum(c.control for c in candidates)} controls), seeds {seeds}, "
         f"{config.test} test, alpha {config.alpha:g}, cond_gain floor {floor}"
     ]
-    total = 0
+    adopted = adopted or {}
+    total = taken = 0
     have = dict.fromkeys((c.name for c in candidates), 0)
     for r, n in enumerate(config.schedule):
-        runs = sum(
-            1
+        new = [
+            (c.name, s)
             for c in candidates
             for s in seeds[have[c.name] : n]
             if str(c.seed(s)) not in c.explored and s not in raced.get(c.name, set())
-        )
+        ]
+        came = sum(s in adopted.get(name, set()) for name, s in new)
+        runs = len(new) - came
         have = dict.fromkeys(have, n)
-        total += runs
+        total, taken = total + runs, taken + came
         alpha = round_alpha(config.alpha, config.schedule, r)
         note = ""
         if 2 * smallest_p("wilcoxon", n) > alpha:
             what = "nothing" if config.test == "wilcoxon" else "only where the differences vary (a t-test)"
             note = f" (a lead in all {n} seeds gives p >= {2 * 0.5**n:.3g} > alpha: this round drops {what})"
-        lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs; alpha {alpha:.4g}{note}")
+        more = f" (and {came} adopted, not trained)" if came else ""
+        lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs{more}; alpha {alpha:.4g}{note}")
     cost = f", ~{total * seconds_per_run / 3600:.1f} h at {seconds_per_run:.0f} s per run" if seconds_per_run else ""
-    lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop)")
+    more = f", and at most {taken} adopted runs evaluated" if taken else ""
+    lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop){more}")
     for c in candidates:
         reused = sorted(int(s) for s in c.explored if int(s) in {c.seed(x) for x in seeds})
         shifted = f", seeds {[c.seed(x) for x in seeds]}" if c.seed_offset else ""
-        lines.append(f"  {'control ' if c.control else ''}{c.name} ({c.kind}{shifted}): explored seeds reused {reused}")
+        came = f", adopted {sorted(c.seed(x) for x in adopted[c.name])}" if adopted.get(c.name) else ""
+        lines.append(
+            f"  {'control ' if c.control else ''}{c.name} ({c.kind}{shifted}): explored seeds reused {reused}{came}"
+        )
     return "\n".join(lines)
 
 
 def _seconds_per_run(trials: list[TrialRecord]) -> float | None:
-    done = [r for r in trials if r.finished and r.status == "finished"]
+    """The explore stage's pace per trained seed; a trial with an adopted seed (evaluated, not trained:
+    ``sweep --adopt``) says nothing about what training costs and is left out."""
+    done = [
+        r
+        for r in trials
+        if r.finished and r.status == "finished" and not any(x.adopted_from for x in r.per_seed.values())
+    ]
     return sum(r.finished - r.started for r in done) / max(1, sum(len(r.per_seed) for r in done)) if done else None
 
 
@@ -249,12 +264,14 @@ def race_entrants(
     """Race ``candidates`` under ``protocol`` into ``out``, their cluster statistics read from
     ``clusters/clusters/k{K}``; ``about`` goes into ``race.json``. :func:`run_race` calls it with an
     experiment's entrants; a script may give its own (``benchmarks/race_synth.py``). ``adopt_from``:
-    ``{name: folder}`` of runs trained elsewhere, adopted first (not in a dry run)."""
+    ``{name: folder}`` of runs trained elsewhere, adopted first (a dry run checks them and copies nothing)."""
     seeds = config.seed_list()
     by_name = {c.name: c for c in candidates}
     _check_floor(config, protocol)
-    for name, folder in (adopt_from or {}).items() if not dry_run else ():
-        adopt(by_name[name], folder, seeds, out, clusters, protocol, log)
+    adopted = {
+        name: set(adopt(by_name[name], folder, seeds, out, clusters, protocol, log, dry_run))
+        for name, folder in (adopt_from or {}).items()
+    }
 
     def path(name: str, seed: int) -> Path:
         return out / name / f"seed{by_name[name].seed(seed)}"
@@ -266,7 +283,7 @@ def race_entrants(
         return usable(metrics_of(path(c.name, seed) / "metrics.json", protocol))
 
     raced = {c.name: {s for s in seeds if finished(c, s)} for c in candidates}
-    log(plan(candidates, config, seconds_per_run, raced), flush=True)
+    log(plan(candidates, config, seconds_per_run, raced, adopted if dry_run else None), flush=True)
     if dry_run:
         return out
     out.mkdir(parents=True, exist_ok=True)
