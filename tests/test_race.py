@@ -214,6 +214,7 @@ def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experim
     assert f"[race] {pix2pix} seed 1: adopted from {shelf / 'seed1'} (metrics.json)" in out
     assert f"[race] {pix2pix} seed 2: adopted from {shelf / 'seed2'} (checkpoints to epoch " in out
     assert f"[race] {pix2pix} (baseline:pix2pix) seed 2: evaluate (adopted checkpoints)" in out
+    assert "round 2: 3 seeds each, at most 2 new runs (and 1 adopted, not trained);" in out  # seed 1: read back
     assert f"[race] {pix2pix} (baseline:pix2pix) seed 1" not in out  # read back
     assert out.count(": train") == 4  # the other two entrants' seeds 1 and 2
     assert {p.name: p.stat().st_mtime_ns for p in (second / pix2pix / "seed2" / "checkpoints").iterdir()} == stamps

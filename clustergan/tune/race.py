@@ -283,7 +283,9 @@ def race_entrants(
         return usable(metrics_of(path(c.name, seed) / "metrics.json", protocol))
 
     raced = {c.name: {s for s in seeds if finished(c, s)} for c in candidates}
-    log(plan(candidates, config, seconds_per_run, raced, adopted if dry_run else None), flush=True)
+    if not dry_run:  # adopted by this call or an earlier one of the same race
+        adopted = {c.name: {s for s in seeds if (path(c.name, s) / ADOPTED).is_file()} for c in candidates}
+    log(plan(candidates, config, seconds_per_run, raced, adopted), flush=True)
     if dry_run:
         return out
     out.mkdir(parents=True, exist_ok=True)
