@@ -9,7 +9,7 @@ import pytest
 
 from clustergan.errors import ConfigError
 from clustergan.reproduce import earlier
-from clustergan.reproduce.presets import PRESETS, Preset, check_earlier
+from clustergan.reproduce.presets import PRESETS, Preset, check_presets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,11 +76,16 @@ def test_writing_the_old_page_refreshes_the_copy_and_nothing_else(tmp_path, pres
     assert earlier.refresh_copies(presets["old"], tmp_path) == [] and new.read_text() == "# New, without markers\n"
 
 
-def test_an_earlier_preset_must_exist_and_have_its_own_page():
+def test_an_earlier_preset_must_exist_and_every_preset_have_its_own_page():
     with pytest.raises(ConfigError, match=r"preset 'cpu50': earlier presets \['cpux'\] do not exist"):
-        check_earlier({**PRESETS, "cpu50": dataclasses.replace(PRESETS["cpu50"], earlier=("cpux",))})
-    with pytest.raises(ConfigError, match=r"earlier preset 'cpu' writes the same page 'RESULTS.md'"):
-        check_earlier({**PRESETS, "cpu": dataclasses.replace(PRESETS["cpu"], page="RESULTS.md")})
+        check_presets({**PRESETS, "cpu50": dataclasses.replace(PRESETS["cpu50"], earlier=("cpux",))})
+    with pytest.raises(ConfigError) as err:
+        check_presets({**PRESETS, "cpu": dataclasses.replace(PRESETS["cpu"], page="RESULTS.md")})
+    assert str(err.value) == (
+        "presets 'cpu' and 'cpu50' both write the page 'RESULTS.md': give each its own Preset.page, or one "
+        "report replaces the other"
+    )
+    assert PRESETS["gpu"].page == "results/gpu.md"  # a GPU run leaves the committed cpu50 report alone
 
 
 def test_the_committed_results_page_holds_the_current_copy_of_the_earlier_preset():

@@ -300,20 +300,27 @@ PRESETS: dict[str, Preset] = {
         ),
         workers=-1,
         gpu=True,
+        page="results/gpu.md",  # docs/RESULTS.md is the cpu50 report, which a GPU run must not replace
     ),
 }
 
 
-def check_earlier(presets: dict[str, Preset]) -> None:
-    """Every ``earlier`` name is a preset with a page of its own (else the copy would replace its own page)."""
+def check_presets(presets: dict[str, Preset]) -> None:
+    """Every preset writes a page of its own (else one report would replace another's), and every
+    ``earlier`` name is a preset."""
+    pages: dict[str, str] = {}
     for p in presets.values():
+        if p.page in pages:
+            raise ConfigError(
+                f"presets {pages[p.page]!r} and {p.name!r} both write the page {p.page!r}: give each its own "
+                "Preset.page, or one report replaces the other"
+            )
+        pages[p.page] = p.name
         if unknown := sorted(set(p.earlier) - set(presets)):
             raise ConfigError(f"preset {p.name!r}: earlier presets {unknown} do not exist; presets: {sorted(presets)}")
-        if same := [e for e in p.earlier if presets[e].page == p.page]:
-            raise ConfigError(f"preset {p.name!r}: earlier preset {same[0]!r} writes the same page {p.page!r}")
 
 
-check_earlier(PRESETS)
+check_presets(PRESETS)
 
 
 def get_preset(name: str) -> Preset:
