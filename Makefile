@@ -35,7 +35,8 @@ demo-train: install
 	$(VENV)/bin/clustergan sample --run $(DEMO_RUN) --input $$($(PY) -c "from clustergan.config import load_config; from clustergan.train.builders import synth_root; print(synth_root(load_config('sweeps/debug.yaml')))")/test --cluster all --num-z 2 --out $(DEMO_RUN)/demo_samples
 	@echo "results: $(DEMO_RUN)/ (samples/*.png, demo_samples/grid.png, metrics.json, clusters/, tensorboard/)"
 
-# The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> docs/RESULTS.md; rerun to resume.
+# The paper's Table 1 on facades (+ the procedural dataset's mode coverage) -> the preset's page (docs/RESULTS.md
+# for cpu50, docs/results/gpu.md for PRESET=gpu); rerun to resume.
 # From nothing on 2 CPU cores this takes hours (docs/BENCHMARKS.md, "Reproduction and sweep cost"); the
 # committed ledger (docs/results/<preset>/runs) restores finished runs, so a rerun trains only what is
 # missing. PRESET=gpu for the paper's scale on a GPU machine, PRESET=cpu for the earlier 500-step preset.

@@ -89,7 +89,9 @@ def test_sweep_check_refuses_an_unfinished_seed_and_a_control_trained_on_other_c
     from clustergan.tune.sweep_adopt import check, check_clusters
     from clustergan.tune.sweep_config import SweepConfig
 
-    base = validate({"train": {"epochs": 2, "epochs_decay": 1}}).to_dict()
+    # the base config's stats_dir is not what the trials train with: check() leaves it alone
+    stale = str(tmp_path / "stale")
+    base = validate({"train": {"epochs": 2, "epochs_decay": 1}, "cluster": {"stats_dir": stale}}).to_dict()
     control = {"cluster.k": 2, "loss.lambda_ms": 0.1}
     sweep = SweepConfig.model_validate(
         {"name": "s", "base": "x.yaml", "space": {}, "seeds": [0, 1], "baselines": False, "controls": {"c": control}}
@@ -121,3 +123,16 @@ def test_sweep_check_refuses_an_unfinished_seed_and_a_control_trained_on_other_c
         f"--adopt control:c={folder}: seed0 is not finished: its last checkpoint is at epoch 1, not the "
         "budget's last epoch 3; leave it out to train it"
     )
+
+
+def test_a_retried_trial_still_knows_its_training_was_adopted(tmp_path):
+    """`take` in a trial whose adopted checkpoints came over before (the trial retried mid-evaluation)
+    returns where they came from, so the seed stays marked adopted and out of the race's training pace."""
+    from clustergan.tune.sweep_adopt import take
+
+    config = validate({"out": str(tmp_path / "trial" / "seed0")})
+    _run(config.run_dir, [3], config.to_dict())
+    (config.run_dir / "adopted.json").write_text(json.dumps({"adopted_from": "/shelf/seed0"}))
+    assert take({}, "baseline:pix2pix", config) == "/shelf/seed0"
+    (config.run_dir / "adopted.json").unlink()
+    assert take({}, "baseline:pix2pix", config) is None  # its own training

@@ -206,7 +206,7 @@ def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experim
     assert f"[race] {pix2pix} seed 2: would be adopted from {shelf / 'seed2'} (checkpoints to epoch " in out
     assert "round 1: 2 seeds each, at most 2 new runs (and 1 adopted, not trained);" in out
     assert "round 2: 3 seeds each, at most 2 new runs (and 1 adopted, not trained);" in out
-    assert "(fewer once candidates drop), and at most 2 adopted runs evaluated" in out
+    assert "(fewer once candidates drop), and 2 adopted, not trained" in out
     assert f"control {pix2pix} (baseline:pix2pix): explored seeds reused [0], adopted [1, 2]" in out
     assert not second.exists()
     assert main([*args, "--out", str(second), "--adopt", f"baseline:pix2pix={shelf}"]) == 0
@@ -222,6 +222,13 @@ def test_adopt_takes_runs_that_are_the_same_training_and_refuses_another(experim
     assert adopted["adopted_from"] == str((shelf / "seed2").resolve())
     got = json.loads((second / "race.json").read_text())["runs"][pix2pix]
     assert got["1"] == state["runs"][pix2pix]["1"] and got["2"]["ndb"] == state["runs"][pix2pix]["2"]["ndb"]
+    # a dry run of that race, without --adopt, still counts a seed adopted earlier and not yet evaluated
+    (second / pix2pix / "seed2" / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main([*args, "--out", str(second), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "round 2: 3 seeds each, at most 0 new runs (and 1 adopted, not trained);" in out
+    assert f"control {pix2pix} (baseline:pix2pix): explored seeds reused [0], adopted [1, 2]" in out  # from where
 
     wrong = tmp_path / "wrong"
     shutil.copytree(tmp_path / "first" / msgan / "seed1", wrong / "seed1")

@@ -157,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from clustergan.reproduce.command import add_arguments as reproduce_arguments
 
-    rp = sub.add_parser("reproduce", help="the paper's Table 1 at a preset's scale -> docs/RESULTS.md (resumable)")
+    rp = sub.add_parser(
+        "reproduce", help="the paper's Table 1 at a preset's scale -> its page, docs/RESULTS.md for cpu50 (resumable)"
+    )
     reproduce_arguments(rp)
     rp.set_defaults(func=cmd_reproduce)
 

@@ -1,6 +1,6 @@
 """``clustergan reproduce``: the paper's Table 1 at a preset's scale (``ray_jobs/reproduce.py`` runs it as a
 Ray job). Train pix2pix, MSGAN and clustergan with the same budget and seeds, evaluate them under the
-study's protocol, write ``docs/RESULTS.md`` and the ledger of finished runs.
+study's protocol, write the preset's page (``docs/RESULTS.md`` for cpu50) and the ledger of finished runs.
 
     clustergan reproduce --preset cpu50                  # 2 CPU cores (the default)
     clustergan reproduce --preset gpu                    # the paper's scale, DDP on every GPU

@@ -20,6 +20,7 @@ from clustergan.jsonio import read_json
 from clustergan.train.checkpoint import list_checkpoints
 
 COPIED = ("checkpoints", "samples", "tensorboard")
+ADOPTED = "adopted.json"  # in the adopting run's folder: where its training came from, what came over
 
 
 def not_the_same(source: Path, mine: dict[str, Any], clusters_dir: str | None = None) -> str | None:
@@ -38,8 +39,11 @@ def other_clusters(source: Path, clusters_dir: str) -> str | None:
     """Why the run folder ``source`` did not train with the cluster statistics in ``clusters_dir``, or None
     when it did (the same statistics, wherever they are kept): the half of :func:`not_the_same` that needs
     the statistics computed first."""
-    src = (read_json(Path(source) / "config.json", {}).get("config", {}).get("cluster") or {}).get("stats_dir")
-    if not src or not Path(src).is_dir():
+    theirs = read_json(Path(source) / "config.json", {}).get("config") or {}
+    src = (theirs.get("cluster") or {}).get("stats_dir")
+    if not src:
+        return f"its config.json names no cluster.stats_dir to compare with these ({clusters_dir})"
+    if not Path(src).is_dir():
         return f"its cluster statistics ({src}) are not on this machine to compare with these ({clusters_dir})"
     if not ClusterStats.load(src).same_as(ClusterStats.load(clusters_dir)):
         return f"its cluster statistics ({src}) are not these ({clusters_dir})"
@@ -57,7 +61,8 @@ def short_of_budget(source: Path, total: int) -> str | None:
     short of the last epoch), or None when it has: only a finished run can be adopted without training."""
     epoch = last_epoch(source)
     if epoch is None:
-        return f"it has no checkpoint in {Path(source) / 'checkpoints'}, and the budget ends at epoch {total}"
+        ends = f", and the budget ends at epoch {total}" if total else ""
+        return f"it has no checkpoint in {Path(source) / 'checkpoints'}{ends}"
     if epoch < total:
         return f"its last checkpoint is at epoch {epoch}, not the budget's last epoch {total}"
     return None

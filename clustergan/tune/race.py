@@ -127,9 +127,11 @@ def plan(
     adopted: dict[str, set[int]] | None = None,
 ) -> str:
     """The rounds, the runs each needs at most (no drops), and what they cost at ``seconds_per_run``; seeds
-    the explore stage or an earlier call of the race (``raced``: name -> seeds) already ran are not counted.
-    A round where even a lead in every seed (the sign test's ``0.5**n``, which also judges t-test columns
-    without spread) cannot pass its alpha is said to drop only on t-tests, or nothing."""
+    the explore stage or an earlier call of the race (``raced``: name -> seeds) already ran are not counted,
+    and adopted seeds not yet evaluated (``adopted``: name -> race seeds, adopted or, in a dry run, found
+    adoptable) are counted apart, as not trained. A round where even a lead in every seed (the sign test's
+    ``0.5**n``, which also judges t-test columns without spread) cannot pass its alpha is said to drop only
+    on t-tests, or nothing."""
     seeds = config.seed_list()
     raced = raced or {}
     floor = "none" if config.cond_gain_floor is None else f"{config.cond_gain_floor:g}"
@@ -159,7 +161,7 @@ def plan(
         more = f" (and {came} adopted, not trained)" if came else ""
         lines.append(f"  round {r + 1}: {n} seeds each, at most {runs} new runs{more}; alpha {alpha:.4g}{note}")
     cost = f", ~{total * seconds_per_run / 3600:.1f} h at {seconds_per_run:.0f} s per run" if seconds_per_run else ""
-    more = f", and at most {taken} adopted runs evaluated" if taken else ""
+    more = f", and {taken} adopted, not trained" if taken else ""
     lines.append(f"  at most {total} runs in all{cost} (fewer once candidates drop){more}")
     for c in candidates:
         reused = sorted(int(s) for s in c.explored if int(s) in {c.seed(x) for x in seeds})
@@ -283,8 +285,8 @@ def race_entrants(
         return usable(metrics_of(path(c.name, seed) / "metrics.json", protocol))
 
     raced = {c.name: {s for s in seeds if finished(c, s)} for c in candidates}
-    if not dry_run:  # adopted by this call or an earlier one of the same race
-        adopted = {c.name: {s for s in seeds if (path(c.name, s) / ADOPTED).is_file()} for c in candidates}
+    for c in candidates:  # adopted by this call (or, in a dry run, found to be) or by an earlier one
+        adopted[c.name] = adopted.get(c.name, set()) | {s for s in seeds if (path(c.name, s) / ADOPTED).is_file()}
     log(plan(candidates, config, seconds_per_run, raced, adopted), flush=True)
     if dry_run:
         return out

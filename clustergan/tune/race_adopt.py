@@ -20,11 +20,9 @@ from pathlib import Path
 
 from clustergan.errors import ClusterganError
 from clustergan.jsonio import write_json
-from clustergan.train.adopt import copy_training, last_epoch, not_the_same, short_of_budget
+from clustergan.train.adopt import ADOPTED, copy_training, last_epoch, not_the_same, short_of_budget
 from clustergan.train.builders import with_data_root
 from clustergan.tune.race_runs import METRICS_FILE, Candidate, metrics_of, run_config, usable
-
-ADOPTED = "adopted.json"
 
 
 def parse_adopt(items: list[str], candidates: list[Candidate]) -> dict[str, Path]:

@@ -17,14 +17,12 @@ from typing import Any
 
 from clustergan.config import TrainConfig
 from clustergan.errors import ClusterganError
-from clustergan.jsonio import write_json
-from clustergan.train.adopt import copy_training, not_the_same, other_clusters, short_of_budget
+from clustergan.jsonio import read_json, write_json
+from clustergan.train.adopt import ADOPTED, copy_training, not_the_same, other_clusters, short_of_budget
 from clustergan.train.builders import with_data_root
 from clustergan.train.checkpoint import latest_checkpoint
 from clustergan.tune.space import build_trial_config, fixed_kind, fixed_params, fixed_trials
 from clustergan.tune.sweep_config import SweepConfig
-
-ADOPTED = "adopted.json"
 
 
 def parse_adopt(items: list[str], sweep: SweepConfig) -> dict[str, str]:
@@ -48,10 +46,11 @@ def parse_adopt(items: list[str], sweep: SweepConfig) -> dict[str, str]:
     return out
 
 
-def _why_not(source: Path, config: TrainConfig) -> str | None:
-    """Why ``source`` cannot stand for the run ``config`` trains, or None when it can."""
+def _why_not(source: Path, config: TrainConfig, clusters: bool) -> str | None:
+    """Why ``source`` cannot stand for the run ``config`` trains, or None when it can; ``clusters``: compare
+    the statistics too (``config.cluster.stats_dir``, once the sweep has computed them)."""
     config = with_data_root(config)  # the procedural dataset's root, as the run fills it in
-    why = not_the_same(source, config.to_dict(), config.cluster.stats_dir if config.cluster.k else None)
+    why = not_the_same(source, config.to_dict(), config.cluster.stats_dir if clusters and config.cluster.k else None)
     if why:
         return f"not the training the sweep runs ({why})"
     short = short_of_budget(source, config.train.epochs + config.train.epochs_decay)
@@ -84,7 +83,7 @@ def check(adopt: dict[str, str], sweep: SweepConfig, base: dict[str, Any]) -> li
         if source is None:
             lines.append(f"{kind} seed {seed}: not in {folder}, trained")
             continue
-        why = _why_not(source, config)
+        why = _why_not(source, config, clusters=False)  # the base config's stats_dir is not the trials'
         if why:
             raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}; leave it out to train it")
         lines.append(f"{kind} seed {seed}: adopted from {source}, evaluated under protocol {sweep.protocol!r}")
@@ -105,12 +104,16 @@ def check_clusters(adopt: dict[str, str], sweep: SweepConfig, base: dict[str, An
 
 def take(adopt: dict[str, str], kind: str, config: TrainConfig) -> str | None:
     """In the trial, before training ``config``'s run: copy the adopted seed's training into the run folder
-    (unless the run already has checkpoints of its own); returns the source folder, None when nothing came."""
+    (unless the run already has checkpoints of its own); returns the source folder, None when the run's
+    training is its own. A retried trial whose copy came over before finds it by its ``adopted.json``."""
+    came = read_json(config.run_dir / ADOPTED, {}).get("adopted_from")
+    if came:
+        return came
     folder = adopt.get(kind)
     source = Path(folder) / f"seed{config.seed}" if folder else None
     if source is None or not source.is_dir() or latest_checkpoint(config.run_dir / "checkpoints") is not None:
         return None
-    why = _why_not(source, config)
+    why = _why_not(source, config, clusters=True)
     if why:  # checked by the driver; changed since
         raise ClusterganError(f"--adopt {kind}={folder}: {source.name} is {why}")
     copy_training(source, config.run_dir)
